@@ -1,0 +1,94 @@
+"""The one cattrs converter: every structuring hook of the SDK is registered here."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+from cattrs.preconf.json import make_converter
+
+from ._models import CustomerSession
+
+__all__ = ["build_converter", "converter", "structure_session"]
+
+
+def _is_literal(t: Any) -> bool:
+    return typing.get_origin(t) is Literal
+
+
+def _literal(value: Any, t: Any) -> Any:
+    # Forward compatible: a value a newer API version added is kept as its string.
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string for {t}, got {value!r}")
+
+
+def _datetime(value: Any, _: Any) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a Unix timestamp, got {value!r}")
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _is_sequence(t: Any) -> bool:
+    return typing.get_origin(t) is Sequence
+
+
+def _is_mapping(t: Any) -> bool:
+    return typing.get_origin(t) is Mapping
+
+
+def build_converter(*, strict: bool = False) -> cattrs.Converter:
+    """Build the converter; ``strict=True`` rejects unknown keys (tests prove model coverage)."""
+    conv = make_converter(forbid_extra_keys=strict)
+    conv.register_structure_hook_func(_is_literal, _literal)
+    conv.register_structure_hook(datetime, _datetime)
+
+    def sequence_hook(t: Any) -> Any:
+        item = typing.get_args(t)[0]
+        return lambda v, _: tuple(conv.structure(x, item) for x in v)
+
+    conv.register_structure_hook_factory(_is_sequence, sequence_hook)
+    conv.register_structure_hook_factory(
+        _is_mapping, lambda t: lambda v, _: dict(v) if isinstance(v, Mapping) else _bad_map(v)
+    )
+    conv.register_structure_hook(
+        CustomerSession,
+        make_dict_structure_fn(
+            CustomerSession,
+            conv,
+            _cattrs_forbid_extra_keys=strict,
+            request_id=override(omit=True),
+            idempotent_replayed=override(omit=True),
+            _raw=override(omit=True),
+        ),
+    )
+    return conv
+
+
+def _bad_map(value: Any) -> Any:
+    raise ValueError(f"expected a JSON object, got {value!r}")
+
+
+converter = build_converter()
+_structure_session = converter.get_structure_hook(CustomerSession)
+_set = object.__setattr__
+
+
+def structure_session(
+    data: Mapping[str, Any],
+    request_id: str | None = None,
+    replayed: bool = False,
+    conv: cattrs.Converter | None = None,
+) -> CustomerSession:
+    """Build a CustomerSession from Stripe's JSON, keeping the response's request id and body."""
+    hook = _structure_session if conv is None else conv.get_structure_hook(CustomerSession)
+    session: CustomerSession = hook(data, CustomerSession)
+    # The model is frozen; these three come from the response, not the JSON body.
+    _set(session, "request_id", request_id)
+    _set(session, "idempotent_replayed", replayed)
+    _set(session, "_raw", data)
+    return session

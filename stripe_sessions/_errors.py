@@ -1,0 +1,228 @@
+"""The exception hierarchy, and the mapping from a Stripe response to an exception."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "CardError",
+    "IdempotencyError",
+    "InvalidRequestError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "StripeError",
+    "ValidationError",
+    "error_from_response",
+]
+
+
+class StripeError(Exception):
+    """Root of every error the SDK raises.
+
+    Errors from Stripe's answers carry what Stripe said, errors before or
+    around the request carry what is known::
+
+        try:
+            await stripe.customer_sessions.create(customer="cus_123", components=...)
+        except ss.StripeError as e:
+            log.warning("stripe failed: %s", e)  # safe: no key, no client secret
+            e.http_status, e.code, e.param, e.request_id
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        doc_url: str | None = None,
+        decline_code: str | None = None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: str | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        should_retry: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.type = type
+        self.code = code
+        self.param = param
+        self.doc_url = doc_url
+        self.decline_code = decline_code
+        self.request_id = request_id
+        self.idempotency_key = idempotency_key
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.body = body
+        self.json_body = json_body
+        self.should_retry = should_retry
+
+    def __str__(self) -> str:
+        parts = []
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.param:
+            parts.append(f"param={self.param}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        suffix = f" ({', '.join(parts)})" if parts else ""
+        return f"{self.message}{suffix}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(message={self.message!r}, http_status={self.http_status!r}, "
+            f"code={self.code!r}, request_id={self.request_id!r})"
+        )
+
+    def __reduce__(self) -> Any:
+        # Keep every attribute across pickling (multiprocessing, Celery results).
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[StripeError], message: str, state: dict[str, Any]) -> StripeError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ValidationError(StripeError, ValueError):
+    """Parameters that Stripe would reject, caught before anything is sent.
+
+    ``param`` names the offending field as a dotted path, for example
+    ``components.payment_element.features.payment_method_save``.
+    """
+
+
+class APIConnectionError(StripeError):
+    """Stripe could not be reached, or the connection broke before an answer came."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request took longer than the timeout allowed."""
+
+
+class APIError(StripeError):
+    """Stripe answered with a server error (5xx), a 409, or something unexpected."""
+
+
+class InvalidRequestError(StripeError):
+    """Stripe rejected the request's parameters (400/404); see ``param`` and ``code``."""
+
+
+class AuthenticationError(StripeError):
+    """The API key is missing, malformed or not valid (401)."""
+
+
+class PermissionDeniedError(StripeError):
+    """The key is valid but may not do this (403), e.g. a restricted key."""
+
+
+class CardError(StripeError):
+    """A card was declined (402); ``decline_code`` says why."""
+
+
+class IdempotencyError(StripeError):
+    """The idempotency key was used before with other parameters."""
+
+
+class RateLimitError(StripeError):
+    """Too many requests (429, or a 400 with code ``rate_limit``)."""
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the ``Retry-After`` header asks to wait, if it gave a number."""
+        return parse_retry_after(self.headers.get("Retry-After"))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Read a ``Retry-After`` header given in seconds; ``None`` if absent or not a number."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _classify(status: int, err_type: str | None, code: str | None) -> type[StripeError]:
+    if status == 429 or (status == 400 and code == "rate_limit"):
+        return RateLimitError
+    if status in (400, 404):
+        return IdempotencyError if err_type == "idempotency_error" else InvalidRequestError
+    return {
+        401: AuthenticationError,
+        402: CardError,
+        403: PermissionDeniedError,
+    }.get(status, APIError)
+
+
+def _s(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    idempotency_key: str | None,
+) -> StripeError:
+    """Turn a non-2xx answer into the matching exception, whatever its body holds."""
+    text = body.decode("utf-8", "replace")
+    request_id = headers.get("Request-Id")
+    should_retry_header = headers.get("Stripe-Should-Retry")
+    should_retry = None if should_retry_header is None else should_retry_header == "true"
+    payload: Any = None
+    try:
+        payload = json.loads(text) if text else None
+    except ValueError:
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        snippet = " ".join(text.split())[:200]
+        kind = "an empty body" if not text.strip() else "a body that is not a Stripe error"
+        message = f"Stripe answered HTTP {status} with {kind}"
+        if snippet:
+            message += f": {snippet!r}"
+        cls = _classify(status, None, None)
+        return cls(
+            message,
+            http_status=status,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            headers=headers,
+            body=text,
+            json_body=payload if isinstance(payload, dict) else None,
+            should_retry=should_retry,
+        )
+    err_type, code = _s(error.get("type")), _s(error.get("code"))
+    cls = _classify(status, err_type, code)
+    return cls(
+        _s(error.get("message")) or f"Stripe answered HTTP {status}",
+        http_status=status,
+        type=err_type,
+        code=code,
+        param=_s(error.get("param")),
+        doc_url=_s(error.get("doc_url")),
+        decline_code=_s(error.get("decline_code")),
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        headers=headers,
+        body=text,
+        json_body=payload,
+        should_retry=should_retry,
+    )

@@ -1,0 +1,94 @@
+"""Response models: CustomerSession and the expanded Customer.
+
+The component classes are shared with the parameters (see ``_params``): the
+response has the same shape as the request, so one set of names serves both.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import attrs
+
+from ._params import Components
+
+__all__ = ["Customer", "CustomerSession"]
+
+
+@attrs.frozen
+class Customer:
+    """A Stripe Customer, as returned when ``expand=["customer"]``.
+
+    The fields most integrations read are typed; nested objects (``address``,
+    ``discount``, ``invoice_settings``, ``shipping``) stay as Stripe's JSON.
+    """
+
+    id: str
+    object: Literal["customer"] = "customer"
+    address: Mapping[str, Any] | None = None
+    balance: int | None = None
+    created: datetime | None = None
+    currency: str | None = None
+    default_source: str | Mapping[str, Any] | None = None
+    delinquent: bool | None = None
+    description: str | None = None
+    discount: Mapping[str, Any] | None = None
+    email: str | None = None
+    invoice_prefix: str | None = None
+    invoice_settings: Mapping[str, Any] | None = None
+    livemode: bool | None = None
+    metadata: Mapping[str, str] = attrs.field(factory=dict)
+    name: str | None = None
+    next_invoice_sequence: int | None = None
+    phone: str | None = None
+    preferred_locales: Sequence[str] = ()
+    shipping: Mapping[str, Any] | None = None
+    tax_exempt: str | None = None
+    test_clock: str | None = None
+
+
+@attrs.frozen
+class CustomerSession:
+    """A created Customer Session. Hand ``client_secret`` to the front end, once.
+
+    ::
+
+        session = await stripe.customer_sessions.create(
+            customer="cus_123", components={"pricing_table": {"enabled": True}}
+        )
+        session.client_secret   # single use; never log or store it
+        session.expires_at      # aware UTC datetime, about 30 minutes ahead
+        session.request_id      # Stripe's Request-Id, for support
+        session.to_dict()       # the JSON Stripe sent, unknown fields included
+
+    ``client_secret`` is left out of ``repr`` and ``str``. There is no ``id``:
+    Stripe gives Customer Sessions none.
+    """
+
+    client_secret: str = attrs.field(repr=False)
+    created: datetime
+    expires_at: datetime
+    livemode: bool
+    customer: str | Customer | None = None
+    object: Literal["customer_session"] = "customer_session"
+    customer_account: str | None = None
+    components: Components | None = None
+    #: ``Request-Id`` of the response that created (or replayed) this session.
+    request_id: str | None = attrs.field(default=None, eq=False)
+    #: ``True`` when Stripe replayed an earlier answer for the same idempotency key.
+    idempotent_replayed: bool = attrs.field(default=False, eq=False)
+    _raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False, alias="raw")
+
+    @property
+    def customer_id(self) -> str | None:
+        """The customer's id, whether or not ``customer`` was expanded."""
+        if isinstance(self.customer, Customer):
+            return self.customer.id
+        return self.customer
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON object Stripe sent, including fields this SDK does not model."""
+        return copy.deepcopy(dict(self._raw))

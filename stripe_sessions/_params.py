@@ -1,0 +1,354 @@
+"""Typed create parameters, and the one walker that checks and form-encodes them.
+
+Parameters may be given as these attrs classes or as plain dicts of the same
+shape; both go through :func:`encode_create` which checks every key, type and
+enum value and names the path of the first problem, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Union
+
+import attrs
+
+from ._errors import ValidationError
+from ._form import flatten, join
+
+__all__ = [
+    "ActiveEntitlements",
+    "AllowRedisplay",
+    "BuyButton",
+    "Components",
+    "CreateParams",
+    "CustomerPortal",
+    "CustomerSheet",
+    "CustomerSheetFeatures",
+    "MobilePaymentElement",
+    "MobilePaymentElementFeatures",
+    "PaymentElement",
+    "PaymentElementFeatures",
+    "PricingTable",
+    "SaveUsage",
+    "Toggle",
+    "encode_create",
+]
+
+#: ``"enabled"`` or ``"disabled"``.
+Toggle = Literal["disabled", "enabled"]
+#: A saved payment method's ``allow_redisplay`` value.
+AllowRedisplay = Literal["always", "limited", "unspecified"]
+#: ``setup_future_usage`` for a payment method the customer chose to save.
+SaveUsage = Literal["off_session", "on_session"]
+
+MAX_REDISPLAY_LIMIT = 10
+MAX_STRING = 5000
+
+
+@attrs.frozen
+class ActiveEntitlements:
+    """Enable the active entitlements component: ``ActiveEntitlements(enabled=True)``."""
+
+    enabled: bool
+
+
+@attrs.frozen
+class BuyButton:
+    """Enable the buy button: ``BuyButton(enabled=True)``."""
+
+    enabled: bool
+
+
+@attrs.frozen
+class CustomerPortal:
+    """Enable the customer portal: ``CustomerPortal(enabled=True)``."""
+
+    enabled: bool
+
+
+@attrs.frozen
+class PricingTable:
+    """Enable the pricing table: ``PricingTable(enabled=True)``."""
+
+    enabled: bool
+
+
+@attrs.frozen
+class CustomerSheetFeatures:
+    """What the customer sheet may do with saved payment methods."""
+
+    payment_method_allow_redisplay_filters: Sequence[AllowRedisplay] | None = None
+    payment_method_remove: Toggle | None = None
+
+
+@attrs.frozen
+class CustomerSheet:
+    """The mobile customer sheet: ``CustomerSheet(enabled=True, features=...)``."""
+
+    enabled: bool
+    features: CustomerSheetFeatures | None = None
+
+
+@attrs.frozen
+class MobilePaymentElementFeatures:
+    """What the mobile Payment Element may do with saved payment methods."""
+
+    payment_method_allow_redisplay_filters: Sequence[AllowRedisplay] | None = None
+    payment_method_redisplay: Toggle | None = None
+    payment_method_remove: Toggle | None = None
+    payment_method_save: Toggle | None = None
+    payment_method_save_allow_redisplay_override: AllowRedisplay | None = None
+
+
+@attrs.frozen
+class MobilePaymentElement:
+    """The mobile Payment Element: ``MobilePaymentElement(enabled=True, features=...)``."""
+
+    enabled: bool
+    features: MobilePaymentElementFeatures | None = None
+
+
+@attrs.frozen
+class PaymentElementFeatures:
+    """What the Payment Element may do with saved payment methods.
+
+    ``payment_method_redisplay_limit`` is at most 10 (Stripe's default is 3).
+    """
+
+    payment_method_allow_redisplay_filters: Sequence[AllowRedisplay] | None = None
+    payment_method_redisplay: Toggle | None = None
+    payment_method_redisplay_limit: int | None = None
+    payment_method_remove: Toggle | None = None
+    payment_method_save: Toggle | None = None
+    payment_method_save_usage: SaveUsage | None = None
+
+
+@attrs.frozen
+class PaymentElement:
+    """The Payment Element::
+
+    PaymentElement(enabled=True, features=PaymentElementFeatures(payment_method_save="enabled"))
+    """
+
+    enabled: bool
+    features: PaymentElementFeatures | None = None
+
+
+@attrs.frozen
+class Components:
+    """Which front-end components the session is for; at least one must be enabled::
+
+    Components(pricing_table=PricingTable(enabled=True))
+    """
+
+    active_entitlements: ActiveEntitlements | None = None
+    buy_button: BuyButton | None = None
+    customer_portal: CustomerPortal | None = None
+    customer_sheet: CustomerSheet | None = None
+    mobile_payment_element: MobilePaymentElement | None = None
+    payment_element: PaymentElement | None = None
+    pricing_table: PricingTable | None = None
+
+
+@attrs.frozen
+class CreateParams:
+    """All parameters of one ``create``, as one value (handy for batches)::
+
+    CreateParams(customer="cus_123", components=Components(buy_button=BuyButton(enabled=True)))
+    """
+
+    components: Components | Mapping[str, Any]
+    customer: str | None = None
+    customer_account: str | None = None
+    expand: Sequence[str] | None = None
+
+
+# --- the checker/encoder -------------------------------------------------------------
+
+# A field spec: (name, required, kind, argument). Kinds: "bool", "int", "str",
+# "enum" (argument: allowed values), "list" (argument: item spec), "obj" (argument: class).
+_Spec = tuple[str, Any]
+_Field = tuple[str, bool, str, Any]
+
+
+def _kind(hint: Any) -> _Spec:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Union or (origin is not None and type(None) in args):
+        rest = [a for a in args if a is not type(None)]
+        return _kind(rest[0])
+    if hint is bool:
+        return ("bool", None)
+    if hint is int:
+        return ("int", None)
+    if hint is str:
+        return ("str", None)
+    if origin is Literal:
+        return ("enum", args)
+    if origin is Sequence or origin is list:
+        return ("list", _kind(args[0]))
+    if attrs.has(hint):
+        return ("obj", hint)
+    raise TypeError(f"no parameter kind for {hint!r}")  # pragma: no cover - programming error
+
+
+def _fields(cls: type) -> tuple[_Field, ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, f.default is attrs.NOTHING, *_kind(hints[f.name])) for f in attrs.fields(cls)
+    )
+
+
+_FIELDS: dict[type, tuple[_Field, ...]] = {}
+_NAMES: dict[type, frozenset[str]] = {}
+for _cls in (
+    ActiveEntitlements, BuyButton, CustomerPortal, PricingTable,
+    CustomerSheetFeatures, CustomerSheet, MobilePaymentElementFeatures, MobilePaymentElement,
+    PaymentElementFeatures, PaymentElement, Components,
+):  # fmt: skip
+    _FIELDS[_cls] = _fields(_cls)
+    _NAMES[_cls] = frozenset(f[0] for f in _FIELDS[_cls])
+
+
+def _fail(path: str, message: str) -> ValidationError:
+    return ValidationError(f"{path}: {message}", param=path, type="validation_error")
+
+
+def _typename(value: Any) -> str:
+    return type(value).__name__
+
+
+def _value(
+    value: Any, kind: str, arg: Any, path: str, key: str, out: list[tuple[str, str]]
+) -> None:
+    if kind == "bool":
+        if value is not True and value is not False:
+            raise _fail(path, f"expected true or false, got {value!r}")
+        out.append((key, "true" if value else "false"))
+    elif kind == "enum":
+        if value not in arg:
+            allowed = ", ".join(repr(a) for a in arg)
+            raise _fail(path, f"expected one of {allowed}, got {value!r}")
+        out.append((key, value))
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise _fail(path, f"expected a string, got {_typename(value)}")
+        if len(value) > MAX_STRING:
+            raise _fail(path, f"is longer than {MAX_STRING} characters")
+        out.append((key, value))
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(path, f"expected a whole number, got {value!r}")
+        out.append((key, str(value)))
+    elif kind == "list":
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise _fail(path, f"expected a list, got {_typename(value)}")
+        if not value:
+            out.append((key, ""))
+        item_kind, item_arg = arg
+        for i, item in enumerate(value):
+            _value(item, item_kind, item_arg, f"{path}[{i}]", f"{key}[{i}]", out)
+    else:
+        _object(value, arg, path, key, out)
+
+
+def _object(value: Any, cls: type, path: str, key: str, out: list[tuple[str, str]]) -> None:
+    fields = _FIELDS[cls]
+    if isinstance(value, cls):
+        get = value.__getattribute__
+    elif isinstance(value, Mapping):
+        unknown = value.keys() - _NAMES[cls]
+        if unknown:
+            name = sorted(map(str, unknown))[0]
+            known = ", ".join(sorted(_NAMES[cls]))
+            raise _fail(f"{path}.{name}", f"unknown parameter (known here: {known})")
+        get = value.get
+    else:
+        raise _fail(path, f"expected a mapping or {cls.__name__}, got {_typename(value)}")
+    for name, required, kind, arg in fields:
+        sub = get(name)
+        if sub is None:
+            if required:
+                raise _fail(f"{path}.{name}", "is required")
+            continue
+        _value(sub, kind, arg, f"{path}.{name}", f"{key}[{name}]", out)
+
+
+def _check_limits(components: Any) -> None:
+    pe = _get(components, "payment_element")
+    limit = _get(_get(pe, "features"), "payment_method_redisplay_limit")
+    if limit is not None and not 0 <= limit <= MAX_REDISPLAY_LIMIT:
+        raise _fail(
+            "components.payment_element.features.payment_method_redisplay_limit",
+            f"must be between 0 and {MAX_REDISPLAY_LIMIT}, got {limit}",
+        )
+
+
+def _get(value: Any, name: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _any_enabled(components: Any) -> bool:
+    return any(_get(_get(components, name), "enabled") is True for name in _NAMES[Components])
+
+
+def encode_create(
+    components: Any,
+    customer: str | None = None,
+    customer_account: str | None = None,
+    expand: Sequence[str] | None = None,
+    extra_params: Mapping[str, Any] | None = None,
+) -> str:
+    """Check the parameters of one create and return its form body.
+
+    Raises :class:`ValidationError` (a ``ValueError``) naming the first bad path.
+    ``extra_params`` is sent as given, unchecked, and wins over a checked key
+    it collides with.
+    """
+    out: list[tuple[str, str]] = []
+    if components is None:
+        raise _fail("components", "is required: enable at least one component")
+    _object(components, Components, "components", "components", out)
+    if not _any_enabled(components):
+        raise _fail("components", "at least one component must be enabled")
+    _check_limits(components)
+    for name, given in (("customer", customer), ("customer_account", customer_account)):
+        if given is not None:
+            _value(given, "str", None, name, name, out)
+            if not given:
+                raise _fail(name, "must not be empty")
+    if customer is None and customer_account is None:
+        raise _fail("customer", "give customer (cus_...) or customer_account (acct_...)")
+    if expand is not None:
+        _value(expand, "list", ("str", None), "expand", "expand", out)
+    if extra_params:
+        if not isinstance(extra_params, Mapping):
+            raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
+        extra: list[tuple[str, str]] = []
+        try:
+            flatten(extra_params, "", extra)
+        except TypeError as e:
+            raise _fail("extra_params", str(e)) from None
+        taken = {k for k, _ in extra}
+        out = [pair for pair in out if pair[0] not in taken]
+        out.extend(extra)
+    return join(out)
+
+
+def params_of(item: Any) -> dict[str, Any]:
+    """The keyword arguments of ``create`` held by a batch item (a dict or CreateParams)."""
+    if isinstance(item, CreateParams):
+        return {
+            "components": item.components,
+            "customer": item.customer,
+            "customer_account": item.customer_account,
+            "expand": item.expand,
+        }
+    if isinstance(item, Mapping):
+        return dict(item)
+    raise _fail("params", f"expected a mapping or CreateParams, got {_typename(item)}")

@@ -1,0 +1,498 @@
+"""FakeStripe: a real HTTP server on 127.0.0.1 that answers like Stripe for Customer Sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from .._form import decode
+from ._objects import error_body, new_request_id, session_object
+from ._schema import ParamError, validate
+
+__all__ = ["FakeStripe", "FaultMix", "RecordedRequest"]
+
+PATH = "/v1/customer_sessions"
+TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+
+
+@attrs.define
+class RecordedRequest:
+    """One request the fake received, as it arrived, and what it answered."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str
+    form: dict[str, Any] | None
+    request_id: str
+    status: int | None = None
+    fault: str | None = None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """The request's ``Idempotency-Key`` header, if any."""
+        return self.headers.get("Idempotency-Key")
+
+
+@attrs.frozen
+class FaultMix:
+    """Probabilities of seeded random faults, each between 0 and 1, drawn once per request.
+
+    ``server_error``: a 500/502/503 before anything is created; ``reset_before``: the
+    connection drops before anything is created; ``reset_after``: the session is
+    created but the connection drops before the answer (only the idempotency key
+    saves the client from a duplicate); ``conflict``: 409; ``lock_timeout`` and
+    ``rate_limit``: 429 with that code; ``malformed``: a 200 whose body is not JSON;
+    ``slow``: the answer is delayed by ``slow_seconds``.
+    """
+
+    server_error: float = 0.0
+    reset_before: float = 0.0
+    reset_after: float = 0.0
+    conflict: float = 0.0
+    lock_timeout: float = 0.0
+    rate_limit: float = 0.0
+    malformed: float = 0.0
+    slow: float = 0.0
+    slow_seconds: float = 0.2
+
+    def draw(self, rng: random.Random) -> str | None:
+        """Pick at most one fault kind for a request."""
+        roll = rng.random()
+        for kind in (
+            "server_error", "reset_before", "reset_after", "conflict",
+            "lock_timeout", "rate_limit", "malformed", "slow",
+        ):  # fmt: skip
+            p: float = getattr(self, kind)
+            if roll < p:
+                return kind
+            roll -= p
+        return None
+
+
+@attrs.define
+class _Fault:
+    kind: str  # "status", "reset_before", "reset_after", "malformed", "truncated", "slow"
+    status: int = 500
+    code: str | None = None
+    body: Any = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    seconds: float = 0.0
+
+
+@attrs.define
+class _Stored:
+    fingerprint: str
+    body: bytes
+    request_id: str
+
+
+class _RateLimiter:
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.last = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class FakeStripe:
+    """An embedded Stripe for ``POST /v1/customer_sessions``: real HTTP on 127.0.0.1.
+
+    ::
+
+        async with FakeStripe() as fake:
+            async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as stripe:
+                await stripe.customer_sessions.create(customer="cus_1", components=...)
+            fake.fail_next(503, times=2)                     # fault injection
+            assert fake.requests[-1].form["customer"] == "cus_1"
+
+    From sync code, ``with FakeStripe.running() as fake:`` serves from a thread.
+
+    It validates parameters against Stripe's schema for this endpoint, requires a
+    ``Bearer sk_test_…`` key, keeps Stripe's idempotency rules, can rate-limit
+    (``rate_limit=`` requests per second) and injects faults, either queued
+    (``fail_next``, ``reset_next``, ``slow_next``, ``malformed_next``,
+    ``truncate_next``) or drawn at random (``faults=FaultMix(...)``, ``seed=``).
+    ``latency`` delays every answer, to make concurrency observable.
+    """
+
+    api_key = "sk_test_fake_0123456789abcdef"
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: float | None = None,
+        faults: FaultMix | None = None,
+        seed: int | None = None,
+        latency: float = 0.0,
+        record: bool = True,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.faults = faults
+        self.latency = latency
+        self.record = record
+        self.requests: list[RecordedRequest] = []
+        #: Every session created, as the JSON body first sent for it.
+        self.sessions: list[dict[str, Any]] = []
+        #: The idempotency key of each entry of ``sessions`` (None when none was sent).
+        self.session_keys: list[str | None] = []
+        self._rng = random.Random(seed)
+        self._limiter = _RateLimiter(rate_limit) if rate_limit else None
+        self._queue: collections.deque[_Fault] = collections.deque()
+        self._stored: dict[str, _Stored] = {}
+        self._in_flight: set[str] = set()
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client, e.g. ``http://127.0.0.1:54321``."""
+        if self._runner is None:
+            raise RuntimeError("FakeStripe is not running: use 'async with FakeStripe()'")
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start serving on ``host``:``port`` (a free port when 0)."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop serving and close every connection."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeStripe:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @classmethod
+    @contextmanager
+    def running(cls, **kwargs: Any) -> Iterator[FakeStripe]:
+        """Serve from a background thread with its own loop, for sync code and tests::
+
+        with FakeStripe.running() as fake:
+            with ss.Client(api_key=fake.api_key, base_url=fake.url) as stripe: ...
+        """
+        fake = cls(**kwargs)
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(fake.start())
+            except BaseException as e:  # reported to the caller below
+                failure.append(e)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(fake.stop())
+            loop.close()
+
+        thread = threading.Thread(target=serve, name="FakeStripe", daemon=True)
+        thread.start()
+        started.wait()
+        if failure:
+            thread.join()
+            raise failure[0]
+        fake._thread, fake._loop = thread, loop
+        try:
+            yield fake
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+
+    # --- fault injection ---------------------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        code: str | None = None,
+        body: Mapping[str, Any] | str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests with ``status`` (and ``code``) before doing anything.
+
+        The body is Stripe's for that status unless given (a str or bytes body is
+        sent as is, e.g. an HTML 502). A 429 with no code is a ``rate_limit``
+        with ``Retry-After: 1``.
+        """
+        for _ in range(times):
+            self._queue.append(_Fault("status", status, code, body, dict(headers or {})))
+
+    def reset_next(self, times: int = 1, *, after_create: bool = False) -> None:
+        """Drop the connection of the next ``times`` requests, before or after creating."""
+        kind = "reset_after" if after_create else "reset_before"
+        self._queue.extend(_Fault(kind) for _ in range(times))
+
+    def slow_next(self, seconds: float, times: int = 1) -> None:
+        """Delay the answer to the next ``times`` requests by ``seconds``."""
+        self._queue.extend(_Fault("slow", seconds=seconds) for _ in range(times))
+
+    def malformed_next(self, times: int = 1) -> None:
+        """Answer the next ``times`` requests with a 200 whose body is not JSON."""
+        self._queue.extend(_Fault("malformed") for _ in range(times))
+
+    def truncate_next(self, times: int = 1) -> None:
+        """Answer the next ``times`` requests with a 200 body cut short mid-stream."""
+        self._queue.extend(_Fault("truncated") for _ in range(times))
+
+    # --- answers -----------------------------------------------------------------------
+
+    def _json(
+        self,
+        status: int,
+        body: Any,
+        request_id: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        text = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        resp = web.Response(
+            status=status,
+            body=text.encode() if isinstance(text, str) else text,
+            content_type="text/html" if isinstance(body, (str, bytes)) else "application/json",
+        )
+        resp.headers["Request-Id"] = request_id
+        resp.headers.update(headers or {})
+        return resp
+
+    def _error(
+        self,
+        status: int,
+        request_id: str,
+        message: str,
+        type: str = "invalid_request_error",
+        **f: Any,
+    ) -> web.Response:
+        return self._json(status, error_body(message, type, **f), request_id)
+
+    def _status_fault(self, fault: _Fault, request_id: str) -> web.Response:
+        status, code, headers = fault.status, fault.code, dict(fault.headers)
+        if fault.body is not None:
+            return self._json(status, fault.body, request_id, headers)
+        if status == 429 and code in (None, "rate_limit"):
+            headers.setdefault("Retry-After", "1")
+            body = error_body(
+                "Request rate limit exceeded. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+                code="rate_limit",
+            )
+        elif code == "lock_timeout":
+            body = error_body(
+                "This object cannot be accessed right now because another API request or "
+                "Stripe process is currently accessing it.",
+                code="lock_timeout",
+            )
+        elif status == 409:
+            body = error_body(
+                "There is currently another in-progress request using this Stripe token "
+                "(probably the same idempotency key).",
+                "idempotency_error",
+                code="idempotency_key_in_use",
+            )
+        elif status >= 500:
+            body = error_body("An unknown error occurred", "api_error")
+        else:
+            body = error_body(f"Simulated HTTP {status}", code=code)
+        return self._json(status, body, request_id, headers)
+
+    def _next_fault(self) -> _Fault | None:
+        if self._queue:
+            return self._queue.popleft()
+        if self.faults is None:
+            return None
+        kind = self.faults.draw(self._rng)
+        if kind is None:
+            return None
+        if kind == "server_error":
+            return _Fault("status", self._rng.choice((500, 502, 503)))
+        if kind == "conflict":
+            return _Fault("status", 409)
+        if kind in ("lock_timeout", "rate_limit"):
+            return _Fault("status", 429, kind)
+        if kind == "slow":
+            return _Fault("slow", seconds=self.faults.slow_seconds)
+        return _Fault(kind)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        request_id = new_request_id()
+        raw = await request.read()
+        body = raw.decode("utf-8", "replace")
+        try:
+            form: dict[str, Any] | None = decode(body) if request.method == "POST" else None
+            form_error = None
+        except ValueError as e:
+            form, form_error = None, str(e)
+        rec = RecordedRequest(
+            request.method, request.path, dict(request.headers), body, form, request_id
+        )
+        if self.record:
+            self.requests.append(rec)
+        resp = await self._answer(request, rec, form, form_error)
+        rec.status = resp.status if resp is not None else None
+        if resp is None:  # a simulated connection reset
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response()
+        return resp
+
+    async def _answer(
+        self,
+        request: web.Request,
+        rec: RecordedRequest,
+        form: dict[str, Any] | None,
+        form_error: str | None,
+    ) -> web.StreamResponse | None:
+        rid = rec.request_id
+        if request.path != PATH or request.method != "POST":
+            return self._error(
+                404,
+                rid,
+                f"Unrecognized request URL ({request.method}: {request.path}). Please see "
+                "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+            )
+        auth = request.headers.get("Authorization", "")
+        if not auth:
+            return self._error(
+                401,
+                rid,
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth "
+                "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            )
+        key = auth.removeprefix("Bearer ")
+        if not auth.startswith("Bearer ") or not key.startswith(TEST_KEY_PREFIXES) or len(key) < 12:
+            shown = key[:8] + "****" + key[-4:] if len(key) > 12 else "****"
+            return self._error(401, rid, f"Invalid API Key provided: {shown}")
+
+        fault = self._next_fault()
+        if fault is not None:
+            rec.fault = fault.kind if fault.kind != "status" else str(fault.status)
+            if fault.kind == "status":
+                return self._status_fault(fault, rid)
+            if fault.kind == "reset_before":
+                return None
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.seconds)
+            if fault.kind == "malformed":
+                return self._json(200, "<html>not json</html>", rid)
+            if fault.kind == "truncated":
+                return await self._truncated(request, rid)
+        if self._limiter is not None and not self._limiter.take():
+            rec.fault = "rate_limited"
+            return self._status_fault(_Fault("status", 429, "rate_limit"), rid)
+
+        if form is None:
+            return self._error(400, rid, f"Invalid request body: {form_error}")
+        idem = request.headers.get("Idempotency-Key")
+        fingerprint = json.dumps(form, sort_keys=True)
+        if idem is not None:
+            if idem in self._in_flight:
+                return self._status_fault(_Fault("status", 409), rid)
+            stored = self._stored.get(idem)
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    return self._error(
+                        400,
+                        rid,
+                        "Keys for idempotent requests can only be used with the same parameters "
+                        f"they were first used with. Try using a key other than '{idem}' if you "
+                        "meant to execute a different request.",
+                        "idempotency_error",
+                    )
+                return self._json(
+                    200,
+                    stored.body,
+                    rid,
+                    {"Idempotent-Replayed": "true", "Original-Request": stored.request_id},
+                )
+        try:
+            validate(form)
+        except ParamError as e:
+            return self._error(400, rid, e.message, code=e.code, param=e.param)
+
+        if idem is not None:
+            self._in_flight.add(idem)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            session = session_object(form)
+            data = json.dumps(session).encode()
+            self.sessions.append(session)
+            self.session_keys.append(idem)
+            if idem is not None:
+                self._stored[idem] = _Stored(fingerprint, data, rid)
+        finally:
+            if idem is not None:
+                self._in_flight.discard(idem)
+        if fault is not None and fault.kind == "reset_after":
+            return None
+        resp = self._json(200, data, rid)
+        resp.content_type = "application/json"
+        if idem is not None:
+            resp.headers["Idempotency-Key"] = idem
+        return resp
+
+    async def _truncated(self, request: web.Request, rid: str) -> web.StreamResponse:
+        data = json.dumps(session_object({"customer": "cus_truncated"})).encode()
+        resp = web.StreamResponse(status=200, headers={"Request-Id": rid})
+        resp.content_type = "application/json"
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        await resp.write(data[: len(data) // 3])
+        if request.transport is not None:
+            request.transport.abort()
+        return resp
+
+    # --- inspection --------------------------------------------------------------------
+
+    @property
+    def created(self) -> int:
+        """How many sessions the fake created (replays excluded)."""
+        return len(self.sessions)
+
+    def reset(self) -> None:
+        """Forget requests, sessions, stored idempotency keys and queued faults."""
+        self.requests.clear()
+        self.sessions.clear()
+        self.session_keys.clear()
+        self._stored.clear()
+        self._queue.clear()

@@ -1,0 +1,121 @@
+"""Validate a decoded form against this endpoint's OpenAPI request schema, as Stripe does.
+
+The schema ships with the package (``customer_sessions.openapi.json``, Stripe's
+spec for API version 2026-09-30.endive, this endpoint only).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+__all__ = ["ParamError", "request_schema", "validate"]
+
+
+class ParamError(Exception):
+    """A parameter Stripe would reject: message, code and the param in bracket notation."""
+
+    def __init__(self, message: str, code: str, param: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.param = param
+
+
+@cache
+def spec() -> dict[str, Any]:
+    """The OpenAPI document shipped with the package."""
+    text = resources.files(__package__).joinpath("customer_sessions.openapi.json").read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@cache
+def request_schema() -> dict[str, Any]:
+    """The form schema of ``POST /v1/customer_sessions``."""
+    body = spec()["paths"]["/v1/customer_sessions"]["post"]["requestBody"]
+    schema: dict[str, Any] = body["content"]["application/x-www-form-urlencoded"]["schema"]
+    return schema
+
+
+def _name(path: list[str]) -> str:
+    return path[0] + "".join(f"[{p}]" for p in path[1:])
+
+
+def _check(value: Any, schema: dict[str, Any], path: list[str]) -> None:
+    param = _name(path)
+    kind = schema.get("type")
+    if kind == "object":
+        if not isinstance(value, dict):
+            raise ParamError(f"Invalid object: {param} must be a hash", "parameter_invalid", param)
+        props: dict[str, Any] = schema.get("properties", {})
+        for key in value:
+            if key not in props:
+                unknown = _name([*path, key])
+                raise ParamError(
+                    f"Received unknown parameter: {unknown}", "parameter_unknown", unknown
+                )
+        for key in schema.get("required", []):
+            if key not in value:
+                missing = _name([*path, key])
+                raise ParamError(
+                    f"Missing required param: {missing}.", "parameter_missing", missing
+                )
+        for key, sub in value.items():
+            _check(sub, props[key], [*path, key])
+    elif kind == "array":
+        if value == "":
+            return  # an empty string clears a list
+        if not isinstance(value, list):
+            raise ParamError(f"Invalid array: {param} must be a list", "parameter_invalid", param)
+        for i, item in enumerate(value):
+            _check(item, schema["items"], [*path, str(i)])
+    elif kind == "boolean":
+        if value not in ("true", "false"):
+            raise ParamError(f"Invalid boolean: {value}", "parameter_invalid_boolean", param)
+    elif kind == "integer":
+        if not isinstance(value, str) or not value.lstrip("-").isdigit():
+            raise ParamError(f"Invalid integer: {value}", "parameter_invalid_integer", param)
+    elif kind == "string":
+        if not isinstance(value, str):
+            raise ParamError(
+                f"Invalid string: {param} must be a string", "parameter_invalid", param
+            )
+        enum = schema.get("enum")
+        if enum is not None and value not in enum:
+            allowed = ", ".join(enum[:-1]) + f", or {enum[-1]}" if len(enum) > 1 else enum[0]
+            raise ParamError(
+                f"Invalid {param}: must be one of {allowed}", "parameter_invalid", param
+            )
+        max_length = schema.get("maxLength")
+        if max_length is not None and len(value) > max_length:
+            raise ParamError(
+                f"Invalid {param}: must be at most {max_length} characters",
+                "parameter_invalid",
+                param,
+            )
+
+
+def validate(form: dict[str, Any]) -> None:
+    """Raise :class:`ParamError` for the first problem Stripe would report in ``form``."""
+    schema = request_schema()
+    props: dict[str, Any] = schema["properties"]
+    for key in form:
+        if key not in props:
+            raise ParamError(f"Received unknown parameter: {key}", "parameter_unknown", key)
+    for key in schema.get("required", []):
+        if key not in form:
+            raise ParamError(f"Missing required param: {key}.", "parameter_missing", key)
+    for key, value in form.items():
+        _check(value, props[key], [key])
+    components = form["components"]
+    if not any(isinstance(c, dict) and c.get("enabled") == "true" for c in components.values()):
+        raise ParamError("At least 1 component must be enabled.", "parameter_invalid", "components")
+    if "customer" not in form and "customer_account" not in form:
+        raise ParamError(
+            "You must provide either customer or customer_account.",
+            "parameter_missing",
+            "customer",
+        )

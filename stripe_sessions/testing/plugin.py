@@ -1,0 +1,28 @@
+"""pytest plugin (registered through the ``pytest11`` entry point): fixtures backed by FakeStripe.
+
+``fake_stripe`` serves from a background thread, so one fixture works for sync
+and async tests alike::
+
+    async def test_checkout(fake_stripe):
+        async with ss.AsyncClient(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as s:
+            await s.customer_sessions.create(customer="cus_1", components=...)
+        assert fake_stripe.created == 1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ._fake import FakeStripe
+
+__all__ = ["fake_stripe"]
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripe]:
+    """A fresh FakeStripe on 127.0.0.1, served from a thread, for one test."""
+    with FakeStripe.running() as fake:
+        yield fake
+
