@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +12,9 @@ from stripe_sessions._form import decode, encode
 
 
 def test_nested_objects_use_brackets() -> None:
-    body = encode({"components": {"payment_element": {"features": {"payment_method_save": "enabled"}}}})
+    body = encode(
+        {"components": {"payment_element": {"features": {"payment_method_save": "enabled"}}}}
+    )
     assert body == "components[payment_element][features][payment_method_save]=enabled"
 
 
@@ -40,16 +43,12 @@ def test_decode_accepts_empty_bracket_lists() -> None:
 
 
 def test_decode_rejects_value_and_hash_at_once() -> None:
-    import pytest
-
     with pytest.raises(ValueError, match="both as a value and a hash"):
         decode("a=1&a[b]=2")
 
 
 _key = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
-_scalar = st.one_of(
-    st.booleans(), st.integers(-(10**12), 10**12), st.text(min_size=1, max_size=20)
-)
+_scalar = st.one_of(st.booleans(), st.integers(-(10**12), 10**12), st.text(min_size=1, max_size=20))
 _value = st.recursive(
     _scalar,
     lambda inner: st.one_of(

@@ -25,4 +25,3 @@ def fake_stripe() -> Iterator[FakeStripe]:
     """A fresh FakeStripe on 127.0.0.1, served from a thread, for one test."""
     with FakeStripe.running() as fake:
         yield fake
-

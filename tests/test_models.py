@@ -1,0 +1,144 @@
+"""Response models: structuring of Stripe's bodies, coverage of the schema, secrets kept out."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import stripe_sessions as ss
+from stripe_sessions._converter import build_converter, structure_session
+from stripe_sessions.testing import FakeStripe
+from tests.conftest import PRICING, fixture_json
+
+STRICT = build_converter(strict=True)
+SPEC = "customer_sessions.openapi.json"
+SECRET = "cuss_secret_QXhWeUEtZoDV8FHnNbPiBHmAkXKnqYLGMGq7LLf8ODSQ8gL"
+
+
+@pytest.mark.parametrize(
+    "name", ["customer_session.json", "customer_session.expanded_customer.json"]
+)
+def test_models_cover_every_property_of_the_examples(name: str) -> None:
+    """A converter that forbids unknown keys structures Stripe's bodies: nothing is unmodelled."""
+    session = structure_session(fixture_json(name), "req_1", conv=STRICT)
+    assert session.client_secret == SECRET
+
+
+def test_models_cover_every_property_of_the_schema() -> None:
+    """Each property in the OpenAPI schema of the session has a field of the same name."""
+    spec = json.loads((Path(ss.__file__).parent / "testing" / SPEC).read_text())
+    schemas = spec["components"]["schemas"]
+    pairs = {
+        "customer_session": ss.CustomerSession,
+        "customer_session_resource_components": ss.Components,
+    }
+    prefix = "customer_session_resource_components_resource_"
+    for name in ("active_entitlements", "buy_button", "customer_portal", "pricing_table"):
+        pairs[prefix + name] = getattr(ss, "".join(p.title() for p in name.split("_")))
+    for name in ("customer_sheet", "mobile_payment_element", "payment_element"):
+        cls = getattr(ss, "".join(p.title() for p in name.split("_")))
+        pairs[prefix + name] = cls
+        pairs[prefix + name + "_resource_features"] = getattr(ss, cls.__name__ + "Features")
+    assert len(pairs) == 12
+    for schema_name, cls in pairs.items():
+        fields = {f.name for f in attrs.fields(cls)}
+        assert set(schemas[schema_name]["properties"]) <= fields, schema_name
+
+
+def test_timestamps_are_aware_utc_datetimes() -> None:
+    session = structure_session(fixture_json("customer_session.json"))
+    assert session.created == datetime(2009, 2, 13, 23, 31, 30, tzinfo=timezone.utc)
+    assert session.expires_at.tzinfo is timezone.utc
+
+
+def test_expanded_customer_is_a_customer_object() -> None:
+    session = structure_session(fixture_json("customer_session.expanded_customer.json"))
+    assert isinstance(session.customer, ss.Customer)
+    assert session.customer.id == "cus_QXg1o8vcGmoR32"
+    assert session.customer_id == "cus_QXg1o8vcGmoR32"
+    assert session.customer.invoice_settings is not None
+
+
+def test_unexpanded_customer_is_its_id() -> None:
+    session = structure_session(fixture_json("customer_session.json"))
+    assert session.customer == "cus_QXg1o8vcGmoR32"
+    assert session.customer_id == "cus_QXg1o8vcGmoR32"
+
+
+def test_unknown_fields_and_enum_values_do_not_break_and_stay_reachable() -> None:
+    body: dict[str, Any] = copy.deepcopy(fixture_json("customer_session.json"))
+    body["brand_new_field"] = {"x": 1}
+    body["components"]["hologram"] = {"enabled": True}
+    features = body["components"]["payment_element"]["features"]
+    features["payment_method_redisplay"] = "sometimes"
+    features["payment_method_allow_redisplay_filters"] = ["always", "quantum"]
+    features["payment_method_new_toggle"] = "enabled"
+    session = structure_session(body)
+    assert session.components is not None
+    assert session.components.payment_element is not None
+    pe = session.components.payment_element.features
+    assert pe is not None
+    assert pe.payment_method_redisplay == "sometimes"
+    assert pe.payment_method_allow_redisplay_filters == ("always", "quantum")
+    assert session.to_dict()["brand_new_field"] == {"x": 1}
+    assert session.to_dict()["components"]["hologram"] == {"enabled": True}
+
+
+def test_to_dict_gives_back_stripes_json_and_a_copy() -> None:
+    body = fixture_json("customer_session.expanded_customer.json")
+    session = structure_session(copy.deepcopy(body))
+    out = session.to_dict()
+    assert out == body
+    out["customer"]["id"] = "changed"
+    assert session.to_dict()["customer"]["id"] == "cus_QXg1o8vcGmoR32"
+
+
+def test_client_secret_is_not_in_repr_or_str() -> None:
+    session = structure_session(fixture_json("customer_session.json"), "req_1")
+    assert SECRET not in repr(session)
+    assert SECRET not in str(session)
+    assert "req_1" in repr(session)
+
+
+def test_a_body_of_the_wrong_shape_raises() -> None:
+    body = fixture_json("customer_session.json")
+    body["created"] = "yesterday"
+    with pytest.raises(Exception, match="CustomerSession"):
+        structure_session(body)
+
+
+def test_sessions_are_frozen() -> None:
+    session = structure_session(fixture_json("customer_session.json"))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        session.client_secret = "x"  # type: ignore[misc]
+
+
+async def test_request_id_comes_from_the_response(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    session = await client.customer_sessions.create(customer="cus_1", components=PRICING)
+    assert session.request_id == fake.requests[-1].request_id
+    assert session.request_id is not None and session.request_id.startswith("req_")
+    assert session.idempotent_replayed is False
+
+
+async def test_expand_customer_end_to_end(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    session = await client.customer_sessions.create(
+        customer="cus_9", components=PRICING, expand=["customer"]
+    )
+    assert isinstance(session.customer, ss.Customer)
+    assert session.customer.id == "cus_9"
+    assert fake.requests[-1].form is not None
+    assert fake.requests[-1].form["expand"] == ["customer"]
+
+
+def test_errors_survive_pickling() -> None:
+    err = ss.InvalidRequestError("bad", http_status=400, code="x", request_id="req_1")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is ss.InvalidRequestError
+    assert (back.http_status, back.code, back.request_id) == (400, "x", "req_1")
