@@ -25,6 +25,7 @@ from ._config import (
     make_config,
 )
 from ._converter import structure_session
+from ._errors import APIError
 from ._models import CustomerSession
 from ._params import Components, encode_create
 from ._transport import Pool, Transport, check_idempotency_key
@@ -88,7 +89,16 @@ class AsyncCustomerSessions:
             timeout=timeout,
             max_retries=max_retries,
         )
-        return structure_session(response.data, response.request_id, response.replayed)
+        try:
+            return structure_session(response.data, response.request_id, response.replayed)
+        except Exception as e:  # cattrs raises several kinds; the caller needs one
+            raise APIError(
+                "Stripe answered with a customer_session this SDK could not read "
+                f"({type(e).__name__}); is stripe_version newer than the models?",
+                http_status=200,
+                request_id=response.request_id,
+                idempotency_key=idempotency_key,
+            ) from e
 
 
 class AsyncClient:

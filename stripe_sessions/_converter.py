@@ -5,7 +5,8 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
@@ -41,17 +42,31 @@ def _is_mapping(t: Any) -> bool:
     return typing.get_origin(t) is Mapping
 
 
+def _is_simple_optional(t: Any) -> bool:
+    args = typing.get_args(t)
+    return len(args) == 2 and type(None) in args and typing.get_origin(t) in (Union, UnionType)
+
+
 def build_converter(*, strict: bool = False) -> cattrs.Converter:
     """Build the converter; ``strict=True`` rejects unknown keys (tests prove model coverage)."""
-    conv = make_converter(forbid_extra_keys=strict)
+    conv = make_converter(forbid_extra_keys=strict, detailed_validation=strict)
     conv.register_structure_hook_func(_is_literal, _literal)
     conv.register_structure_hook(datetime, _datetime)
 
     def sequence_hook(t: Any) -> Any:
         item = typing.get_args(t)[0]
-        return lambda v, _: tuple(conv.structure(x, item) for x in v)
+        hook = conv.get_structure_hook(item)
+        return lambda v, _: tuple([hook(x, item) for x in v])
 
     conv.register_structure_hook_factory(_is_sequence, sequence_hook)
+
+    def optional_hook(t: Any) -> Any:
+        # Resolve the inner hook once, instead of dispatching on every None check.
+        inner = next(a for a in typing.get_args(t) if a is not type(None))
+        hook = conv.get_structure_hook(inner)
+        return lambda v, _: None if v is None else hook(v, inner)
+
+    conv.register_structure_hook_factory(_is_simple_optional, optional_hook)
     conv.register_structure_hook_factory(
         _is_mapping, lambda t: lambda v, _: dict(v) if isinstance(v, Mapping) else _bad_map(v)
     )

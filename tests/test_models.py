@@ -107,11 +107,16 @@ def test_client_secret_is_not_in_repr_or_str() -> None:
     assert "req_1" in repr(session)
 
 
-def test_a_body_of_the_wrong_shape_raises() -> None:
+async def test_a_body_of_the_wrong_shape_is_an_api_error(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
     body = fixture_json("customer_session.json")
     body["created"] = "yesterday"
-    with pytest.raises(Exception, match="CustomerSession"):
-        structure_session(body)
+    fake.fail_next(200, body=body)
+    with pytest.raises(ss.APIError, match="could not read") as info:
+        await client.customer_sessions.create(customer="cus_1", components=PRICING)
+    assert info.value.request_id == fake.requests[-1].request_id
+    assert SECRET not in str(info.value)
 
 
 def test_sessions_are_frozen() -> None:

@@ -1,0 +1,96 @@
+"""Side-by-side benchmarks: stripe-sessions against raw aiohttp and Stripe's own library.
+
+The fake server runs in its own process; every client run is a fresh process; the
+clients are interleaved over several repetitions and medians are reported, with
+ratios to the raw baseline (the machines are shared and noisy: ratios, not seconds).
+
+    python benchmarks/run.py [--scenario async] [--reps 5] [--n 3000] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+SCENARIOS: dict[str, tuple[str, list[str]]] = {
+    # scenario: (baseline, clients)
+    "async": ("raw-aiohttp", ["raw-aiohttp", "stripe-sessions", "stripe-python"]),
+}
+METRICS = ["cpu_us_per_req", "rps", "p50_ms", "p99_ms", "peak_rss_mib"]
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "server.py")], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    port = proc.stdout.readline().strip()
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def run_one(scenario: str, client: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "clients.py"), scenario, client, url, str(n), str(concurrency)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    print(f"# {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    server, url = start_server()
+    try:
+        for scenario in args.scenario or list(SCENARIOS):
+            baseline, clients = SCENARIOS[scenario]
+            runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
+            for _ in range(args.reps):
+                order = clients[:]
+                random.shuffle(order)
+                for client in order:
+                    runs[client].append(run_one(scenario, client, url, args.n, args.concurrency))
+            report(scenario, baseline, runs, args)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def report(scenario: str, baseline: str, runs: dict[str, list[dict[str, Any]]], args: Any) -> None:
+    med = {c: {m: statistics.median(r[m] for r in rs) for m in METRICS} for c, rs in runs.items()}
+    base_cpu = med[baseline]["cpu_us_per_req"]
+    print(
+        f"\n## scenario {scenario}: n={args.n}, concurrency={args.concurrency}, "
+        f"reps={args.reps} (medians)\n"
+    )
+    print(
+        "| client | CPU µs/req | CPU vs " + baseline + " | req/s | p50 ms | p99 ms | peak RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for client, m in med.items():
+        print(
+            f"| {client} | {m['cpu_us_per_req']:.0f} | {m['cpu_us_per_req'] / base_cpu:.2f}x | "
+            f"{m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['peak_rss_mib']:.0f} |"
+        )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
