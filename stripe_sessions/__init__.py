@@ -11,6 +11,7 @@
 """
 
 from ._async_client import AsyncClient, AsyncCustomerSessions
+from ._batch import BatchProgress, BatchResult
 from ._config import NOT_GIVEN, Config, NotGiven
 from ._errors import (
     APIConnectionError,
@@ -53,6 +54,8 @@ __all__ = [
     "NOT_GIVEN",
     "NotGiven",
     # results
+    "BatchProgress",
+    "BatchResult",
     "Customer",
     "CustomerSession",
     # parameters (also the components of a result)

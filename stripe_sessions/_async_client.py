@@ -6,12 +6,31 @@ The sync client in ``_sync_client.py`` is generated from this module by
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+    Sized,
+)
+from contextlib import aclosing
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
+from ._batch import (
+    DEFAULT_BATCH_RETRIES,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    BatchProgress,
+    BatchResult,
+    check_batch_options,
+    make_batch_key,
+    stream,
+)
 from ._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -25,9 +44,9 @@ from ._config import (
     make_config,
 )
 from ._converter import structure_session
-from ._errors import APIError
+from ._errors import APIError, ValidationError
 from ._models import CustomerSession
-from ._params import Components, encode_create
+from ._params import Components, CreateParams, encode_create, params_of
 from ._transport import Pool, Transport, check_idempotency_key
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
@@ -76,10 +95,148 @@ class AsyncCustomerSessions:
         body = encode_create(components, customer, customer_account, expand, extra_params)
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
-        if timeout is not None:
-            _check_timeout("timeout", timeout)
         if max_retries is not None:
             _check_retries(max_retries)
+        if timeout is not None:
+            _check_timeout("timeout", timeout)
+        return await self._send(
+            body,
+            idempotency_key,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    async def create_many(
+        self,
+        params: Iterable[CreateParams | Mapping[str, Any]]
+        | AsyncIterable[CreateParams | Mapping[str, Any]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> list[BatchResult]:
+        """Create many sessions concurrently; return one result per input, in input order.
+
+        ::
+
+            results = await stripe.customer_sessions.create_many(
+                ({"customer": c, "components": {"pricing_table": {"enabled": True}}}
+                 for c in customer_ids),
+                concurrency=16, rate_limit=20.0, on_progress=print,
+            )
+            for r in results:
+                print(r.index, r.session.client_secret if r.ok else r.error)
+
+        Each item is a dict of ``create``'s parameters or a :class:`CreateParams`.
+        Never all-or-nothing: each item ends as a session or an error (a bad item
+        becomes a :class:`ValidationError` without being sent); ``fail_fast=True``
+        raises the first error instead, cancelling the rest. At most
+        ``concurrency`` requests are in flight and starts are paced at
+        ``rate_limit`` per second (None: no pacing). A ``rate_limit`` 429 pauses
+        the whole batch (honouring ``Retry-After``), halves the pace, and retries
+        the item; the pace then recovers gradually. Item ``i`` is sent with the
+        idempotency key ``f"{batch_key}-{i}"`` (``batch_key`` is random unless
+        given): run a failed batch again with the same ``batch_key`` within 24
+        hours and nothing is created twice. ``max_retries`` is the retry budget
+        of each item.
+        """
+        results = [
+            r
+            async for r in self.stream_many(
+                params,
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                on_progress=on_progress,
+                fail_fast=fail_fast,
+                batch_key=batch_key,
+                max_retries=max_retries,
+                stripe_account=stripe_account,
+                stripe_version=stripe_version,
+                timeout=timeout,
+            )
+        ]
+        results.sort(key=lambda r: r.index)
+        return results
+
+    async def stream_many(
+        self,
+        params: Iterable[CreateParams | Mapping[str, Any]]
+        | AsyncIterable[CreateParams | Mapping[str, Any]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[BatchResult]:
+        """Like :meth:`create_many`, but yield results as they finish, with flat memory.
+
+        ::
+
+            async for r in stripe.customer_sessions.stream_many(params, concurrency=32):
+                out.write(f"{r.index} {r.session.client_secret if r.ok else r.error}\\n")
+
+        The input (any iterable or async iterable, however long) is read only as
+        fast as items are sent; results carry their ``index`` since they come in
+        completion order. Closing the stream cancels what is in flight: wrap it in
+        ``contextlib.aclosing`` to do that as soon as you break out of the loop
+        (otherwise it happens when the generator is garbage-collected).
+        """
+        check_batch_options(concurrency, rate_limit, max_retries)
+        key = make_batch_key(batch_key)
+        if timeout is not None:
+            _check_timeout("timeout", timeout)
+        total = len(params) if isinstance(params, Sized) else None
+
+        async def send(body: str, idempotency_key: str) -> CustomerSession:
+            return await self._send(
+                body,
+                idempotency_key,
+                stripe_account=stripe_account,
+                stripe_version=stripe_version,
+                timeout=timeout,
+                max_retries=0,  # the batch retries, pacing each attempt
+            )
+
+        async with aclosing(
+            stream(
+                params,
+                prepare=_prepare,
+                send=send,
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                on_progress=on_progress,
+                fail_fast=fail_fast,
+                batch_key=key,
+                max_retries=max_retries,
+                total=total,
+            )
+        ) as results:
+            async for result in results:
+                yield result
+
+    async def _send(
+        self,
+        body: str,
+        idempotency_key: str | None,
+        *,
+        stripe_account: str | None,
+        stripe_version: str | None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> CustomerSession:
         response = await self._client._transport.post(
             "/v1/customer_sessions",
             body,
@@ -99,6 +256,26 @@ class AsyncCustomerSessions:
                 request_id=response.request_id,
                 idempotency_key=idempotency_key,
             ) from e
+
+
+_CREATE_KEYS = frozenset(("components", "customer", "customer_account", "expand", "extra_params"))
+
+
+def _prepare(item: Any) -> str:
+    """Check one batch item and return its form body."""
+    kwargs = params_of(item)
+    unknown = kwargs.keys() - _CREATE_KEYS
+    if unknown:
+        name = sorted(map(str, unknown))[0]
+        raise ValidationError(
+            f"{name}: unknown parameter (a batch item takes {', '.join(sorted(_CREATE_KEYS))})",
+            param=name,
+        )
+    if "components" not in kwargs:
+        raise ValidationError(
+            "components: is required: enable at least one component", param="components"
+        )
+    return encode_create(**kwargs)
 
 
 class AsyncClient:

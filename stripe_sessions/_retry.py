@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ._errors import APIConnectionError, StripeError, parse_retry_after
 
-__all__ = ["MAX_RETRY_AFTER", "backoff", "make_retrying", "should_retry", "wait"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "backoff",
+    "call_with_retries",
+    "make_retrying",
+    "should_retry",
+    "wait",
+]
+
+T = TypeVar("T")
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -90,12 +100,44 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
-def make_retrying(max_retries: int) -> AsyncRetrying:
+def make_retrying(
+    max_retries: int,
+    retry: Callable[[BaseException], bool] = should_retry,
+    wait: Callable[[RetryCallState], float] = wait,
+) -> AsyncRetrying:
     """A tenacity controller for one logical call with ``max_retries`` retries."""
     return AsyncRetrying(
         stop=stop_after_attempt(max_retries + 1),
-        retry=retry_if_exception(should_retry),
+        retry=retry_if_exception(retry),
         wait=wait,
         before_sleep=_log_retry,
         reraise=True,
     )
+
+
+async def call_with_retries(
+    fn: Callable[[], Awaitable[T]],
+    max_retries: int,
+    retry: Callable[[BaseException], bool] = should_retry,
+    wait: Callable[[RetryCallState], float] = wait,
+) -> T:
+    """Await ``fn()``; while ``retry`` says so and the budget lasts, wait and try again.
+
+    The first attempt runs bare. Only when it fails in a retryable way is the tenacity
+    controller built, and its first "attempt" re-raises that failure, so attempt counts,
+    waits, stop and logging are exactly those of tenacity having made every call; the
+    common successful call never pays for building the controller.
+    """
+    try:
+        return await fn()
+    except StripeError as e:
+        if not max_retries or not retry(e):
+            raise
+        first: StripeError | None = e
+    async for attempt in make_retrying(max_retries, retry, wait):
+        with attempt:
+            if first is not None:
+                failure, first = first, None
+                raise failure
+            return await fn()
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

@@ -18,11 +18,10 @@ from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
-    StripeError,
     ValidationError,
     error_from_response,
 )
-from ._retry import make_retrying, should_retry
+from ._retry import call_with_retries
 from ._version import __version__
 
 __all__ = ["Pool", "Response", "Transport", "check_idempotency_key"]
@@ -162,23 +161,9 @@ class Transport:
         url = self.config.base_url + path
         data = body.encode()
         retries = self.config.max_retries if max_retries is None else max_retries
-        try:
-            return await self._attempt(url, data, headers, client_timeout, key)
-        except StripeError as e:
-            if not retries or not should_retry(e):
-                raise
-            first_failure: StripeError | None = e
-        # The first attempt failed in a retryable way: from here tenacity decides. Its first
-        # "attempt" re-raises that failure, so its attempt count, waits, stop and logging are
-        # exactly those of a loop that had made every call itself; the common successful call
-        # never pays for building the controller.
-        async for attempt in make_retrying(retries):
-            with attempt:
-                if first_failure is not None:
-                    failure, first_failure = first_failure, None
-                    raise failure
-                return await self._attempt(url, data, headers, client_timeout, key)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        return await call_with_retries(
+            lambda: self._attempt(url, data, headers, client_timeout, key), retries
+        )
 
     async def _attempt(
         self,

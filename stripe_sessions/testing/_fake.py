@@ -37,6 +37,8 @@ class RecordedRequest:
     request_id: str
     status: int | None = None
     fault: str | None = None
+    #: ``time.monotonic()`` when the request arrived.
+    at: float = attrs.field(factory=time.monotonic)
 
     @property
     def idempotency_key(self) -> str | None:

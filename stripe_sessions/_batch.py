@@ -1,0 +1,270 @@
+"""Batch creation: bounded concurrency, a shared adaptive pace, one result per input.
+
+Each item gets the idempotency key ``f"{batch_key}-{index}"``, so a batch run again
+with the same ``batch_key`` within Stripe's 24 hours creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from typing import Any, Final
+
+import attrs
+from tenacity import RetryCallState
+
+from . import _retry
+from ._errors import StripeError, ValidationError, parse_retry_after
+from ._models import CustomerSession
+
+__all__ = ["BatchProgress", "BatchResult", "RateLimiter", "stream"]
+
+#: Pace used when the caller gives none: safely below Stripe's 25 requests/s in test mode.
+DEFAULT_RATE_LIMIT: Final = 20.0
+DEFAULT_CONCURRENCY: Final = 16
+#: Retries per item (5xx, connection errors, 409, lock_timeout and rate_limit 429s).
+DEFAULT_BATCH_RETRIES: Final = 5
+#: Pause after a rate_limit 429 that carries no Retry-After.
+DEFAULT_RATE_LIMIT_PAUSE: Final = 1.0
+MAX_BATCH_KEY: Final = 200
+
+
+@attrs.frozen
+class BatchResult:
+    """The outcome of one batch item: ``session`` or ``error``, never neither.
+
+    ::
+
+        for r in results:
+            print(r.index, r.session.client_secret if r.ok else r.error)
+    """
+
+    index: int
+    idempotency_key: str
+    session: CustomerSession | None = None
+    error: StripeError | None = None
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the item produced a session."""
+        return self.session is not None
+
+    @property
+    def request_id(self) -> str | None:
+        """Stripe's ``Request-Id`` of the last answer for this item, if one came."""
+        if self.session is not None:
+            return self.session.request_id
+        return self.error.request_id if self.error is not None else None
+
+
+@attrs.frozen
+class BatchProgress:
+    """Counts passed to ``on_progress`` each time an item finishes.
+
+    ``total`` is None when the input has no length. ``retried`` counts extra attempts.
+    """
+
+    done: int
+    total: int | None
+    succeeded: int
+    failed: int
+    retried: int
+
+
+class RateLimiter:
+    """Paces request starts across a batch: an even spacing of ``1/rate`` seconds.
+
+    A ``rate_limit`` 429 pauses every start for ``Retry-After`` and halves the pace;
+    each success wins back a twentieth of the target, so the pace recovers gradually.
+    ``rate=None`` never paces but still pauses after a 429.
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        self.target = rate
+        self.rate = rate
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        """Wait for this start's slot."""
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + (1.0 / self.rate if self.rate else 0.0)
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        """Stripe said ``rate_limit``: pause everything and slow down."""
+        pause = DEFAULT_RATE_LIMIT_PAUSE if retry_after is None else retry_after
+        pause = min(pause, _retry.MAX_RETRY_AFTER)
+        self._next = max(self._next, time.monotonic() + pause)
+        if self.rate is not None:
+            self.rate = max(self.rate / 2, 0.5)
+
+    def succeeded(self) -> None:
+        """One more success: move the pace back toward the target."""
+        if self.rate is not None and self.target is not None and self.rate < self.target:
+            self.rate = min(self.target, self.rate + self.target / 20)
+
+
+def _is_rate_limit(exc: BaseException) -> bool:
+    return isinstance(exc, StripeError) and exc.code == "rate_limit"
+
+
+def make_batch_key(batch_key: str | None) -> str:
+    """Check the caller's batch key, or make a random one."""
+    if batch_key is None:
+        return uuid.uuid4().hex
+    if not isinstance(batch_key, str) or not batch_key or len(batch_key) > MAX_BATCH_KEY:
+        raise ValidationError(
+            f"batch_key must be a non-empty string of at most {MAX_BATCH_KEY} characters",
+            param="batch_key",
+        )
+    if not batch_key.isascii() or not batch_key.isprintable():
+        raise ValidationError("batch_key must be printable ASCII", param="batch_key")
+    return batch_key
+
+
+def check_batch_options(concurrency: int, rate_limit: float | None, max_retries: int) -> None:
+    """Raise ValueError for batch options that cannot work."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+    if rate_limit is not None and (
+        isinstance(rate_limit, bool)
+        or not isinstance(rate_limit, (int, float))
+        or not math.isfinite(rate_limit)
+        or rate_limit <= 0
+    ):
+        raise ValueError(
+            f"rate_limit must be a positive number of requests/s or None, got {rate_limit!r}"
+        )
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+
+
+Send = Callable[[Any, str], Awaitable[CustomerSession]]
+Prepare = Callable[[Any], Any]
+
+
+async def stream(
+    items: Iterable[Any] | AsyncIterable[Any],
+    *,
+    prepare: Prepare,
+    send: Send,
+    concurrency: int,
+    rate_limit: float | None,
+    on_progress: Callable[[BatchProgress], object] | None,
+    fail_fast: bool,
+    batch_key: str,
+    max_retries: int,
+    total: int | None,
+) -> AsyncGenerator[BatchResult, None]:
+    """Yield one BatchResult per item as items finish; see ``create_many`` for the rules.
+
+    ``prepare(item)`` checks an item and returns what ``send(prepared, key)`` sends.
+    At most ``concurrency`` items are in flight and at most ``concurrency`` finished
+    results wait to be consumed, so memory stays flat for any input size.
+    """
+    limiter = RateLimiter(rate_limit)
+    # Unbounded queue, bounded by slots: an item holds a slot from being read until its
+    # result is consumed, so at most `concurrency` are in flight and a few more buffered.
+    results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
+    slots = asyncio.Semaphore(2 * concurrency)
+    counter = itertools.count()
+    lock = asyncio.Lock()
+    is_async = isinstance(items, AsyncIterable)
+    source: Any = items.__aiter__() if isinstance(items, AsyncIterable) else iter(items)
+    stats = {"done": 0, "succeeded": 0, "failed": 0, "retried": 0}
+
+    async def next_item() -> tuple[int, Any] | None:
+        async with lock:  # one reader at a time, and indexes in input order
+            try:
+                item = (
+                    await source.__anext__() if isinstance(items, AsyncIterable) else next(source)
+                )
+            except (StopIteration, StopAsyncIteration):
+                return None
+            return next(counter), item
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, StripeError) and _is_rate_limit(exc):
+            # The limiter holds every start, this one included: no wait of its own.
+            limiter.rate_limited(_retry_after(exc))
+            return 0.0
+        return _retry.wait(state)
+
+    def retryable(exc: BaseException) -> bool:
+        return _retry.should_retry(exc) or _is_rate_limit(exc)
+
+    async def run(index: int, item: Any) -> BatchResult:
+        key = f"{batch_key}-{index}"
+        try:
+            prepared = prepare(item)
+        except ValidationError as e:
+            e.idempotency_key = key
+            return BatchResult(index, key, error=e)
+        attempts = 0
+
+        async def attempt() -> CustomerSession:
+            nonlocal attempts
+            await limiter.acquire()
+            attempts += 1
+            return await send(prepared, key)
+
+        try:
+            session = await _retry.call_with_retries(attempt, max_retries, retryable, wait)
+        except StripeError as e:
+            return BatchResult(index, key, error=e, attempts=attempts)
+        limiter.succeeded()
+        return BatchResult(index, key, session=session, attempts=attempts)
+
+    async def worker() -> None:
+        try:
+            while True:
+                await slots.acquire()
+                got = await next_item()
+                if got is None:
+                    slots.release()
+                    return
+                results.put_nowait(await run(*got))
+        except Exception as e:  # not an item's fault: end the stream with it
+            results.put_nowait(e)
+        finally:
+            results.put_nowait(None)
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    running = len(workers)
+    try:
+        while running:
+            got = await results.get()
+            if got is None:
+                running -= 1
+                continue
+            if isinstance(got, BaseException):
+                raise got
+            slots.release()
+            stats["done"] += 1
+            stats["succeeded" if got.ok else "failed"] += 1
+            stats["retried"] += max(0, got.attempts - 1)
+            if on_progress is not None:
+                on_progress(BatchProgress(total=total, **stats))
+            if fail_fast and got.error is not None:
+                raise got.error
+            yield got
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        if is_async and hasattr(source, "aclose"):
+            with contextlib.suppress(Exception):
+                await source.aclose()
+
+
+def _retry_after(exc: StripeError) -> float | None:
+    return parse_retry_after(exc.headers.get("Retry-After"))

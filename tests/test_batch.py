@@ -1,0 +1,270 @@
+"""Batch creation against the fake with seeded faults: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe, FaultMix
+
+
+def items(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
+    for i in range(start, start + n):
+        yield {"customer": f"cus_{i}", "components": {"pricing_table": {"enabled": True}}}
+
+
+MIX = FaultMix(
+    server_error=0.10,
+    reset_before=0.015,
+    reset_after=0.015,
+    conflict=0.02,
+    lock_timeout=0.02,
+    rate_limit=0.02,
+)
+
+
+async def test_thousand_items_with_faults_lose_and_duplicate_nothing() -> None:
+    async with FakeStripe(faults=MIX, seed=7) as fake:
+        async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as client:
+            results = await client.customer_sessions.create_many(
+                items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
+            )
+            assert [r.index for r in results] == list(range(1000))
+            assert all((r.session is None) != (r.error is None) for r in results)
+            faults = {r.fault for r in fake.requests if r.fault}
+            assert {"500", "502", "503", "409", "429", "reset_before", "reset_after"} <= faults
+            keys = [k for k in fake.session_keys]
+            assert len(keys) == len(set(keys)), "a key created two sessions"
+            ok = [r for r in results if r.ok]
+            assert {r.idempotency_key for r in ok} <= set(keys)
+            assert len(ok) >= 990
+            for r in results:
+                assert r.idempotency_key == f"batch-a-{r.index}"
+                if r.ok:
+                    assert r.session is not None
+                    assert r.session.customer == f"cus_{r.index}"
+            assert sum(r.attempts for r in results) > 1000  # faults were retried
+
+            created = fake.created
+            again = await client.customer_sessions.create_many(
+                items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
+            )
+            assert fake.created - created <= len([r for r in results if not r.ok])
+            for first, second in zip(results, again):
+                if first.ok and second.ok:
+                    assert first.session is not None and second.session is not None
+                    assert second.session.client_secret == first.session.client_secret
+
+
+async def test_rerun_with_same_batch_key_creates_nothing(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    first = await client.customer_sessions.create_many(items(40), rate_limit=None, batch_key="k")
+    assert fake.created == 40
+    second = await client.customer_sessions.create_many(items(40), rate_limit=None, batch_key="k")
+    assert fake.created == 40
+    assert all(r.session is not None and r.session.idempotent_replayed for r in second)
+    assert [r.session.client_secret for r in first if r.session] == [
+        r.session.client_secret for r in second if r.session
+    ]
+
+
+async def test_random_batch_keys_differ(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    a = await client.customer_sessions.create_many(items(3), rate_limit=None)
+    b = await client.customer_sessions.create_many(items(3), rate_limit=None)
+    assert a[0].idempotency_key != b[0].idempotency_key
+    assert fake.created == 6
+
+
+async def test_bad_item_is_its_own_error_and_is_not_sent(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    batch: list[Any] = list(items(5))
+    batch[2] = {"customer": "cus_2", "components": {"pricing_table": {"enabled": "yes"}}}
+    batch[3] = {"customer": "cus_3", "components": {"pricing_table": {"enabled": True}}, "x": 1}
+    batch[4] = 42
+    results = await client.customer_sessions.create_many(batch, rate_limit=None)
+    assert [r.ok for r in results] == [True, True, False, False, False]
+    assert isinstance(results[2].error, ss.ValidationError)
+    assert results[2].error.param == "components.pricing_table.enabled"
+    assert results[3].error is not None and results[3].error.param == "x"
+    assert results[4].error is not None and "CreateParams" in str(results[4].error)
+    assert results[2].attempts == 0
+    assert fake.created == 2
+    assert len(fake.requests) == 2
+
+
+async def test_typed_create_params_are_accepted(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    params = [
+        ss.CreateParams(
+            customer="cus_t", components=ss.Components(buy_button=ss.BuyButton(enabled=True))
+        )
+    ]
+    [result] = await client.customer_sessions.create_many(params, rate_limit=None)
+    assert result.ok
+    assert fake.requests[0].form == {
+        "components": {"buy_button": {"enabled": "true"}},
+        "customer": "cus_t",
+    }
+
+
+async def test_fail_fast_raises_the_first_error(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    fake.fail_next(400)
+    with pytest.raises(ss.InvalidRequestError):
+        await client.customer_sessions.create_many(
+            items(50), concurrency=1, rate_limit=None, fail_fast=True
+        )
+    assert len(fake.requests) < 50
+
+
+async def test_a_final_failure_is_a_result_not_an_exception(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(500, times=3)
+    results = await client.customer_sessions.create_many(items(1), rate_limit=None, max_retries=2)
+    assert not results[0].ok
+    assert isinstance(results[0].error, ss.APIError)
+    assert results[0].attempts == 3
+    assert results[0].request_id == fake.requests[-1].request_id
+    assert results[0].error.idempotency_key == results[0].idempotency_key
+
+
+async def test_rate_limit_429_pauses_and_is_retried(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(429, times=3)
+    results = await client.customer_sessions.create_many(items(3), concurrency=3, rate_limit=None)
+    assert all(r.ok for r in results)
+    assert fake.created == 3
+
+
+async def test_rate_limiter_holds_the_target_rate() -> None:
+    async with FakeStripe() as fake:
+        async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as client:
+            results = await client.customer_sessions.create_many(
+                items(121), concurrency=16, rate_limit=40.0
+            )
+        assert all(r.ok for r in results)
+        times = sorted(r.at for r in fake.requests)
+        observed = (len(times) - 1) / (times[-1] - times[0])
+        assert 36.0 <= observed <= 44.0, observed
+
+
+async def test_progress_is_reported_per_item(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    seen: list[ss.BatchProgress] = []
+    fake.fail_next(400)
+    await client.customer_sessions.create_many(
+        list(items(10)), concurrency=1, rate_limit=None, on_progress=seen.append
+    )
+    assert [p.done for p in seen] == list(range(1, 11))
+    assert all(p.total == 10 for p in seen)
+    assert seen[-1].succeeded == 9 and seen[-1].failed == 1
+
+
+async def test_progress_total_is_none_for_a_generator(client: ss.AsyncClient) -> None:
+    seen: list[ss.BatchProgress] = []
+    await client.customer_sessions.create_many(items(2), rate_limit=None, on_progress=seen.append)
+    assert seen[-1].total is None and seen[-1].done == 2
+
+
+async def test_stream_many_yields_all_with_indexes(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    got = [r async for r in client.customer_sessions.stream_many(items(30), rate_limit=None)]
+    assert sorted(r.index for r in got) == list(range(30))
+    assert fake.created == 30
+
+
+async def test_stream_many_accepts_an_async_iterable(client: ss.AsyncClient) -> None:
+    async def source() -> AsyncIterator[dict[str, Any]]:
+        for item in items(12):
+            await asyncio.sleep(0)
+            yield item
+
+    got = [r async for r in client.customer_sessions.stream_many(source(), rate_limit=None)]
+    assert sorted(r.index for r in got) == list(range(12))
+
+
+async def test_stream_many_reads_input_lazily(client: ss.AsyncClient) -> None:
+    read = 0
+
+    def counting() -> Iterator[dict[str, Any]]:
+        nonlocal read
+        for item in items(10_000):
+            read += 1
+            yield item
+
+    stream = client.customer_sessions.stream_many(counting(), concurrency=4, rate_limit=None)
+    async for r in stream:
+        assert r.ok
+        break
+    assert read <= 4 * 2 + 1, read
+
+
+async def test_cancelling_a_batch_leaves_nothing_pending() -> None:
+    async with FakeStripe(latency=0.05) as fake:
+        async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as client:
+            task = asyncio.create_task(
+                client.customer_sessions.create_many(items(1000), concurrency=8, rate_limit=None)
+            )
+            while fake.created < 20:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0)
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            assert [t for t in others if "stripe_sessions" in repr(t.get_coro())] == []
+            created = fake.created
+            assert created < 1000
+            # The client is still usable after the cancellation.
+            again = await client.customer_sessions.create_many(items(2), rate_limit=None)
+            assert all(r.ok for r in again)
+
+
+def _workers() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if "stream.<locals>.worker" in repr(t.get_coro())]
+
+
+async def test_closing_a_stream_cancels_in_flight_at_once(client: ss.AsyncClient) -> None:
+    stream = client.customer_sessions.stream_many(items(100), concurrency=4, rate_limit=None)
+    async with contextlib.aclosing(stream):
+        async for _ in stream:
+            assert len(_workers()) == 4
+            break
+    assert _workers() == []
+
+
+async def test_breaking_out_of_a_stream_cleans_up_soon_after(client: ss.AsyncClient) -> None:
+    async for _ in client.customer_sessions.stream_many(items(100), concurrency=4, rate_limit=None):
+        break
+    for _ in range(100):
+        if not _workers():
+            break
+        await asyncio.sleep(0.01)
+    assert _workers() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"concurrency": 0}, "concurrency"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"rate_limit": float("inf")}, "rate_limit"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"batch_key": ""}, "batch_key"),
+        ({"batch_key": "x" * 201}, "batch_key"),
+        ({"timeout": -1}, "timeout"),
+    ],
+)
+async def test_bad_batch_options_raise_before_sending(
+    client: ss.AsyncClient, fake: FakeStripe, kwargs: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ValueError, match=words):
+        await client.customer_sessions.create_many(items(3), **kwargs)
+    assert fake.requests == []
