@@ -55,7 +55,7 @@ async def test_thousand_items_with_faults_lose_and_duplicate_nothing() -> None:
                 items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
             )
             assert fake.created - created <= len([r for r in results if not r.ok])
-            for first, second in zip(results, again):
+            for first, second in zip(results, again, strict=True):
                 if first.ok and second.ok:
                     assert first.session is not None and second.session is not None
                     assert second.session.client_secret == first.session.client_secret
