@@ -49,6 +49,8 @@ class BatchResult:
     session: CustomerSession | None = None
     error: StripeError | None = None
     attempts: int = 0
+    #: Seconds from the item's first request to its result (retries included).
+    elapsed: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -210,19 +212,24 @@ async def stream(
             e.idempotency_key = key
             return BatchResult(index, key, error=e)
         attempts = 0
+        started = 0.0
 
         async def attempt() -> CustomerSession:
-            nonlocal attempts
+            nonlocal attempts, started
             await limiter.acquire()
             attempts += 1
+            if attempts == 1:
+                started = time.monotonic()
             return await send(prepared, key)
 
         try:
             session = await _retry.call_with_retries(attempt, max_retries, retryable, wait)
         except StripeError as e:
-            return BatchResult(index, key, error=e, attempts=attempts)
+            elapsed = time.monotonic() - started if attempts else 0.0
+            return BatchResult(index, key, error=e, attempts=attempts, elapsed=elapsed)
         limiter.succeeded()
-        return BatchResult(index, key, session=session, attempts=attempts)
+        elapsed = time.monotonic() - started
+        return BatchResult(index, key, session=session, attempts=attempts, elapsed=elapsed)
 
     async def worker() -> None:
         try:
