@@ -44,12 +44,15 @@ from ._params import (
     SaveUsage,
     Toggle,
 )
+from ._sync_client import Client, CustomerSessions
 from ._version import STRIPE_API_VERSION, __version__
 
 __all__ = [
     # clients
     "AsyncClient",
     "AsyncCustomerSessions",
+    "Client",
+    "CustomerSessions",
     "Config",
     "NOT_GIVEN",
     "NotGiven",

@@ -288,10 +288,13 @@ class AsyncClient:
                 customer="cus_123", components={"pricing_table": {"enabled": True}}
             )
 
-    All settings are keyword-only. ``session`` lends the client your own
-    ``aiohttp.ClientSession``, which it then never closes. Without one, the
-    client creates its own on first use, on the running loop, so a client may
-    be built at import time; it stays bound to that loop.
+    All settings are keyword-only. The client creates its connection pool on
+    first use, so it may be built at import time; one client serves many
+    concurrent calls and should be reused.
+
+    ``session`` lends the client your own ``aiohttp.ClientSession``, which it
+    then never closes. The client's own session is created on the running loop
+    and stays bound to that loop.
     """
 
     def __init__(

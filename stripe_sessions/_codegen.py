@@ -1,0 +1,265 @@
+"""Write ``_sync_client.py`` from ``_async_client.py``; ``--check`` fails when it is stale.
+
+    python -m stripe_sessions._codegen           # regenerate
+    python -m stripe_sessions._codegen --check   # exit 1 with a diff if out of date
+
+The sync module mirrors every public class and method of the async module: the same
+parameters, defaults, annotations and docstrings (with ``await`` and ``async`` taken
+out). Coroutine methods run on the client's private loop (``_portal.Portal.call``);
+async generators become plain iterators (``Portal.iterate``). The output is passed
+through ``ruff format`` so that it is formatter-clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SOURCE = HERE / "_async_client.py"
+TARGET = HERE / "_sync_client.py"
+
+RENAMES = {"AsyncClient": "Client", "AsyncCustomerSessions": "CustomerSessions"}
+METHOD_RENAMES = {"aclose": "close", "__aenter__": "__enter__", "__aexit__": "__exit__"}
+#: Constructor parameters the sync client leaves out, and why.
+DROPPED = {
+    # An aiohttp.ClientSession is bound to the loop it was made on; the sync client's
+    # loop is private, so a caller's session could never be used there.
+    "session",
+}
+
+SYNC_SUMMARY = "The blocking client for Stripe's Customer Sessions API, on a private loop."
+
+BANNER = '''\
+# GENERATED FILE: do not edit. Written by `python -m stripe_sessions._codegen` from
+# _async_client.py; change that file and run the generator again (CI runs it with --check).
+"""The synchronous client: the async client's API, blocking, on a private event loop."""
+'''
+
+
+def _text(node: ast.AST | None) -> str:
+    return "" if node is None else _rename(ast.unparse(node))
+
+
+def _rename(text: str) -> str:
+    for old, new in RENAMES.items():
+        text = re.sub(rf"\b{old}\b", new, text)
+    return text.replace("AsyncIterator[", "Iterator[").replace("AsyncGenerator[", "Iterator[")
+
+
+def _doc(text: str | None) -> str:
+    if not text:
+        return ""
+    # Paragraphs about parameters the sync client drops do not apply to it.
+    paragraphs = text.split("\n\n")
+    text = "\n\n".join(p for p in paragraphs if not any(f"``{d}``" in p for d in DROPPED))
+    text = text.replace("The asyncio client for Stripe's Customer Sessions API.", SYNC_SUMMARY)
+    text = _rename(text)
+    text = text.replace("await ", "").replace("async with ", "with ").replace("async for ", "for ")
+    text = text.replace("aclose()", "close()").replace(".aclose", ".close")
+    text = text.replace("contextlib.aclosing", "contextlib.closing")
+    return text
+
+
+def _docstring(text: str | None, indent: str) -> list[str]:
+    doc = _doc(text)
+    if not doc:
+        return []
+    if "\n" in doc and not doc.rstrip(" ").endswith("\n"):
+        doc += "\n" + indent
+    return [f'{indent}"""{doc}"""']
+
+
+def _is_async_gen(fn: ast.AsyncFunctionDef) -> bool:
+    return any(
+        isinstance(n, (ast.Yield, ast.YieldFrom))
+        for n in ast.walk(fn)
+        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) or n is fn
+    )
+
+
+def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef, drop: set[str]) -> tuple[str, str]:
+    """The signature text (without self) and the call's keyword arguments."""
+    args = fn.args
+    sig: list[str] = []
+    call: list[str] = []
+    positional = args.posonlyargs + args.args
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    for arg, default in zip(positional, defaults, strict=True):
+        if arg.arg == "self":
+            continue
+        text = f"{arg.arg}: {_text(arg.annotation)}" if arg.annotation else arg.arg
+        sig.append(text + (f" = {_text(default)}" if default is not None else ""))
+        call.append(arg.arg)
+    if args.kwonlyargs:
+        sig.append("*")
+    for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        if arg.arg in drop:
+            continue
+        text = f"{arg.arg}: {_text(arg.annotation)}" if arg.annotation else arg.arg
+        sig.append(text + (f" = {_text(kw_default)}" if kw_default is not None else ""))
+        call.append(f"{arg.arg}={arg.arg}")
+    return ", ".join(["self", *sig]), ", ".join(call)
+
+
+def _method(cls: str, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    name = METHOD_RENAMES.get(fn.name, fn.name)
+    is_client = cls == "AsyncClient"
+    drop = DROPPED if (is_client and fn.name == "__init__") else set()
+    sig, call = _params(fn, drop)
+    returns = _text(fn.returns)
+    if name == "__enter__":
+        returns = "Client"
+    out: list[str] = []
+    out.extend(f"    @{_text(d)}" for d in fn.decorator_list)
+    out.append(f"    def {name}({sig}) -> {returns}:")
+    out.extend(_docstring(ast.get_docstring(fn, clean=False), "        "))
+    target = "self._async" if is_client else "self._client._async.customer_sessions"
+    portal = "self._portal" if is_client else "self._client._portal"
+    if fn.name == "__init__" and is_client:
+        out += [
+            f"        self._async = AsyncClient({call})",
+            "        self._setup(self._async)",
+        ]
+    elif fn.name == "__init__":
+        out.append("        self._client = client")
+    elif fn.name == "__aenter__":
+        out.append("        return self")
+    elif fn.name == "__aexit__":
+        out.append("        self.close()")
+    elif fn.name == "aclose":
+        out.append("        self._close()")
+    elif fn.name == "__repr__":
+        out.append('        return repr(self._async).replace("AsyncClient", "Client", 1)')
+    elif isinstance(fn, ast.AsyncFunctionDef) and _is_async_gen(fn):
+        out.append(f"        return {portal}.iterate({target}.{fn.name}({call}))")
+    elif isinstance(fn, ast.AsyncFunctionDef):
+        sep = ", " if call else ""
+        out.append(f"        return {portal}.call({target}.{fn.name}{sep}{call})")
+    elif returns == "Client":
+        out.append(f"        return self._copy({target}.{fn.name}({call}))")
+    else:
+        out.append(f"        return {target}.{fn.name}")
+    return out
+
+
+CLIENT_HELPERS = """
+    def _setup(self, async_client: AsyncClient, portal: Portal | None = None) -> None:
+        self._async = async_client
+        self._owns_portal = portal is None
+        self._portal = portal or Portal(async_client.aclose, async_client._pool.forget)
+        self.customer_sessions = CustomerSessions(self)
+
+    def _copy(self, async_client: AsyncClient) -> Client:
+        clone = object.__new__(Client)
+        clone._setup(async_client, self._portal)
+        return clone
+
+    def _close(self) -> None:
+        if self._owns_portal:
+            self._portal.close()
+"""
+
+
+def generate() -> str:
+    """Return the formatted text of the sync module."""
+    tree = ast.parse(SOURCE.read_text())
+    body: list[str] = []
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or node.name not in RENAMES:
+            continue
+        body.append(f"class {RENAMES[node.name]}:")
+        body.extend(_docstring(ast.get_docstring(node, clean=False), "    "))
+        for item in node.body:
+            if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            public = not item.name.startswith("_") or item.name in (
+                "__init__", "__aenter__", "__aexit__", "__repr__",
+            )  # fmt: skip
+            if not public or item.name == "_setup":
+                continue
+            body.append("")
+            body.extend(_method(node.name, item))
+        if node.name == "AsyncClient":
+            body.append(CLIENT_HELPERS)
+        body.extend(["", ""])
+    code = "\n".join(body)
+    imports = _imports(tree, code)
+    exports = '__all__ = ["Client", "CustomerSessions"]'
+    text = f"{BANNER}\n{imports}\n\n{exports}\n\n\n{code}"
+    return _format(text)
+
+
+def _imports(tree: ast.Module, code: str) -> str:
+    """The async module's imports that the generated code uses, plus the sync extras."""
+    used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+    lines = ["from __future__ import annotations", ""]
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            names = [a for a in node.names if (a.asname or a.name) in used]
+            if node.module == "collections.abc" and "Iterator" in used:
+                names.append(ast.alias("Iterator"))
+            if names:
+                names.sort(key=lambda a: a.name)
+                module = "." * node.level + (node.module or "")
+                lines.append(f"from {module} import {', '.join(a.name for a in names)}")
+        elif isinstance(node, ast.Import):
+            names = [a for a in node.names if (a.asname or a.name) in used]
+            if names:
+                lines.append(f"import {', '.join(a.name for a in names)}")
+    lines.append("from ._async_client import AsyncClient")
+    lines.append("from ._portal import Portal")
+    return "\n".join(lines)
+
+
+def _format(text: str) -> str:
+    steps = (["check", "--fix", "--select", "I", "--quiet", "-"], ["format", "-"])
+    for step in steps:
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *step, "--stdin-filename", str(TARGET)],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"ruff failed on the generated code:\n{done.stderr}{done.stdout}")
+        text = done.stdout
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Regenerate the sync client, or with ``--check`` report whether it is current."""
+    parser = argparse.ArgumentParser(description="Generate stripe_sessions/_sync_client.py")
+    parser.add_argument("--check", action="store_true", help="fail with a diff if stale")
+    args = parser.parse_args(argv)
+    new = generate()
+    if args.check:
+        old = TARGET.read_text() if TARGET.exists() else ""
+        if old != new:
+            diff = difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                str(TARGET.name) + " (on disk)",
+                str(TARGET.name) + " (generated)",
+            )
+            sys.stdout.writelines(diff)
+            print(
+                "\n_sync_client.py is stale: run `python -m stripe_sessions._codegen`.",
+                file=sys.stderr,
+            )
+            return 1
+        print("_sync_client.py is current.")
+        return 0
+    TARGET.write_text(new)
+    print(f"wrote {TARGET}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

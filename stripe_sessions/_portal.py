@@ -1,0 +1,177 @@
+"""The private event loop behind the sync client: one loop in a daemon thread per client.
+
+Why one loop per client, not one per process: a client's ``close()`` can then stop and
+join its own thread, deterministically, without counting users of a shared loop; and
+a slow ``on_progress`` callback of one client never stalls another's requests. Clients
+are meant to be long-lived (one per process or per worker), so the cost is one thread
+per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["Portal"]
+
+T = TypeVar("T")
+
+_LIVE: weakref.WeakSet[Portal] = weakref.WeakSet()
+_warned_running_loop = False
+#: How long a Ctrl-C waits for the cancelled request to unwind, and close() for the loop.
+UNWIND_TIMEOUT = 10.0
+
+
+class Portal:
+    """Runs coroutines on a private event loop in a background thread and waits for them.
+
+    The loop starts lazily under a lock and is handed out only once it runs. After
+    ``os.fork()`` the child gets a fresh loop (and ``on_fork`` lets the client drop
+    connections it shares with the parent). At interpreter exit ``on_close`` runs
+    and the thread is joined, for every portal not closed by then.
+    """
+
+    def __init__(
+        self,
+        on_close: Callable[[], Coroutine[Any, Any, None]],
+        on_fork: Callable[[], None],
+    ) -> None:
+        self._on_close = on_close
+        self._on_fork = on_fork
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._closed = False
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        if self._pid != os.getpid():  # forked: the parent's loop and thread are not ours
+            self._lock = threading.Lock()
+            self._loop, self._thread, self._pid = None, None, os.getpid()
+            self._on_fork()
+        loop = self._loop
+        if loop is not None:
+            return loop
+        with self._lock:
+            if self._loop is not None:
+                return self._loop
+            if self._closed:
+                raise RuntimeError("This client is closed; create a new one.")
+            loop = asyncio.new_event_loop()
+            running = threading.Event()
+            thread = threading.Thread(
+                target=self._run, args=(loop, running), name="stripe-sessions-loop", daemon=True
+            )
+            thread.start()
+            running.wait()
+            self._thread = thread
+            self._loop = loop
+            _LIVE.add(self)
+            return loop
+
+    @staticmethod
+    def _run(loop: asyncio.AbstractEventLoop, running: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(running.set)
+        loop.run_forever()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    def _check_caller(self) -> None:
+        global _warned_running_loop  # noqa: PLW0603 - warn once per process
+        if self._thread is not None and threading.current_thread() is self._thread:
+            raise RuntimeError(
+                "A stripe_sessions.Client was called from its own event loop thread (for "
+                "example from an on_progress callback); that would deadlock. Use the "
+                "AsyncClient from async code."
+            )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if not _warned_running_loop:
+            _warned_running_loop = True
+            warnings.warn(
+                "stripe_sessions.Client was called from a thread with a running event loop; "
+                "it works, but blocks that loop while it waits. Use "
+                "stripe_sessions.AsyncClient and 'await' in async code.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def call(self, fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on the loop and return its result (or raise its error)."""
+        loop = self._start()
+        self._check_caller()
+        return self._wait(loop, fn(*args, **kwargs))
+
+    def _wait(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+        finished = threading.Event()
+
+        async def run() -> T:
+            try:
+                return await coro
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(run(), loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            # Ctrl-C: cancel the request on the loop, let it unwind, then re-raise.
+            future.cancel()
+            finished.wait(UNWIND_TIMEOUT)
+            raise
+        except concurrent.futures.CancelledError:
+            raise asyncio.CancelledError() from None
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """Drive an async iterator from sync code, one item per round trip to the loop."""
+        loop = self._start()
+        self._check_caller()
+        try:
+            while True:
+                try:
+                    yield self._wait(loop, _anext(agen))
+                except StopAsyncIteration:
+                    return
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None and self._loop is not None and not loop.is_closed():
+                self._wait(loop, aclose())
+
+    def close(self) -> None:
+        """Run ``on_close`` on the loop, stop the loop and join its thread. Idempotent."""
+        with self._lock:
+            self._closed = True
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        _LIVE.discard(self)
+        if loop is None or thread is None or self._pid != os.getpid():
+            return
+        if thread is threading.current_thread():
+            raise RuntimeError("close() was called from the client's own event loop thread")
+        try:
+            asyncio.run_coroutine_threadsafe(self._on_close(), loop).result(UNWIND_TIMEOUT)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(UNWIND_TIMEOUT)
+
+
+async def _anext(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()
+
+
+@atexit.register
+def _close_all() -> None:
+    for portal in list(_LIVE):
+        with contextlib.suppress(Exception):  # best effort at exit
+            portal.close()

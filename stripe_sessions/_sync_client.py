@@ -1,0 +1,295 @@
+# GENERATED FILE: do not edit. Written by `python -m stripe_sessions._codegen` from
+# _async_client.py; change that file and run the generator again (CI runs it with --check).
+"""The synchronous client: the async client's API, blocking, on a private event loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from ._async_client import AsyncClient
+from ._batch import (
+    DEFAULT_BATCH_RETRIES,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    BatchProgress,
+    BatchResult,
+)
+from ._config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    NOT_GIVEN,
+    Config,
+    NotGiven,
+)
+from ._models import CustomerSession
+from ._params import Components, CreateParams
+from ._portal import Portal
+
+__all__ = ["Client", "CustomerSessions"]
+
+
+class CustomerSessions:
+    """``client.customer_sessions``: create Customer Sessions."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        *,
+        components: Components | Mapping[str, Any],
+        customer: str | None = None,
+        customer_account: str | None = None,
+        expand: Sequence[str] | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> CustomerSession:
+        """Create a Customer Session and return it with its single-use ``client_secret``.
+
+        ::
+
+            session = stripe.customer_sessions.create(
+                customer="cus_123",
+                components={"pricing_table": {"enabled": True}},
+            )
+
+        ``components`` is a dict or :class:`Components`; at least one component
+        must be enabled. Give ``customer`` (``cus_...``) or ``customer_account``
+        (``acct_...``). ``expand=["customer"]`` returns the whole Customer.
+        ``extra_params`` is sent as given, for fields this SDK does not know yet.
+        Parameters are checked before sending: a bad one raises
+        :class:`ValidationError` (a ``ValueError``) naming its path, and nothing is sent.
+
+        Per call: ``idempotency_key`` (else one is generated, and kept across
+        retries), ``stripe_account``, ``stripe_version``, ``timeout`` (seconds)
+        and ``max_retries`` override the client's settings.
+        """
+        return self._client._portal.call(
+            self._client._async.customer_sessions.create,
+            components=components,
+            customer=customer,
+            customer_account=customer_account,
+            expand=expand,
+            extra_params=extra_params,
+            idempotency_key=idempotency_key,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def create_many(
+        self,
+        params: Iterable[CreateParams | Mapping[str, Any]]
+        | AsyncIterable[CreateParams | Mapping[str, Any]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> list[BatchResult]:
+        """Create many sessions concurrently; return one result per input, in input order.
+
+        ::
+
+            results = stripe.customer_sessions.create_many(
+                ({"customer": c, "components": {"pricing_table": {"enabled": True}}}
+                 for c in customer_ids),
+                concurrency=16, rate_limit=20.0, on_progress=print,
+            )
+            for r in results:
+                print(r.index, r.session.client_secret if r.ok else r.error)
+
+        Each item is a dict of ``create``'s parameters or a :class:`CreateParams`.
+        Never all-or-nothing: each item ends as a session or an error (a bad item
+        becomes a :class:`ValidationError` without being sent); ``fail_fast=True``
+        raises the first error instead, cancelling the rest. At most
+        ``concurrency`` requests are in flight and starts are paced at
+        ``rate_limit`` per second (None: no pacing). A ``rate_limit`` 429 pauses
+        the whole batch (honouring ``Retry-After``), halves the pace, and retries
+        the item; the pace then recovers gradually. Item ``i`` is sent with the
+        idempotency key ``f"{batch_key}-{i}"`` (``batch_key`` is random unless
+        given): run a failed batch again with the same ``batch_key`` within 24
+        hours and nothing is created twice. ``max_retries`` is the retry budget
+        of each item.
+        """
+        return self._client._portal.call(
+            self._client._async.customer_sessions.create_many,
+            params,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_progress=on_progress,
+            fail_fast=fail_fast,
+            batch_key=batch_key,
+            max_retries=max_retries,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+        )
+
+    def stream_many(
+        self,
+        params: Iterable[CreateParams | Mapping[str, Any]]
+        | AsyncIterable[CreateParams | Mapping[str, Any]],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[BatchResult]:
+        """Like :meth:`create_many`, but yield results as they finish, with flat memory.
+
+        ::
+
+            for r in stripe.customer_sessions.stream_many(params, concurrency=32):
+                out.write(f"{r.index} {r.session.client_secret if r.ok else r.error}\n")
+
+        The input (any iterable or async iterable, however long) is read only as
+        fast as items are sent; results carry their ``index`` since they come in
+        completion order. Closing the stream cancels what is in flight: wrap it in
+        ``contextlib.closing`` to do that as soon as you break out of the loop
+        (otherwise it happens when the generator is garbage-collected).
+        """
+        return self._client._portal.iterate(
+            self._client._async.customer_sessions.stream_many(
+                params,
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                on_progress=on_progress,
+                fail_fast=fail_fast,
+                batch_key=batch_key,
+                max_retries=max_retries,
+                stripe_account=stripe_account,
+                stripe_version=stripe_version,
+                timeout=timeout,
+            )
+        )
+
+
+class Client:
+    """The blocking client for Stripe's Customer Sessions API, on a private loop.
+
+    ::
+
+        with stripe_sessions.Client() as stripe:   # key from $STRIPE_API_KEY
+            session = stripe.customer_sessions.create(
+                customer="cus_123", components={"pricing_table": {"enabled": True}}
+            )
+
+    All settings are keyword-only. The client creates its connection pool on
+    first use, so it may be built at import time; one client serves many
+    concurrent calls and should be reused.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        stripe_version: str | None = None,
+        stripe_account: str | None = None,
+        stripe_context: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._async = AsyncClient(
+            api_key=api_key,
+            base_url=base_url,
+            stripe_version=stripe_version,
+            stripe_account=stripe_account,
+            stripe_context=stripe_context,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
+            max_connections=max_connections,
+            default_headers=default_headers,
+        )
+        self._setup(self._async)
+
+    @property
+    def config(self) -> Config:
+        """The client's frozen settings (the API key is left out of its repr)."""
+        return self._async.config
+
+    def with_options(
+        self,
+        *,
+        api_key: str | NotGiven = NOT_GIVEN,
+        stripe_version: str | NotGiven = NOT_GIVEN,
+        stripe_account: str | NotGiven | None = NOT_GIVEN,
+        stripe_context: str | NotGiven | None = NOT_GIVEN,
+        timeout: float | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Client:
+        """Return a copy with some settings changed that shares this client's connection pool.
+
+        ::
+
+            connect = stripe.with_options(stripe_account="acct_123", max_retries=5)
+
+        Closing the copy leaves the pool open; closing the original closes it.
+        """
+        return self._copy(
+            self._async.with_options(
+                api_key=api_key,
+                stripe_version=stripe_version,
+                stripe_account=stripe_account,
+                stripe_context=stripe_context,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    def close(self) -> None:
+        """Close the connection pool (unless it is your own session, or this is a copy)."""
+        self._close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncClient", "Client", 1)
+
+    def _setup(self, async_client: AsyncClient, portal: Portal | None = None) -> None:
+        self._async = async_client
+        self._owns_portal = portal is None
+        self._portal = portal or Portal(async_client.aclose, async_client._pool.forget)
+        self.customer_sessions = CustomerSessions(self)
+
+    def _copy(self, async_client: AsyncClient) -> Client:
+        clone = object.__new__(Client)
+        clone._setup(async_client, self._portal)
+        return clone
+
+    def _close(self) -> None:
+        if self._owns_portal:
+            self._portal.close()
