@@ -20,6 +20,8 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from ._transport import INHERITED
+
 __all__ = ["Portal"]
 
 T = TypeVar("T")
@@ -54,6 +56,8 @@ class Portal:
 
     def _start(self) -> asyncio.AbstractEventLoop:
         if self._pid != os.getpid():  # forked: the parent's loop and thread are not ours
+            # Keep the parent's loop referenced, never closed: see Pool.forget.
+            INHERITED.append(self._loop)
             self._lock = threading.Lock()
             self._loop, self._thread, self._pid = None, None, os.getpid()
             self._on_fork()

@@ -33,6 +33,8 @@ USER_AGENT: Final = (
     f"python/{platform.python_version()}"
 )
 MAX_IDEMPOTENCY_KEY: Final = 255
+#: Objects a forked child inherited from its parent and must never close (see Pool.forget).
+INHERITED: Final[list[object]] = []
 
 
 def check_idempotency_key(key: str) -> str:
@@ -103,8 +105,15 @@ class Pool:
             await session.close()
 
     def forget(self) -> None:
-        """Drop the session without closing it (a forked child must not touch the parent's)."""
-        self._session = None if self._owned else self._session
+        """After ``os.fork()``: drop the parent's session in the child, without touching it.
+
+        Closing it here would unregister the parent's sockets from the epoll set the
+        two processes share, and the parent would never hear its answers; letting it be
+        garbage-collected does the same. So the child keeps it, unused, for good.
+        """
+        if self._owned and self._session is not None:
+            INHERITED.append(self._session)
+            self._session = None
         self._loop = None
         self._closed = False
 

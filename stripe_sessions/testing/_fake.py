@@ -23,6 +23,8 @@ __all__ = ["FakeStripe", "FaultMix", "RecordedRequest"]
 
 PATH = "/v1/customer_sessions"
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+#: Seconds a stopping fake waits for answers still in progress (slow faults) before dropping them.
+SHUTDOWN_TIMEOUT = 0.5
 
 
 @attrs.define
@@ -181,7 +183,9 @@ class FakeStripe:
         """Start serving on ``host``:``port`` (a free port when 0)."""
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()

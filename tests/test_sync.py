@@ -1,0 +1,348 @@
+"""The generated sync client: same surface, same behaviour, and a well-behaved private loop."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import stripe_sessions as ss
+from stripe_sessions import _codegen
+from stripe_sessions.testing import FakeStripe
+
+PRICING = {"pricing_table": {"enabled": True}}
+
+
+def _public(cls: type) -> dict[str, Any]:
+    return {
+        name: member
+        for name, member in vars(cls).items()
+        if callable(member) and (not name.startswith("_") or name in ("__init__", "__repr__"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("async_cls", "sync_cls"),
+    [(ss.AsyncClient, ss.Client), (ss.AsyncCustomerSessions, ss.CustomerSessions)],
+)
+def test_every_public_async_method_has_a_sync_twin(async_cls: type, sync_cls: type) -> None:
+    renames = {"aclose": "close"}
+    sync_methods = _public(sync_cls)
+    for name, method in _public(async_cls).items():
+        twin = sync_methods[renames.get(name, name)]
+        a = inspect.signature(method).parameters
+        s = inspect.signature(twin).parameters
+        expected = [p for p in a if not (async_cls is ss.AsyncClient and p == "session")]
+        assert list(s) == expected, name
+        for p in expected:
+            assert a[p].default == s[p].default, (name, p)
+            assert a[p].kind == s[p].kind, (name, p)
+        if method.__doc__:
+            assert twin.__doc__, name
+            assert "await " not in twin.__doc__
+    assert "__enter__" in vars(sync_cls) or sync_cls is ss.CustomerSessions
+
+
+def test_stream_many_is_a_plain_iterator_in_sync() -> None:
+    hints = inspect.signature(ss.CustomerSessions.stream_many).return_annotation
+    assert "Iterator[BatchResult]" in str(hints)
+
+
+def test_generated_module_is_current() -> None:
+    assert _codegen.generate() == _codegen.TARGET.read_text()
+    assert _codegen.TARGET.read_text().startswith("# GENERATED FILE: do not edit.")
+
+
+def test_check_reports_a_stale_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / "_sync_client.py"
+    stale.write_text(_codegen.TARGET.read_text() + "\n# a stale trailing line\n")
+    monkeypatch.setattr(_codegen, "TARGET", stale)
+    assert _codegen.main(["--check"]) == 1
+    out = capsys.readouterr()
+    assert "-# a stale trailing line" in out.out
+    assert "stale" in out.err
+    stale.write_text(_codegen.TARGET.read_text()[:-200])
+    assert _codegen.main(["--check"]) == 1
+
+
+# --- one behaviour suite, both clients ----------------------------------------------
+
+
+class Api:
+    """Drives either client from an async test (the sync one from a worker thread)."""
+
+    def __init__(self, kind: str, fake: FakeStripe) -> None:
+        self.kind = kind
+        self.fake = fake
+        if kind == "async":
+            self.client: Any = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+        else:
+            self.client = ss.Client(api_key=fake.api_key, base_url=fake.url)
+
+    async def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.client.customer_sessions, name)
+        if self.kind == "async":
+            if name == "stream_many":
+                return [r async for r in method(*args, **kwargs)]
+            return await method(*args, **kwargs)
+        if name == "stream_many":
+            return await asyncio.to_thread(lambda: list(method(*args, **kwargs)))
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    async def close(self) -> None:
+        if self.kind == "async":
+            await self.client.aclose()
+        else:
+            await asyncio.to_thread(self.client.close)
+
+
+@pytest.fixture(params=["async", "sync"])
+async def api(request: pytest.FixtureRequest) -> Any:
+    async with FakeStripe() as fake:
+        api = Api(request.param, fake)
+        yield api
+        await api.close()
+
+
+async def test_both_create(api: Api) -> None:
+    session = await api.call("create", customer="cus_1", components=PRICING, expand=["customer"])
+    assert isinstance(session, ss.CustomerSession)
+    assert isinstance(session.customer, ss.Customer)
+    assert session.request_id == api.fake.requests[-1].request_id
+
+
+async def test_both_validation_errors(api: Api) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        await api.call("create", customer="cus_1", components={"pricing_table": {}})
+    assert info.value.param == "components.pricing_table.enabled"
+    assert api.fake.requests == []
+
+
+async def test_both_errors_keep_class_and_attributes(api: Api) -> None:
+    api.fake.fail_next(
+        404,
+        body={
+            "error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "param": "customer",
+                "message": "No such customer: 'cus_x'",
+            }
+        },
+    )
+    with pytest.raises(ss.InvalidRequestError) as info:
+        await api.call("create", customer="cus_x", components=PRICING)
+    err = info.value
+    assert (err.http_status, err.code, err.param) == (404, "resource_missing", "customer")
+    assert err.request_id == api.fake.requests[-1].request_id
+
+
+async def test_both_retry_with_one_key(api: Api) -> None:
+    api.fake.fail_next(503)
+    api.fake.reset_next(after_create=True)
+    session = await api.call("create", customer="cus_1", components=PRICING)
+    assert len({r.idempotency_key for r in api.fake.requests}) == 1
+    assert api.fake.created == 1
+    assert session.idempotent_replayed
+
+
+async def test_both_create_many_with_faults(api: Api) -> None:
+    api.fake.faults = ss.testing.FaultMix(server_error=0.1, reset_after=0.03, rate_limit=0.02)
+    items = [{"customer": f"cus_{i}", "components": PRICING} for i in range(200)]
+    results = await api.call("create_many", items, concurrency=16, rate_limit=None, batch_key="b")
+    assert [r.index for r in results] == list(range(200))
+    assert all(r.ok for r in results)
+    keys = api.fake.session_keys
+    assert len(keys) == len(set(keys)) == 200
+    created = api.fake.created
+    await api.call("create_many", items, concurrency=16, rate_limit=None, batch_key="b")
+    assert api.fake.created == created
+
+
+async def test_both_stream_many(api: Api) -> None:
+    items = ({"customer": f"cus_{i}", "components": PRICING} for i in range(25))
+    results = await api.call("stream_many", items, rate_limit=None)
+    assert sorted(r.index for r in results) == list(range(25))
+
+
+async def test_both_with_options(api: Api) -> None:
+    other = api.client.with_options(stripe_account="acct_9")
+    assert type(other) is type(api.client)
+    method = other.customer_sessions.create
+    if api.kind == "async":
+        await method(customer="c", components=PRICING)
+    else:
+        await asyncio.to_thread(method, customer="c", components=PRICING)
+    assert api.fake.requests[-1].headers["Stripe-Account"] == "acct_9"
+
+
+# --- the private loop ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_thread() -> Iterator[FakeStripe]:
+    with FakeStripe.running() as fake:
+        yield fake
+
+
+def test_eight_threads_share_one_client(fake_thread: FakeStripe) -> None:
+    with ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url) as client:
+        secrets: list[str] = []
+
+        def work() -> None:
+            for _ in range(10):
+                s = client.customer_sessions.create(customer="cus_t", components=PRICING)
+                secrets.append(s.client_secret)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(secrets)) == 80
+        assert client._async._pool._session is not None
+    assert fake_thread.created == 80
+
+
+def test_close_stops_the_thread(fake_thread: FakeStripe) -> None:
+    client = ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url)
+    client.customer_sessions.create(customer="c", components=PRICING)
+    thread = client._portal._thread
+    assert thread is not None and thread.is_alive()
+    client.close()
+    assert not thread.is_alive()
+    client.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        client.customer_sessions.create(customer="c", components=PRICING)
+
+
+def test_call_from_the_loops_own_thread_is_an_error(fake_thread: FakeStripe) -> None:
+    with ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url) as client:
+
+        def progress(_: ss.BatchProgress) -> None:
+            client.customer_sessions.create(customer="c", components=PRICING)
+
+        with pytest.raises(RuntimeError, match="deadlock"):
+            client.customer_sessions.create_many(
+                [{"customer": "c", "components": PRICING}], on_progress=progress, rate_limit=None
+            )
+        # Still usable afterwards.
+        assert client.customer_sessions.create(customer="c", components=PRICING).request_id
+
+
+def _run(code: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args, "-c", PRELUDE + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+PRELUDE = """
+import os, sys, time, signal, threading, asyncio, warnings
+import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe
+P = {"pricing_table": {"enabled": True}}
+"""
+
+
+def test_exit_without_close_leaves_nothing_behind() -> None:
+    out = _run(
+        """
+        fake_cm = FakeStripe.running(); fake = fake_cm.__enter__()
+        client = ss.Client(api_key=fake.api_key, base_url=fake.url)
+        client.customer_sessions.create(customer="c", components=P)
+        print("ok")
+        """,
+        "-W",
+        "error::ResourceWarning",
+        "-X",
+        "dev",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert "Unclosed" not in out.stderr and "Warning" not in out.stderr, out.stderr
+
+
+def test_fork_gives_the_child_a_fresh_loop() -> None:
+    out = _run(
+        """
+        with FakeStripe.running() as fake:
+            client = ss.Client(api_key=fake.api_key, base_url=fake.url)
+            client.customer_sessions.create(customer="parent", components=P)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    s = client.customer_sessions.create(customer="child", components=P)
+                    client.close()
+                    os._exit(0 if s.customer == "child" else 3)
+                except BaseException as e:
+                    print("child failed:", repr(e), file=sys.stderr)
+                    os._exit(4)
+            _, status = os.waitpid(pid, 0)
+            client.customer_sessions.create(customer="parent-again", components=P)
+            client.close()
+            print("child", os.waitstatus_to_exitcode(status), "created", fake.created)
+        """,
+        "-W",
+        "ignore::DeprecationWarning",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "child 0 created 3", out.stderr
+
+
+def test_ctrl_c_cancels_the_request_and_leaves_the_client_usable() -> None:
+    out = _run(
+        """
+        with FakeStripe.running() as fake:
+            with ss.Client(api_key=fake.api_key, base_url=fake.url) as client:
+                fake.slow_next(10)
+                threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+                t0 = time.monotonic()
+                try:
+                    client.customer_sessions.create(customer="c", components=P)
+                    print("not interrupted")
+                except KeyboardInterrupt:
+                    print("interrupted after %.1fs" % (time.monotonic() - t0))
+                s = client.customer_sessions.create(customer="c", components=P)
+                print("usable", s.request_id.startswith("req_"))
+        """,
+        "-W",
+        "error::ResourceWarning",
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("interrupted after")
+    assert float(lines[0].split()[-1].rstrip("s")) < 5
+    assert lines[1] == "usable True"
+
+
+def test_called_inside_a_running_loop_works_and_warns_once() -> None:
+    out = _run(
+        """
+        with FakeStripe.running() as fake:
+            async def handler():
+                with ss.Client(api_key=fake.api_key, base_url=fake.url) as client:
+                    with warnings.catch_warnings(record=True) as seen:
+                        warnings.simplefilter("always")
+                        a = client.customer_sessions.create(customer="c", components=P)
+                        b = client.customer_sessions.create(customer="c", components=P)
+                    print(len([w for w in seen if issubclass(w.category, RuntimeWarning)]),
+                          a.request_id != b.request_id)
+            asyncio.run(handler())
+        """
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1 True"
