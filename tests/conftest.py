@@ -13,6 +13,8 @@ import stripe_sessions as ss
 from stripe_sessions import _retry
 from stripe_sessions.testing import FakeStripe
 
+pytest_plugins = ["pytester"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 PRICING = {"pricing_table": {"enabled": True}}
