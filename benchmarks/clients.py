@@ -85,6 +85,159 @@ async def stripe_python_async(
     return one, close
 
 
+async def gather_raw_aiohttp(url: str, n: int, concurrency: int) -> None:
+    """The hand-written batch baseline: asyncio.gather over raw aiohttp, bounded by a semaphore."""
+    one, close = await raw_aiohttp(url)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded() -> Any:
+        async with gate:
+            return await one()
+
+    await asyncio.gather(*(guarded() for _ in range(n)))
+    await close()
+
+
+async def create_many_stripe_sessions(url: str, n: int, concurrency: int) -> None:
+    import stripe_sessions as ss
+
+    async with ss.AsyncClient(api_key=KEY, base_url=url) as client:
+        results = await client.customer_sessions.create_many(
+            (PARAMS for _ in range(n)), concurrency=concurrency, rate_limit=None
+        )
+        assert all(r.ok for r in results)
+
+
+BATCH_CLIENTS = {
+    "gather-raw-aiohttp": gather_raw_aiohttp,
+    "create_many": create_many_stripe_sessions,
+}
+
+
+async def run_batch(name: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
+    await BATCH_CLIENTS[name](url, 200, concurrency)  # warm-up
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await BATCH_CLIENTS[name](url, n, concurrency)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {
+        "requests": n,
+        "cpu_us_per_req": cpu / n * 1e6,
+        "rps": n / wall,
+        "p50_ms": 0.0,
+        "p99_ms": 0.0,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+async def run_stream_memory(name: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
+    """stream_many over n lazily generated inputs; RSS sampled as it goes."""
+    import stripe_sessions as ss
+
+    async with ss.AsyncClient(api_key=KEY, base_url=url) as client:
+        async for _ in client.customer_sessions.stream_many(
+            (PARAMS for _ in range(500)), concurrency=concurrency, rate_limit=None
+        ):
+            pass
+        baseline = _rss_mib()
+        samples: list[tuple[int, float]] = []
+        done = 0
+        wall0 = time.perf_counter()
+        async for r in client.customer_sessions.stream_many(
+            (PARAMS for _ in range(n)), concurrency=concurrency, rate_limit=None
+        ):
+            assert r.ok
+            done += 1
+            if done % (n // 10) == 0:
+                samples.append((done, _rss_mib()))
+        wall = time.perf_counter() - wall0
+    return {
+        "requests": n,
+        "rps": n / wall,
+        "baseline_rss_mib": baseline,
+        "samples": samples,
+        "growth_mib": max(m for _, m in samples) - baseline,
+    }
+
+
+def sync_raw_http_client(url: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
+    base = {
+        "Authorization": f"Bearer {KEY}",
+        "Stripe-Version": VERSION,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    body = BODY.encode()
+
+    def one() -> Any:
+        conn.request(
+            "POST",
+            "/v1/customer_sessions",
+            body=body,
+            headers={**base, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        resp = conn.getresponse()
+        data = json.loads(resp.read())
+        assert resp.status == 200, data
+        return data["client_secret"]
+
+    return one, conn.close
+
+
+def sync_stripe_sessions(url: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+    import stripe_sessions as ss
+
+    client = ss.Client(api_key=KEY, base_url=url)
+    create = client.customer_sessions.create
+
+    def one() -> Any:
+        return create(**PARAMS).client_secret
+
+    return one, client.close
+
+
+def sync_stripe_python(url: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+    import stripe
+
+    client = stripe.StripeClient(KEY, base_addresses={"api": url}, stripe_version=VERSION)
+    create = client.v1.customer_sessions.create
+
+    def one() -> Any:
+        return create(params=PARAMS).client_secret  # type: ignore[arg-type]
+
+    return one, lambda: None
+
+
+SYNC_CLIENTS = {
+    "raw-http.client": sync_raw_http_client,
+    "stripe-sessions-sync": sync_stripe_sessions,
+    "stripe-python-sync": sync_stripe_python,
+}
+
+
+def run_sync(name: str, url: str, n: int) -> dict[str, Any]:
+    one, close = SYNC_CLIENTS[name](url)
+    for _ in range(WARMUP):
+        one()
+    latencies: list[float] = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(n):
+        t0 = time.perf_counter()
+        one()
+        latencies.append(time.perf_counter() - t0)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    close()
+    return _summary(latencies, cpu, wall)
+
+
 ASYNC_CLIENTS: dict[str, Factory] = {
     "raw-aiohttp": raw_aiohttp,
     "stripe-sessions": stripe_sessions_async,
@@ -129,6 +282,12 @@ def main() -> None:
     scenario, name, url, n, concurrency = sys.argv[1:6]
     if scenario == "async":
         result = asyncio.run(run_async(name, url, int(n), int(concurrency)))
+    elif scenario == "sync":
+        result = run_sync(name, url, int(n))
+    elif scenario == "batch":
+        result = asyncio.run(run_batch(name, url, int(n), int(concurrency)))
+    elif scenario == "stream-memory":
+        result = asyncio.run(run_stream_memory(name, url, int(n), int(concurrency)))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     print(json.dumps(result))

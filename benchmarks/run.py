@@ -24,7 +24,15 @@ HERE = Path(__file__).parent
 SCENARIOS: dict[str, tuple[str, list[str]]] = {
     # scenario: (baseline, clients)
     "async": ("raw-aiohttp", ["raw-aiohttp", "stripe-sessions", "stripe-python"]),
+    "sync": (
+        "raw-http.client",
+        ["raw-http.client", "stripe-sessions-sync", "stripe-python-sync"],
+    ),
+    "batch": ("gather-raw-aiohttp", ["gather-raw-aiohttp", "create_many"]),
+    "stream-memory": ("stream_many", ["stream_many"]),
 }
+#: Requests per run of each scenario, unless --n says otherwise.
+DEFAULT_N = {"async": 3000, "sync": 1500, "batch": 3000, "stream-memory": 100_000}
 METRICS = ["cpu_us_per_req", "rps", "p50_ms", "p99_ms", "peak_rss_mib"]
 
 
@@ -53,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--n", type=int, default=None, help="requests per run")
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     print(f"# {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -61,23 +69,44 @@ def main() -> None:
     try:
         for scenario in args.scenario or list(SCENARIOS):
             baseline, clients = SCENARIOS[scenario]
+            n = args.n or DEFAULT_N[scenario]
+            if scenario == "stream-memory":
+                result = run_one(scenario, "stream_many", url, n, args.concurrency)
+                report_memory(result, args.concurrency)
+                continue
             runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
             for _ in range(args.reps):
                 order = clients[:]
                 random.shuffle(order)
                 for client in order:
-                    runs[client].append(run_one(scenario, client, url, args.n, args.concurrency))
-            report(scenario, baseline, runs, args)
+                    runs[client].append(run_one(scenario, client, url, n, args.concurrency))
+            report(scenario, baseline, runs, args, n)
     finally:
         server.terminate()
         server.wait()
 
 
-def report(scenario: str, baseline: str, runs: dict[str, list[dict[str, Any]]], args: Any) -> None:
+def report_memory(result: dict[str, Any], concurrency: int) -> None:
+    print(
+        f"\n## scenario stream-memory: stream_many over {result['requests']} lazily generated "
+        f"inputs, concurrency={concurrency}\n"
+    )
+    print(f"baseline RSS {result['baseline_rss_mib']:.1f} MiB; {result['rps']:.0f} req/s")
+    print("| items done | RSS MiB |")
+    print("|---|---|")
+    for done, rss in result["samples"]:
+        print(f"| {done} | {rss:.1f} |")
+    print(f"\npeak growth over baseline: {result['growth_mib']:.1f} MiB")
+    sys.stdout.flush()
+
+
+def report(
+    scenario: str, baseline: str, runs: dict[str, list[dict[str, Any]]], args: Any, n: int
+) -> None:
     med = {c: {m: statistics.median(r[m] for r in rs) for m in METRICS} for c, rs in runs.items()}
     base_cpu = med[baseline]["cpu_us_per_req"]
     print(
-        f"\n## scenario {scenario}: n={args.n}, concurrency={args.concurrency}, "
+        f"\n## scenario {scenario}: n={n}, concurrency={args.concurrency}, "
         f"reps={args.reps} (medians)\n"
     )
     print(
