@@ -7,6 +7,7 @@ The sync client in ``_sync_client.py`` is generated from this module by
 from __future__ import annotations
 
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Callable,
@@ -148,21 +149,20 @@ class AsyncCustomerSessions:
         hours and nothing is created twice. ``max_retries`` is the retry budget
         of each item.
         """
-        results = [
-            r
-            async for r in self.stream_many(
-                params,
-                concurrency=concurrency,
-                rate_limit=rate_limit,
-                on_progress=on_progress,
-                fail_fast=fail_fast,
-                batch_key=batch_key,
-                max_retries=max_retries,
-                stripe_account=stripe_account,
-                stripe_version=stripe_version,
-                timeout=timeout,
-            )
-        ]
+        batch = self._stream(
+            params,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_progress=on_progress,
+            fail_fast=fail_fast,
+            batch_key=batch_key,
+            max_retries=max_retries,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+        )
+        async with aclosing(batch):
+            results = [r async for r in batch]
         results.sort(key=lambda r: r.index)
         return results
 
@@ -194,6 +194,37 @@ class AsyncCustomerSessions:
         ``contextlib.aclosing`` to do that as soon as you break out of the loop
         (otherwise it happens when the generator is garbage-collected).
         """
+        batch = self._stream(
+            params,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_progress=on_progress,
+            fail_fast=fail_fast,
+            batch_key=batch_key,
+            max_retries=max_retries,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+        )
+        async with aclosing(batch):
+            async for result in batch:
+                yield result
+
+    def _stream(
+        self,
+        params: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int,
+        rate_limit: float | None,
+        on_progress: Callable[[BatchProgress], object] | None,
+        fail_fast: bool,
+        batch_key: str | None,
+        max_retries: int,
+        stripe_account: str | None,
+        stripe_version: str | None,
+        timeout: float | None,
+    ) -> AsyncGenerator[BatchResult, None]:
+        """Check the batch options and start the shared batch machinery (``_batch.stream``)."""
         check_batch_options(concurrency, rate_limit, max_retries)
         key = make_batch_key(batch_key)
         if timeout is not None:
@@ -210,22 +241,18 @@ class AsyncCustomerSessions:
                 max_retries=0,  # the batch retries, pacing each attempt
             )
 
-        async with aclosing(
-            stream(
-                params,
-                prepare=_prepare,
-                send=send,
-                concurrency=concurrency,
-                rate_limit=rate_limit,
-                on_progress=on_progress,
-                fail_fast=fail_fast,
-                batch_key=key,
-                max_retries=max_retries,
-                total=total,
-            )
-        ) as results:
-            async for result in results:
-                yield result
+        return stream(
+            params,
+            prepare=_prepare,
+            send=send,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_progress=on_progress,
+            fail_fast=fail_fast,
+            batch_key=key,
+            max_retries=max_retries,
+            total=total,
+        )
 
     async def _send(
         self,

@@ -184,12 +184,15 @@ async def stream(
     stats = {"done": 0, "succeeded": 0, "failed": 0, "retried": 0}
 
     async def next_item() -> tuple[int, Any] | None:
+        if not is_async:  # next() cannot be interleaved: no lock needed
+            try:
+                return next(counter), next(source)
+            except StopIteration:
+                return None
         async with lock:  # one reader at a time, and indexes in input order
             try:
-                item = (
-                    await source.__anext__() if isinstance(items, AsyncIterable) else next(source)
-                )
-            except (StopIteration, StopAsyncIteration):
+                item = await source.__anext__()
+            except StopAsyncIteration:
                 return None
             return next(counter), item
 

@@ -20,6 +20,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PRICING = {"pricing_table": {"enabled": True}}
 
 
+def as_form(value: Any) -> Any:
+    """What a server decodes from an encoded value: every scalar as its string."""
+    if isinstance(value, dict):
+        return {k: as_form(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_form(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def fixture_json(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 

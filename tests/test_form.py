@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stripe_sessions._form import decode, encode
+from tests.conftest import as_form
 
 
 def test_nested_objects_use_brackets() -> None:
@@ -59,17 +60,6 @@ _value = st.recursive(
 )
 
 
-def _as_form(value: Any) -> Any:
-    """What the server sees: every scalar as its string."""
-    if isinstance(value, dict):
-        return {k: _as_form(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_form(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 @given(st.dictionaries(_key, _value, min_size=1, max_size=5))
 def test_decode_inverts_encode(params: dict[str, Any]) -> None:
-    assert decode(encode(params)) == _as_form(params)
+    assert decode(encode(params)) == as_form(params)

@@ -9,7 +9,7 @@ import pytest
 import stripe_sessions as ss
 from stripe_sessions._params import encode_create
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING
+from tests.conftest import PRICING, as_form
 
 FULL_DICT: dict[str, Any] = {
     "active_entitlements": {"enabled": True},
@@ -82,16 +82,6 @@ FULL_TYPED = ss.Components(
 )
 
 
-def _stringify(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _stringify(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_stringify(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 async def test_every_parameter_reaches_the_server_from_a_dict(
     client: ss.AsyncClient, fake: FakeStripe
 ) -> None:
@@ -100,7 +90,7 @@ async def test_every_parameter_reaches_the_server_from_a_dict(
     )
     form = fake.requests[-1].form
     assert form == {
-        "components": _stringify(FULL_DICT),
+        "components": as_form(FULL_DICT),
         "customer": "cus_1",
         "expand": ["customer"],
     }
