@@ -289,13 +289,16 @@ class FakeStripe:
         body: Any,
         request_id: str,
         headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> web.Response:
-        text = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        resp = web.Response(
-            status=status,
-            body=text.encode() if isinstance(text, str) else text,
-            content_type="text/html" if isinstance(body, (str, bytes)) else "application/json",
-        )
+        """Answer ``body``: a JSON value, or str/bytes sent as they are."""
+        if isinstance(body, str):
+            data = body.encode()
+        elif isinstance(body, bytes):
+            data = body
+        else:
+            data = json.dumps(body).encode()
+        resp = web.Response(status=status, body=data, content_type=content_type)
         resp.headers["Request-Id"] = request_id
         resp.headers.update(headers or {})
         return resp
@@ -313,7 +316,8 @@ class FakeStripe:
     def _status_fault(self, fault: _Fault, request_id: str) -> web.Response:
         status, code, headers = fault.status, fault.code, dict(fault.headers)
         if fault.body is not None:
-            return self._json(status, fault.body, request_id, headers)
+            kind = "text/html" if isinstance(fault.body, str) else "application/json"
+            return self._json(status, fault.body, request_id, headers, kind)
         if status == 429 and code in (None, "rate_limit"):
             headers.setdefault("Retry-After", "1")
             body = error_body(
@@ -419,7 +423,7 @@ class FakeStripe:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.seconds)
             if fault.kind == "malformed":
-                return self._json(200, "<html>not json</html>", rid)
+                return self._json(200, "<html>not json</html>", rid, content_type="text/html")
             if fault.kind == "truncated":
                 return await self._truncated(request, rid)
         if self._limiter is not None and not self._limiter.take():
@@ -472,7 +476,6 @@ class FakeStripe:
         if fault is not None and fault.kind == "reset_after":
             return None
         resp = self._json(200, data, rid)
-        resp.content_type = "application/json"
         if idem is not None:
             resp.headers["Idempotency-Key"] = idem
         return resp
