@@ -12,9 +12,11 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.preconf.json import make_converter
 
+from ._errors import APIError
 from ._models import CustomerSession
+from ._params import Components
 
-__all__ = ["build_converter", "converter", "structure_session"]
+__all__ = ["build_converter", "converter", "structure_components", "structure_session"]
 
 
 def _is_literal(t: Any) -> bool:
@@ -48,7 +50,11 @@ def _is_simple_optional(t: Any) -> bool:
 
 
 def build_converter(*, strict: bool = False) -> cattrs.Converter:
-    """Build the converter; ``strict=True`` rejects unknown keys (tests prove model coverage)."""
+    """Build the converter; ``strict=True`` rejects unknown keys (tests prove model coverage).
+
+    The default converter leaves ``CustomerSession.components`` to be structured on
+    first read (``structure_components``); the strict one structures it at once.
+    """
     conv = make_converter(forbid_extra_keys=strict, detailed_validation=strict)
     conv.register_structure_hook_func(_is_literal, _literal)
     conv.register_structure_hook(datetime, _datetime)
@@ -79,6 +85,7 @@ def build_converter(*, strict: bool = False) -> cattrs.Converter:
             request_id=override(omit=True),
             idempotent_replayed=override(omit=True),
             _raw=override(omit=True),
+            components=override(omit=not strict),
         ),
     )
     return conv
@@ -90,7 +97,9 @@ def _bad_map(value: Any) -> Any:
 
 converter = build_converter()
 _structure_session = converter.get_structure_hook(CustomerSession)
+_structure_components = converter.get_structure_hook(Components)
 _set = object.__setattr__
+_unset = object.__delattr__
 
 
 def structure_session(
@@ -106,4 +115,25 @@ def structure_session(
     _set(session, "request_id", request_id)
     _set(session, "idempotent_replayed", replayed)
     _set(session, "_raw", data)
+    if conv is None and data.get("components") is not None:
+        # Unset slot: CustomerSession.__getattr__ structures it on first read. This
+        # keeps the common path (hand on client_secret) cheap: components is most
+        # of the structuring work.
+        _unset(session, "components")
     return session
+
+
+def structure_components(data: Any, request_id: str | None = None) -> Components | None:
+    """Structure a response's ``components`` object (None stays None)."""
+    if data is None:
+        return None
+    try:
+        components: Components = _structure_components(data, Components)
+    except Exception as e:  # cattrs raises several kinds; the caller needs one
+        raise APIError(
+            f"Stripe answered with components this SDK could not read ({type(e).__name__}); "
+            "is stripe_version newer than the models? session.to_dict() has the JSON.",
+            http_status=200,
+            request_id=request_id,
+        ) from e
+    return components

@@ -11,8 +11,9 @@ which is how Stripe clears a field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl, quote_plus
 
 __all__ = ["decode", "encode", "flatten"]
@@ -48,9 +49,19 @@ def flatten(value: Any, prefix: str, out: list[tuple[str, str]]) -> None:
         out.append((prefix, _scalar(value)))
 
 
+#: Text that ``quote_plus`` would return unchanged (keys may also keep their brackets).
+_PLAIN_VALUE: Final = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_.~\[\]-]*").fullmatch
+
+
 def join(pairs: Iterable[tuple[str, str]]) -> str:
     """Percent-encode pairs into a body; brackets in keys stay readable, as Stripe sends them."""
-    return "&".join(f"{quote_plus(k, safe='[]')}={quote_plus(v)}" for k, v in pairs)
+    # Most keys and values (ids, "true", enum strings) need no quoting: skip quote_plus.
+    return "&".join(
+        f"{k if _PLAIN_KEY(k) else quote_plus(k, safe='[]')}="
+        f"{v if _PLAIN_VALUE(v) else quote_plus(v)}"
+        for k, v in pairs
+    )
 
 
 def encode(params: Mapping[str, Any]) -> str:

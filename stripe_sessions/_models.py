@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -65,7 +65,8 @@ class CustomerSession:
         session.to_dict()       # the JSON Stripe sent, unknown fields included
 
     ``client_secret`` is left out of ``repr`` and ``str``. There is no ``id``:
-    Stripe gives Customer Sessions none.
+    Stripe gives Customer Sessions none. ``components`` is structured from the
+    response the first time it is read: most callers only hand on the secret.
     """
 
     client_secret: str = attrs.field(repr=False)
@@ -92,3 +93,18 @@ class CustomerSession:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON object Stripe sent, including fields this SDK does not model."""
         return copy.deepcopy(dict(self._raw))
+
+    if not TYPE_CHECKING:  # hidden from type checkers, so a misspelt attribute still fails
+
+        def __getattr__(self, name: str) -> Any:
+            # Only an unset slot gets here: ``components`` of a session built from a
+            # response is left unset until first read (see _converter.structure_session).
+            if name != "components":
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+                )
+            from ._converter import structure_components  # noqa: PLC0415 - import cycle
+
+            value = structure_components(self._raw.get("components"), self.request_id)
+            object.__setattr__(self, "components", value)
+            return value

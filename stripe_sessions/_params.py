@@ -293,8 +293,9 @@ def _get(value: Any, name: str) -> Any:
     return getattr(value, name, None)
 
 
-def _any_enabled(components: Any) -> bool:
-    return any(_get(_get(components, name), "enabled") is True for name in _NAMES[Components])
+def _any_enabled(pairs: list[tuple[str, str]]) -> bool:
+    # The encoded components: "components[<name>][enabled]=true" for an enabled one.
+    return any(v == "true" and k.endswith("][enabled]") and k.count("[") == 2 for k, v in pairs)
 
 
 def encode_create(
@@ -314,7 +315,7 @@ def encode_create(
     if components is None:
         raise _fail("components", "is required: enable at least one component")
     _object(components, Components, "components", "components", out)
-    if not _any_enabled(components):
+    if not _any_enabled(out):
         raise _fail("components", "at least one component must be enabled")
     _check_limits(components)
     for name, given in (("customer", customer), ("customer_account", customer_account)):

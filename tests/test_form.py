@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stripe_sessions._form import decode, encode
+from stripe_sessions._form import decode, encode, join
 from tests.conftest import as_form
 
 
@@ -63,3 +64,10 @@ _value = st.recursive(
 @given(st.dictionaries(_key, _value, min_size=1, max_size=5))
 def test_decode_inverts_encode(params: dict[str, Any]) -> None:
     assert decode(encode(params)) == as_form(params)
+
+
+@given(st.lists(st.tuples(st.text(max_size=12), st.text(max_size=12)), max_size=4))
+def test_join_quotes_exactly_as_quote_plus(pairs: list[tuple[str, str]]) -> None:
+    # join skips quote_plus for text that needs no quoting: the output must not change.
+    expected = "&".join(f"{quote_plus(k, safe='[]')}={quote_plus(v)}" for k, v in pairs)
+    assert join(pairs) == expected

@@ -119,6 +119,36 @@ async def test_a_body_of_the_wrong_shape_is_an_api_error(
     assert SECRET not in str(info.value)
 
 
+async def test_unreadable_components_do_not_cost_the_secret(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    # components is structured on first read: a shape this SDK cannot read fails
+    # there, with Stripe's JSON still at hand, not in create().
+    body = fixture_json("customer_session.json")
+    body["components"]["pricing_table"] = ["not", "an", "object"]
+    fake.fail_next(200, body=body)
+    session = await client.customer_sessions.create(customer="cus_1", components=PRICING)
+    assert session.client_secret == SECRET
+    with pytest.raises(ss.APIError, match="could not read") as info:
+        _ = session.components
+    assert info.value.request_id == session.request_id
+    assert session.to_dict()["components"]["pricing_table"] == ["not", "an", "object"]
+
+
+@pytest.mark.parametrize(
+    "name", ["customer_session.json", "customer_session.expanded_customer.json"]
+)
+def test_lazy_components_equal_eager_ones(name: str) -> None:
+    lazy = structure_session(fixture_json(name), "req_1")
+    eager = structure_session(fixture_json(name), "req_1", conv=STRICT)
+    assert lazy == eager  # reading lazy.components (eq does) structures it
+    assert lazy.components is lazy.components  # once, then kept
+    assert pickle.loads(pickle.dumps(lazy)) == eager
+    assert attrs.evolve(lazy, livemode=True).components == eager.components
+    with pytest.raises(AttributeError, match="no attribute 'component'"):
+        _ = lazy.component  # type: ignore[attr-defined]
+
+
 def test_sessions_are_frozen() -> None:
     session = structure_session(fixture_json("customer_session.json"))
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
