@@ -82,29 +82,41 @@ class BatchProgress:
 class RateLimiter:
     """Paces request starts across a batch: an even spacing of ``1/rate`` seconds.
 
-    A ``rate_limit`` 429 pauses every start for ``Retry-After`` and halves the pace;
-    each success wins back a twentieth of the target, so the pace recovers gradually.
-    ``rate=None`` never paces but still pauses after a 429.
+    A ``rate_limit`` 429 pauses every start for ``Retry-After`` (starts already
+    booked but not yet made wait too) and halves the pace; each success wins back
+    a twentieth of the target, so the pace recovers gradually. ``rate=None`` never
+    paces but still pauses after a 429.
     """
 
     def __init__(self, rate: float | None) -> None:
         self.target = rate
         self.rate = rate
         self._next = 0.0
+        self._pauses = 0  # bumped by each 429: a slot booked before it is void
+        self._pause_end = 0.0
 
     async def acquire(self) -> None:
         """Wait for this start's slot."""
-        now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + (1.0 / self.rate if self.rate else 0.0)
-        if slot > now:
+        while True:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + (1.0 / self.rate if self.rate else 0.0)
+            if slot <= now:
+                return
+            pauses = self._pauses
             await asyncio.sleep(slot - now)
+            if pauses == self._pauses:
+                return
+            # A 429 came while this start waited: book again, after the pause.
 
     def rate_limited(self, retry_after: float | None) -> None:
         """Stripe said ``rate_limit``: pause everything and slow down."""
         pause = DEFAULT_RATE_LIMIT_PAUSE if retry_after is None else retry_after
         pause = min(pause, _retry.MAX_RETRY_AFTER)
-        self._next = max(self._next, time.monotonic() + pause)
+        self._pauses += 1
+        # Slots booked before now are void (their holders book again): start after the pause.
+        self._pause_end = max(self._pause_end, time.monotonic() + pause)
+        self._next = self._pause_end
         if self.rate is not None:
             self.rate = max(self.rate / 2, 0.5)
 

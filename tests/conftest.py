@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,60 @@ async def fake() -> AsyncIterator[FakeStripe]:
 
 
 @pytest.fixture
+def fake_thread() -> Iterator[FakeStripe]:
+    """A FakeStripe serving from its own thread, for tests of the sync client."""
+    with FakeStripe.running() as fake:
+        yield fake
+
+
+@pytest.fixture
 async def client(fake: FakeStripe) -> AsyncIterator[ss.AsyncClient]:
     async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as c:
         yield c
+
+
+class Api:
+    """Drives either client from an async test (the sync one from a worker thread)."""
+
+    def __init__(self, kind: str, fake: FakeStripe) -> None:
+        self.kind = kind
+        self.fake = fake
+        if kind == "async":
+            self.client: Any = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+        else:
+            self.client = ss.Client(api_key=fake.api_key, base_url=fake.url)
+
+    async def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.client.customer_sessions, name)
+        if self.kind == "async":
+            if name == "stream_many":
+                return [r async for r in method(*args, **kwargs)]
+            return await method(*args, **kwargs)
+        if name == "stream_many":
+            return await asyncio.to_thread(lambda: list(method(*args, **kwargs)))
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    async def close(self) -> None:
+        if self.kind == "async":
+            await self.client.aclose()
+        else:
+            await asyncio.to_thread(self.client.close)
+
+    async def __aenter__(self) -> Api:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+@pytest.fixture(params=["async", "sync"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Run a test once with AsyncClient and once with the generated sync Client."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def api(kind: str, fake: FakeStripe) -> AsyncIterator[Api]:
+    api = Api(kind, fake)
+    yield api
+    await api.close()

@@ -1,16 +1,23 @@
-"""Batch creation against the fake with seeded faults: nothing lost, nothing duplicated."""
+"""Batch creation against the fake with seeded faults: nothing lost, nothing duplicated.
+
+The suite runs twice, on AsyncClient and on the generated sync Client (``kind``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 import stripe_sessions as ss
+from stripe_sessions import _retry
 from stripe_sessions.testing import FakeStripe, FaultMix
+from tests.conftest import PRICING, Api
+from tests.test_sync import _run
 
 
 def items(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
@@ -28,11 +35,11 @@ MIX = FaultMix(
 )
 
 
-async def test_thousand_items_with_faults_lose_and_duplicate_nothing() -> None:
-    async with FakeStripe(faults=MIX, seed=7) as fake:
-        async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as client:
-            results = await client.customer_sessions.create_many(
-                items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
+async def test_thousand_items_with_faults_lose_and_duplicate_nothing(kind: str) -> None:
+    async with FakeStripe(faults=MIX, seed=7) as fake, Api(kind, fake) as api:
+        if True:
+            results = await api.call(
+                "create_many", items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
             )
             assert [r.index for r in results] == list(range(1000))
             assert all((r.session is None) != (r.error is None) for r in results)
@@ -51,8 +58,8 @@ async def test_thousand_items_with_faults_lose_and_duplicate_nothing() -> None:
             assert sum(r.attempts for r in results) > 1000  # faults were retried
 
             created = fake.created
-            again = await client.customer_sessions.create_many(
-                items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
+            again = await api.call(
+                "create_many", items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
             )
             assert fake.created - created <= len([r for r in results if not r.ok])
             for first, second in zip(results, again, strict=True):
@@ -61,12 +68,11 @@ async def test_thousand_items_with_faults_lose_and_duplicate_nothing() -> None:
                     assert second.session.client_secret == first.session.client_secret
 
 
-async def test_rerun_with_same_batch_key_creates_nothing(
-    client: ss.AsyncClient, fake: FakeStripe
-) -> None:
-    first = await client.customer_sessions.create_many(items(40), rate_limit=None, batch_key="k")
+async def test_rerun_with_same_batch_key_creates_nothing(api: Api) -> None:
+    fake = api.fake
+    first = await api.call("create_many", items(40), rate_limit=None, batch_key="k")
     assert fake.created == 40
-    second = await client.customer_sessions.create_many(items(40), rate_limit=None, batch_key="k")
+    second = await api.call("create_many", items(40), rate_limit=None, batch_key="k")
     assert fake.created == 40
     assert all(r.session is not None and r.session.idempotent_replayed for r in second)
     assert [r.session.client_secret for r in first if r.session] == [
@@ -74,21 +80,21 @@ async def test_rerun_with_same_batch_key_creates_nothing(
     ]
 
 
-async def test_random_batch_keys_differ(client: ss.AsyncClient, fake: FakeStripe) -> None:
-    a = await client.customer_sessions.create_many(items(3), rate_limit=None)
-    b = await client.customer_sessions.create_many(items(3), rate_limit=None)
+async def test_random_batch_keys_differ(api: Api) -> None:
+    fake = api.fake
+    a = await api.call("create_many", items(3), rate_limit=None)
+    b = await api.call("create_many", items(3), rate_limit=None)
     assert a[0].idempotency_key != b[0].idempotency_key
     assert fake.created == 6
 
 
-async def test_bad_item_is_its_own_error_and_is_not_sent(
-    client: ss.AsyncClient, fake: FakeStripe
-) -> None:
+async def test_bad_item_is_its_own_error_and_is_not_sent(api: Api) -> None:
+    fake = api.fake
     batch: list[Any] = list(items(5))
     batch[2] = {"customer": "cus_2", "components": {"pricing_table": {"enabled": "yes"}}}
     batch[3] = {"customer": "cus_3", "components": {"pricing_table": {"enabled": True}}, "x": 1}
     batch[4] = 42
-    results = await client.customer_sessions.create_many(batch, rate_limit=None)
+    results = await api.call("create_many", batch, rate_limit=None)
     assert [r.ok for r in results] == [True, True, False, False, False]
     assert isinstance(results[2].error, ss.ValidationError)
     assert results[2].error.param == "components.pricing_table.enabled"
@@ -99,13 +105,14 @@ async def test_bad_item_is_its_own_error_and_is_not_sent(
     assert len(fake.requests) == 2
 
 
-async def test_typed_create_params_are_accepted(client: ss.AsyncClient, fake: FakeStripe) -> None:
+async def test_typed_create_params_are_accepted(api: Api) -> None:
+    fake = api.fake
     params = [
         ss.CreateParams(
             customer="cus_t", components=ss.Components(buy_button=ss.BuyButton(enabled=True))
         )
     ]
-    [result] = await client.customer_sessions.create_many(params, rate_limit=None)
+    [result] = await api.call("create_many", params, rate_limit=None)
     assert result.ok
     assert fake.requests[0].form == {
         "components": {"buy_button": {"enabled": "true"}},
@@ -113,20 +120,18 @@ async def test_typed_create_params_are_accepted(client: ss.AsyncClient, fake: Fa
     }
 
 
-async def test_fail_fast_raises_the_first_error(client: ss.AsyncClient, fake: FakeStripe) -> None:
+async def test_fail_fast_raises_the_first_error(api: Api) -> None:
+    fake = api.fake
     fake.fail_next(400)
     with pytest.raises(ss.InvalidRequestError):
-        await client.customer_sessions.create_many(
-            items(50), concurrency=1, rate_limit=None, fail_fast=True
-        )
+        await api.call("create_many", items(50), concurrency=1, rate_limit=None, fail_fast=True)
     assert len(fake.requests) < 50
 
 
-async def test_a_final_failure_is_a_result_not_an_exception(
-    client: ss.AsyncClient, fake: FakeStripe
-) -> None:
+async def test_a_final_failure_is_a_result_not_an_exception(api: Api) -> None:
+    fake = api.fake
     fake.fail_next(500, times=3)
-    results = await client.customer_sessions.create_many(items(1), rate_limit=None, max_retries=2)
+    results = await api.call("create_many", items(1), rate_limit=None, max_retries=2)
     assert not results[0].ok
     assert isinstance(results[0].error, ss.APIError)
     assert results[0].attempts == 3
@@ -134,63 +139,81 @@ async def test_a_final_failure_is_a_result_not_an_exception(
     assert results[0].error.idempotency_key == results[0].idempotency_key
 
 
-async def test_rate_limit_429_pauses_and_is_retried(
-    client: ss.AsyncClient, fake: FakeStripe
-) -> None:
+async def test_rate_limit_429_pauses_and_is_retried(api: Api) -> None:
+    fake = api.fake
     fake.fail_next(429, times=3)
-    results = await client.customer_sessions.create_many(items(3), concurrency=3, rate_limit=None)
+    results = await api.call("create_many", items(3), concurrency=3, rate_limit=None)
     assert all(r.ok for r in results)
     assert fake.created == 3
 
 
-async def test_rate_limiter_holds_the_target_rate() -> None:
-    async with FakeStripe() as fake:
-        async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as client:
-            results = await client.customer_sessions.create_many(
-                items(121), concurrency=16, rate_limit=40.0
-            )
-        assert all(r.ok for r in results)
-        times = sorted(r.at for r in fake.requests)
-        observed = (len(times) - 1) / (times[-1] - times[0])
-        assert 36.0 <= observed <= 44.0, observed
+async def test_rate_limiter_holds_the_target_rate(api: Api) -> None:
+    # 161 starts at 40/s: four seconds of pacing, measured by the server.
+    results = await api.call("create_many", items(161), concurrency=16, rate_limit=40.0)
+    assert all(r.ok for r in results)
+    times = sorted(r.at for r in api.fake.requests)
+    observed = (len(times) - 1) / (times[-1] - times[0])
+    assert 36.0 <= observed <= 44.0, observed
+    # and over every second of it, not only on average
+    for start in (times[0] + s for s in (0.0, 1.0, 2.0, 3.0)):
+        in_second = [t for t in times if start <= t < start + 1.0]
+        assert 34 <= len(in_second) <= 46, (start - times[0], len(in_second))
 
 
-async def test_progress_is_reported_per_item(client: ss.AsyncClient, fake: FakeStripe) -> None:
+async def test_rate_limit_429_pauses_and_slows_the_whole_batch(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)  # honour the fake's Retry-After: 1
+    api.fake.fail_next(429)  # a rate_limit 429 for the first request
+    results = await api.call("create_many", items(30), concurrency=8, rate_limit=100.0)
+    assert all(r.ok for r in results)
+    assert api.fake.created == 30
+    t429 = api.fake.requests[0].at
+    assert api.fake.requests[0].fault == "429"
+    starts = sorted(r.at - t429 for r in api.fake.requests[1:])
+    # Only a start already under way when the 429 came back may fall in the pause.
+    assert len([t for t in starts if t < 0.9]) <= 2, starts[:5]
+    resumed = [t for t in starts if t >= 0.9]
+    # After the pause the pace is halved (50/s, not 100/s) and recovers from there.
+    gaps = [b - a for a, b in itertools.pairwise(resumed[:5])]
+    assert sum(gaps) / len(gaps) >= 0.015, gaps
+
+
+async def test_progress_is_reported_per_item(api: Api) -> None:
+    fake = api.fake
     seen: list[ss.BatchProgress] = []
     fake.fail_next(400)
-    await client.customer_sessions.create_many(
-        list(items(10)), concurrency=1, rate_limit=None, on_progress=seen.append
+    await api.call(
+        "create_many", list(items(10)), concurrency=1, rate_limit=None, on_progress=seen.append
     )
     assert [p.done for p in seen] == list(range(1, 11))
     assert all(p.total == 10 for p in seen)
     assert seen[-1].succeeded == 9 and seen[-1].failed == 1
 
 
-async def test_progress_total_is_none_for_a_generator(client: ss.AsyncClient) -> None:
+async def test_progress_total_is_none_for_a_generator(api: Api) -> None:
     seen: list[ss.BatchProgress] = []
-    await client.customer_sessions.create_many(items(2), rate_limit=None, on_progress=seen.append)
+    await api.call("create_many", items(2), rate_limit=None, on_progress=seen.append)
     assert seen[-1].total is None and seen[-1].done == 2
 
 
-async def test_stream_many_yields_all_with_indexes(
-    client: ss.AsyncClient, fake: FakeStripe
-) -> None:
-    got = [r async for r in client.customer_sessions.stream_many(items(30), rate_limit=None)]
+async def test_stream_many_yields_all_with_indexes(api: Api) -> None:
+    got = await api.call("stream_many", items(30), rate_limit=None)
     assert sorted(r.index for r in got) == list(range(30))
-    assert fake.created == 30
+    assert api.fake.created == 30
 
 
-async def test_stream_many_accepts_an_async_iterable(client: ss.AsyncClient) -> None:
+async def test_stream_many_accepts_an_async_iterable(api: Api) -> None:
     async def source() -> AsyncIterator[dict[str, Any]]:
         for item in items(12):
             await asyncio.sleep(0)
             yield item
 
-    got = [r async for r in client.customer_sessions.stream_many(source(), rate_limit=None)]
+    got = await api.call("stream_many", source(), rate_limit=None)
     assert sorted(r.index for r in got) == list(range(12))
 
 
-async def test_stream_many_reads_input_lazily(client: ss.AsyncClient) -> None:
+async def test_stream_many_reads_input_lazily(api: Api) -> None:
     read = 0
 
     def counting() -> Iterator[dict[str, Any]]:
@@ -199,11 +222,23 @@ async def test_stream_many_reads_input_lazily(client: ss.AsyncClient) -> None:
             read += 1
             yield item
 
-    stream = client.customer_sessions.stream_many(counting(), concurrency=4, rate_limit=None)
-    async for r in stream:
-        assert r.ok
-        break
+    stream = api.client.customer_sessions.stream_many(counting(), concurrency=4, rate_limit=None)
+    if api.kind == "async":
+        async with contextlib.aclosing(stream):
+            async for r in stream:
+                assert r.ok
+                break
+    else:
+
+        def first() -> None:
+            with contextlib.closing(stream):
+                for r in stream:
+                    assert r.ok
+                    break
+
+        await asyncio.to_thread(first)
     assert read <= 4 * 2 + 1, read
+    assert api.fake.created <= 4 * 2 + 1
 
 
 async def test_cancelling_a_batch_leaves_nothing_pending() -> None:
@@ -227,8 +262,64 @@ async def test_cancelling_a_batch_leaves_nothing_pending() -> None:
             assert all(r.ok for r in again)
 
 
-def _workers() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if "stream.<locals>.worker" in repr(t.get_coro())]
+def _workers(loop: asyncio.AbstractEventLoop | None = None) -> list[asyncio.Task[Any]]:
+    tasks = asyncio.all_tasks(loop)
+    return [t for t in tasks if "stream.<locals>.worker" in repr(t.get_coro())]
+
+
+async def _on_loop_workers() -> int:
+    return len(_workers())
+
+
+def test_sync_ctrl_c_cancels_a_batch_and_leaves_the_client_usable() -> None:
+    out = _run(
+        """
+        items = ({"customer": f"cus_{i}", "components": P} for i in range(1000))
+        with FakeStripe.running(latency=0.05) as fake:
+            with ss.Client(api_key=fake.api_key, base_url=fake.url) as client:
+                threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+                t0 = time.monotonic()
+                try:
+                    client.customer_sessions.create_many(items, concurrency=8, rate_limit=None)
+                    print("not interrupted")
+                except KeyboardInterrupt:
+                    print("interrupted after %.1fs" % (time.monotonic() - t0))
+                loop = client._portal._loop
+                async def pending():
+                    return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                print("pending", asyncio.run_coroutine_threadsafe(pending(), loop).result())
+                sent = len(fake.requests)
+                time.sleep(0.3)
+                print("sent after", len(fake.requests) - sent, "of", sent < 1000)
+                rs = client.customer_sessions.create_many(
+                    [{"customer": "c", "components": P}] * 3, rate_limit=None)
+                print("usable", all(r.ok for r in rs))
+        """,
+        "-W",
+        "error::ResourceWarning",
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("interrupted after"), out.stdout
+    assert float(lines[0].split()[-1].rstrip("s")) < 5
+    assert lines[1:] == ["pending []", "sent after 0 of True", "usable True"], out.stdout
+
+
+def test_closing_a_sync_stream_cancels_in_flight(fake_thread: FakeStripe) -> None:
+    with ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url) as client:
+        stream = client.customer_sessions.stream_many(items(100), concurrency=4, rate_limit=None)
+        loop = client._portal._loop
+        with contextlib.closing(stream):
+            for _ in stream:
+                loop = client._portal._loop
+                assert loop is not None
+                assert asyncio.run_coroutine_threadsafe(_on_loop_workers(), loop).result() == 4
+                break
+        assert loop is not None
+        assert asyncio.run_coroutine_threadsafe(_on_loop_workers(), loop).result() == 0
+        created = fake_thread.created
+        assert created < 100
+        assert client.customer_sessions.create(customer="c", components=PRICING).request_id
 
 
 async def test_closing_a_stream_cancels_in_flight_at_once(client: ss.AsyncClient) -> None:
@@ -263,8 +354,9 @@ async def test_breaking_out_of_a_stream_cleans_up_soon_after(client: ss.AsyncCli
     ],
 )
 async def test_bad_batch_options_raise_before_sending(
-    client: ss.AsyncClient, fake: FakeStripe, kwargs: dict[str, Any], words: str
+    api: Api, kwargs: dict[str, Any], words: str
 ) -> None:
-    with pytest.raises(ValueError, match=words):
-        await client.customer_sessions.create_many(items(3), **kwargs)
-    assert fake.requests == []
+    for method in ("create_many", "stream_many"):
+        with pytest.raises(ValueError, match=words):
+            await api.call(method, items(3), **kwargs)
+    assert api.fake.requests == []

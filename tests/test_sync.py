@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 import stripe_sessions as ss
 from stripe_sessions import _codegen
 from stripe_sessions.testing import FakeStripe
+from tests.conftest import Api
 
 PRICING = {"pricing_table": {"enabled": True}}
 
@@ -76,42 +76,6 @@ def test_check_reports_a_stale_file(
 
 
 # --- one behaviour suite, both clients ----------------------------------------------
-
-
-class Api:
-    """Drives either client from an async test (the sync one from a worker thread)."""
-
-    def __init__(self, kind: str, fake: FakeStripe) -> None:
-        self.kind = kind
-        self.fake = fake
-        if kind == "async":
-            self.client: Any = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
-        else:
-            self.client = ss.Client(api_key=fake.api_key, base_url=fake.url)
-
-    async def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(self.client.customer_sessions, name)
-        if self.kind == "async":
-            if name == "stream_many":
-                return [r async for r in method(*args, **kwargs)]
-            return await method(*args, **kwargs)
-        if name == "stream_many":
-            return await asyncio.to_thread(lambda: list(method(*args, **kwargs)))
-        return await asyncio.to_thread(method, *args, **kwargs)
-
-    async def close(self) -> None:
-        if self.kind == "async":
-            await self.client.aclose()
-        else:
-            await asyncio.to_thread(self.client.close)
-
-
-@pytest.fixture(params=["async", "sync"])
-async def api(request: pytest.FixtureRequest) -> Any:
-    async with FakeStripe() as fake:
-        api = Api(request.param, fake)
-        yield api
-        await api.close()
 
 
 async def test_both_create(api: Api) -> None:
@@ -189,12 +153,6 @@ async def test_both_with_options(api: Api) -> None:
 # --- the private loop ----------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_thread() -> Iterator[FakeStripe]:
-    with FakeStripe.running() as fake:
-        yield fake
-
-
 def test_eight_threads_share_one_client(fake_thread: FakeStripe) -> None:
     with ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url) as client:
         secrets: list[str] = []
@@ -254,6 +212,7 @@ PRELUDE = """
 import os, sys, time, signal, threading, asyncio, warnings
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
+from tests.conftest import Api
 P = {"pricing_table": {"enabled": True}}
 """
 
