@@ -216,10 +216,107 @@ def sync_stripe_python(url: str) -> tuple[Callable[[], Any], Callable[[], None]]
     return one, lambda: None
 
 
+def _loop_thread() -> tuple[asyncio.AbstractEventLoop, Callable[[], None]]:
+    """An event loop in a daemon thread, as the sync client has: the hand-off floor."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+
+    return loop, stop
+
+
+def sync_aiohttp_on_loop_thread(url: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """Raw aiohttp driven through a private loop thread: no SDK code at all."""
+    loop, stop = _loop_thread()
+    one, close = asyncio.run_coroutine_threadsafe(raw_aiohttp(url), loop).result()
+
+    def done() -> None:
+        asyncio.run_coroutine_threadsafe(close(), loop).result()
+        stop()
+
+    return lambda: asyncio.run_coroutine_threadsafe(one(), loop).result(), done
+
+
+class _OneResponse(asyncio.Protocol):
+    """A bare keep-alive HTTP/1.1 client protocol: Content-Length bodies only."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        head, sep, body = self.buf.partition(b"\r\n\r\n")
+        if not sep:
+            return
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        if len(body) >= length and self.waiter is not None:
+            self.buf = b""
+            self.waiter.set_result(body[:length])
+
+
+def sync_asyncio_protocol_on_loop_thread(
+    url: str,
+) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """A bare asyncio protocol (no aiohttp) through a private loop thread.
+
+    Not a usable client (no chunked bodies, TLS, errors or pooling): it shows what the
+    loop thread itself costs, apart from aiohttp's per-request machinery.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    loop, stop = _loop_thread()
+
+    async def connect() -> _OneResponse:
+        _, proto = await asyncio.get_running_loop().create_connection(
+            _OneResponse, parts.hostname, parts.port
+        )
+        return proto
+
+    proto = asyncio.run_coroutine_threadsafe(connect(), loop).result()
+    head = (
+        f"POST /v1/customer_sessions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {KEY}\r\nStripe-Version: {VERSION}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(BODY)}\r\n"
+    )
+
+    async def one() -> Any:
+        proto.waiter = asyncio.get_running_loop().create_future()
+        assert proto.transport is not None
+        proto.transport.write(f"{head}Idempotency-Key: {uuid.uuid4()}\r\n\r\n{BODY}".encode())
+        return json.loads(await proto.waiter)["client_secret"]
+
+    def done() -> None:
+        assert proto.transport is not None
+        loop.call_soon_threadsafe(proto.transport.close)
+        stop()
+
+    return lambda: asyncio.run_coroutine_threadsafe(one(), loop).result(), done
+
+
 SYNC_CLIENTS = {
     "raw-http.client": sync_raw_http_client,
     "stripe-sessions-sync": sync_stripe_sessions,
     "stripe-python-sync": sync_stripe_python,
+    "floor:aiohttp-via-loop-thread": sync_aiohttp_on_loop_thread,
+    "floor:asyncio-protocol-via-loop-thread": sync_asyncio_protocol_on_loop_thread,
 }
 
 

@@ -26,7 +26,13 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
     "async": ("raw-aiohttp", ["raw-aiohttp", "stripe-sessions", "stripe-python"]),
     "sync": (
         "raw-http.client",
-        ["raw-http.client", "stripe-sessions-sync", "stripe-python-sync"],
+        [
+            "raw-http.client",
+            "stripe-sessions-sync",
+            "stripe-python-sync",
+            "floor:aiohttp-via-loop-thread",
+            "floor:asyncio-protocol-via-loop-thread",
+        ],
     ),
     "batch": ("gather-raw-aiohttp", ["gather-raw-aiohttp", "create_many"]),
     "stream-memory": ("stream_many", ["stream_many"]),
@@ -105,18 +111,21 @@ def report(
 ) -> None:
     med = {c: {m: statistics.median(r[m] for r in rs) for m in METRICS} for c, rs in runs.items()}
     base_cpu = med[baseline]["cpu_us_per_req"]
+    base_rps = med[baseline]["rps"]
     print(
         f"\n## scenario {scenario}: n={n}, concurrency={args.concurrency}, "
         f"reps={args.reps} (medians)\n"
     )
     print(
-        "| client | CPU µs/req | CPU vs " + baseline + " | req/s | p50 ms | p99 ms | peak RSS MiB |"
+        f"| client | CPU µs/req | CPU vs {baseline} | req/s | req/s vs {baseline} "
+        "| p50 ms | p99 ms | peak RSS MiB |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for client, m in med.items():
         print(
             f"| {client} | {m['cpu_us_per_req']:.0f} | {m['cpu_us_per_req'] / base_cpu:.2f}x | "
-            f"{m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['peak_rss_mib']:.0f} |"
+            f"{m['rps']:.0f} | {m['rps'] / base_rps:.1%} | "
+            f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['peak_rss_mib']:.0f} |"
         )
     sys.stdout.flush()
 
