@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from ._errors import APIError
 from ._params import Components
 
 __all__ = ["Customer", "CustomerSession"]
@@ -93,6 +94,20 @@ class CustomerSession:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON object Stripe sent, including fields this SDK does not model."""
         return copy.deepcopy(dict(self._raw))
+
+    def __repr__(self) -> str:
+        # Written out (attrs would write the same) so that a repr never raises, even
+        # when components cannot be read: a repr goes into logs and tracebacks.
+        parts = []
+        for field in attrs.fields(type(self)):
+            if not field.repr:
+                continue
+            try:
+                value = repr(getattr(self, field.name))
+            except APIError:
+                value = "<unreadable: see to_dict()>"
+            parts.append(f"{field.name}={value}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     if not TYPE_CHECKING:  # hidden from type checkers, so a misspelt attribute still fails
 

@@ -105,6 +105,10 @@ def test_client_secret_is_not_in_repr_or_str() -> None:
     assert SECRET not in repr(session)
     assert SECRET not in str(session)
     assert "req_1" in repr(session)
+    assert repr(session).startswith("CustomerSession(created=datetime.datetime(2009, 2, 13")
+    assert "components=Components(active_entitlements=ActiveEntitlements(enabled=False)" in repr(
+        session
+    )
 
 
 async def test_a_body_of_the_wrong_shape_is_an_api_error(
@@ -132,6 +136,8 @@ async def test_unreadable_components_do_not_cost_the_secret(
     with pytest.raises(ss.APIError, match="could not read") as info:
         _ = session.components
     assert info.value.request_id == session.request_id
+    assert "components=<unreadable: see to_dict()>" in repr(session)  # a repr never raises
+    assert SECRET not in repr(session)
     assert session.to_dict()["components"]["pricing_table"] == ["not", "an", "object"]
 
 
