@@ -37,35 +37,34 @@ MIX = FaultMix(
 
 async def test_thousand_items_with_faults_lose_and_duplicate_nothing(kind: str) -> None:
     async with FakeStripe(faults=MIX, seed=7) as fake, Api(kind, fake) as api:
-        if True:
-            results = await api.call(
-                "create_many", items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
-            )
-            assert [r.index for r in results] == list(range(1000))
-            assert all((r.session is None) != (r.error is None) for r in results)
-            faults = {r.fault for r in fake.requests if r.fault}
-            assert {"500", "502", "503", "409", "429", "reset_before", "reset_after"} <= faults
-            keys = [k for k in fake.session_keys]
-            assert len(keys) == len(set(keys)), "a key created two sessions"
-            ok = [r for r in results if r.ok]
-            assert {r.idempotency_key for r in ok} <= set(keys)
-            assert len(ok) >= 990
-            for r in results:
-                assert r.idempotency_key == f"batch-a-{r.index}"
-                if r.ok:
-                    assert r.session is not None
-                    assert r.session.customer == f"cus_{r.index}"
-            assert sum(r.attempts for r in results) > 1000  # faults were retried
+        results = await api.call(
+            "create_many", items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
+        )
+        assert [r.index for r in results] == list(range(1000))
+        assert all((r.session is None) != (r.error is None) for r in results)
+        faults = {r.fault for r in fake.requests if r.fault}
+        assert {"500", "502", "503", "409", "429", "reset_before", "reset_after"} <= faults
+        keys = [k for k in fake.session_keys]
+        assert len(keys) == len(set(keys)), "a key created two sessions"
+        ok = [r for r in results if r.ok]
+        assert {r.idempotency_key for r in ok} <= set(keys)
+        assert len(ok) >= 990
+        for r in results:
+            assert r.idempotency_key == f"batch-a-{r.index}"
+            if r.ok:
+                assert r.session is not None
+                assert r.session.customer == f"cus_{r.index}"
+        assert sum(r.attempts for r in results) > 1000  # faults were retried
 
-            created = fake.created
-            again = await api.call(
-                "create_many", items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
-            )
-            assert fake.created - created <= len([r for r in results if not r.ok])
-            for first, second in zip(results, again, strict=True):
-                if first.ok and second.ok:
-                    assert first.session is not None and second.session is not None
-                    assert second.session.client_secret == first.session.client_secret
+        created = fake.created
+        again = await api.call(
+            "create_many", items(1000), concurrency=32, rate_limit=None, batch_key="batch-a"
+        )
+        assert fake.created - created <= len([r for r in results if not r.ok])
+        for first, second in zip(results, again, strict=True):
+            if first.ok and second.ok:
+                assert first.session is not None and second.session is not None
+                assert second.session.client_secret == first.session.client_secret
 
 
 async def test_rerun_with_same_batch_key_creates_nothing(api: Api) -> None:
