@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import attrs
 
-from ._errors import AuthenticationError
+from ._errors import AuthenticationError, ValidationError, safe_repr
 from ._version import STRIPE_API_VERSION
 
 DEFAULT_BASE_URL: Final = "https://api.stripe.com"
@@ -45,16 +48,75 @@ def _mask(key: str) -> str:
     return f"{prefix}****{key[-4:]}"
 
 
+def _bad(param: str, message: str) -> ValidationError:
+    return ValidationError(f"{param}: {message}", param=param)
+
+
 def _check_timeout(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise _bad(name, f"must be a positive, finite number of seconds, got {safe_repr(value)}")
     return float(value)
 
 
 def _check_retries(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"max_retries must be a whole number >= 0, got {value!r}")
+        raise _bad("max_retries", f"must be a whole number >= 0, got {safe_repr(value)}")
     return value
+
+
+def check_header_value(param: str, value: Any) -> str:
+    """Return ``value`` if it can be sent as an HTTP header value, else raise ValidationError.
+
+    A header value must be a non-empty string of printable ASCII: a CR or LF would
+    split the request, and anything outside ASCII is sent differently by each server.
+    """
+    if not isinstance(value, str):
+        raise _bad(param, f"must be a string, got {type(value).__name__}")
+    if not value:
+        raise _bad(param, "must not be empty")
+    if not (value.isascii() and value.isprintable()):
+        raise _bad(param, "must be printable ASCII (it is sent as an HTTP header)")
+    return value
+
+
+def check_base_url(value: Any) -> str:
+    """Return ``value`` without a trailing slash if it is an absolute http(s) URL for an API."""
+    if not isinstance(value, str) or not value:
+        raise _bad("base_url", f"must be a URL such as {DEFAULT_BASE_URL!r}, got {safe_repr(value)}")
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise _bad("base_url", "must be printable ASCII without spaces")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port that is not a number
+    except ValueError as e:
+        raise _bad("base_url", f"is not a valid URL ({e})") from None
+    if parts.scheme not in ("http", "https"):
+        raise _bad("base_url", f"must start with http:// or https://, got {safe_repr(value)}")
+    if not parts.hostname:
+        raise _bad("base_url", f"has no host: {safe_repr(value)}")
+    if parts.username is not None or parts.password is not None:
+        raise _bad("base_url", "must not hold credentials (user:password@)")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise _bad("base_url", "must not have a query string or fragment (? or #)")
+    del port
+    return value.rstrip("/")
+
+
+def check_api_key(key: Any) -> str:
+    """Return ``key`` if it can be sent as a Bearer token, else raise ValidationError."""
+    check_header_value("api_key", key)
+    if " " in key:
+        raise ValidationError(
+            "api_key: must not contain spaces or control characters "
+            "(it goes into the Authorization header)",
+            param="api_key",
+        )
+    return str(key)
 
 
 @attrs.frozen(slots=True)
@@ -87,12 +149,7 @@ def resolve_api_key(api_key: str | None) -> str:
             "STRIPE_API_KEY environment variable. Keys are at "
             "https://dashboard.stripe.com/apikeys."
         )
-    if not isinstance(key, str) or key != key.strip() or not key.isprintable():
-        raise AuthenticationError(
-            "The API key must be a string without spaces or control characters "
-            "(it goes into the Authorization header)."
-        )
-    return key
+    return check_api_key(key)
 
 
 def make_config(
@@ -106,25 +163,48 @@ def make_config(
     connect_timeout: float,
     max_retries: int,
     max_connections: int,
-    default_headers: dict[str, str] | None,
+    default_headers: Mapping[str, str] | None,
 ) -> Config:
-    """Check and freeze the constructor's arguments."""
-    url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
-    if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-        raise ValueError(f"max_connections must be a whole number, got {max_connections!r}")
-    if max_connections < 1:
-        raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+    """Check and freeze the constructor's arguments; a bad one raises ValidationError."""
+    if (
+        isinstance(max_connections, bool)
+        or not isinstance(max_connections, int)
+        or max_connections < 1
+    ):
+        raise _bad("max_connections", f"must be a whole number >= 1, got {safe_repr(max_connections)}")
     return Config(
         api_key=resolve_api_key(api_key),
-        base_url=url,
-        stripe_version=stripe_version or STRIPE_API_VERSION,
-        stripe_account=stripe_account,
-        stripe_context=stripe_context,
+        base_url=DEFAULT_BASE_URL if base_url is None else check_base_url(base_url),
+        stripe_version=(
+            STRIPE_API_VERSION
+            if stripe_version is None
+            else check_header_value("stripe_version", stripe_version)
+        ),
+        stripe_account=(
+            None if stripe_account is None else check_header_value("stripe_account", stripe_account)
+        ),
+        stripe_context=(
+            None if stripe_context is None else check_header_value("stripe_context", stripe_context)
+        ),
         timeout=_check_timeout("timeout", timeout),
         connect_timeout=_check_timeout("connect_timeout", connect_timeout),
         max_retries=_check_retries(max_retries),
         max_connections=max_connections,
-        default_headers=tuple((default_headers or {}).items()),
+        default_headers=_check_headers(default_headers),
     )
+
+
+def _check_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    if headers is None:
+        return ()
+    if not isinstance(headers, Mapping):
+        raise _bad("default_headers", f"must be a mapping, got {type(headers).__name__}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name or not all(c in _TOKEN for c in name):
+            raise _bad("default_headers", f"{safe_repr(name)} is not a valid header name")
+        check_header_value(f"default_headers[{name}]", value)
+    return tuple(headers.items())
+
+
+# The characters of an HTTP header name (RFC 9110 "token").
+_TOKEN: Final = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")

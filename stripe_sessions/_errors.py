@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+from multidict import CIMultiDict
 
 __all__ = [
     "APIConnectionError",
@@ -19,7 +22,45 @@ __all__ = [
     "StripeError",
     "ValidationError",
     "error_from_response",
+    "redact",
+    "safe_repr",
 ]
+
+#: The most of an error body kept on an exception (Stripe's error bodies are under 1 KiB).
+MAX_ERROR_BODY: Final = 64 * 1024
+#: The most of a server's text quoted in an error message.
+MAX_QUOTE: Final = 200
+
+# API keys (secret ``sk_``, restricted ``rk_``; a key already masked as ``sk_test_****1234``
+# does not match) and Customer Session client secrets.
+_KEY: Final = re.compile(r"\b((?:sk|rk)_(?:test_|live_)?)[A-Za-z0-9]{3,}(?![A-Za-z0-9_*])")
+_CLIENT_SECRET: Final = re.compile(r"cuss_secret_[A-Za-z0-9_]*")
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` with every API key, client secret and each of ``secrets`` masked.
+
+    Used on anything a server sent that an error quotes or keeps: a proxy's error
+    page may echo the request, and a damaged answer may hold a client secret.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "****")
+    if "_" not in text:  # nothing to find; the common case for Stripe's error bodies
+        return text
+    text = _CLIENT_SECRET.sub("<client secret>", text)
+    return _KEY.sub(r"\1****", text)
+
+
+def safe_repr(value: Any, limit: int = 60) -> str:
+    """A short ``repr`` for a message: never raises, never huge (a 5,000-digit int, say)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = repr(value)
+    except Exception:  # a caller's object whose __repr__ fails must not hide the real error
+        return f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class StripeError(Exception):
@@ -51,6 +92,7 @@ class StripeError(Exception):
         body: str | None = None,
         json_body: Mapping[str, Any] | None = None,
         should_retry: bool | None = None,
+        batch_key: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -62,10 +104,14 @@ class StripeError(Exception):
         self.decline_code = decline_code
         self.request_id = request_id
         self.idempotency_key = idempotency_key
-        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        # A plain, case-insensitive copy: aiohttp's read-only proxy neither pickles nor
+        # deep-copies, and errors travel through multiprocessing and task queues.
+        self.headers: Mapping[str, str] = CIMultiDict(headers or ())
         self.body = body
         self.json_body = json_body
         self.should_retry = should_retry
+        #: Set on errors a batch raises or returns: run the batch again with it.
+        self.batch_key = batch_key
 
     def __str__(self) -> str:
         parts = []
@@ -180,21 +226,31 @@ def error_from_response(
     body: bytes,
     *,
     idempotency_key: str | None,
+    secrets: tuple[str, ...] = (),
+    unread: str | None = None,
 ) -> StripeError:
-    """Turn a non-2xx answer into the matching exception, whatever its body holds."""
-    text = body.decode("utf-8", "replace")
+    """Turn a non-2xx answer into the matching exception, whatever its body holds.
+
+    The body is kept only up to :data:`MAX_ERROR_BODY` and with keys and client
+    secrets (and each of ``secrets``) masked; a body that cannot be parsed (too
+    deep, say) is treated as one that is not a Stripe error. ``unread`` says why
+    the body was not read at all (too large, compressed).
+    """
+    text = redact(body[:MAX_ERROR_BODY].decode("utf-8", "replace"), *secrets)
     request_id = headers.get("Request-Id")
     should_retry_header = headers.get("Stripe-Should-Retry")
     should_retry = None if should_retry_header is None else should_retry_header == "true"
     payload: Any = None
     try:
-        payload = json.loads(text) if text else None
-    except ValueError:
+        payload = json.loads(text) if text and len(body) <= MAX_ERROR_BODY else None
+    except (ValueError, RecursionError):
         payload = None
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
-        snippet = " ".join(text.split())[:200]
-        kind = "an empty body" if not text.strip() else "a body that is not a Stripe error"
+        snippet = " ".join(text[: MAX_QUOTE * 4].split())[:MAX_QUOTE]
+        kind = unread or (
+            "an empty body" if not text.strip() else "a body that is not a Stripe error"
+        )
         message = f"Stripe answered HTTP {status} with {kind}"
         if snippet:
             message += f": {snippet!r}"

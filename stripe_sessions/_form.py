@@ -11,42 +11,96 @@ which is how Stripe clears a field.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote_plus
 
-__all__ = ["decode", "encode", "flatten"]
+__all__ = ["MAX_DEPTH", "EncodeError", "decode", "encode", "flatten", "is_text"]
+
+#: Deepest nesting encoded. Stripe's own parameters nest a few levels; deeper is a mistake
+#: (or a mapping that contains itself).
+MAX_DEPTH: Final = 32
+#: Stripe's integers are 64-bit.
+MAX_INT: Final = 2**63
 
 
-def _scalar(value: Any) -> str:
+class EncodeError(ValueError):
+    """A value that cannot be form-encoded; ``path`` names it (``a.b[0]``)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.reason = message
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` can be sent as UTF-8 (a lone surrogate cannot)."""
+    if value.isascii():  # O(1) in CPython: the common case costs nothing
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _scalar(value: Any, path: str) -> str:
     if value is True:
         return "true"
     if value is False:
         return "false"
     if isinstance(value, str):
+        if not is_text(value):
+            raise EncodeError(path, "is not valid Unicode text (a lone surrogate?)")
         return value
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        if not -MAX_INT <= value < MAX_INT:
+            raise EncodeError(path, "is out of range for a 64-bit integer")
         return str(value)
-    raise TypeError(f"cannot form-encode a value of type {type(value).__name__}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EncodeError(path, f"must be a finite number, got {value}")
+        return str(value)
+    raise EncodeError(path, f"cannot form-encode a value of type {type(value).__name__}")
 
 
-def flatten(value: Any, prefix: str, out: list[tuple[str, str]]) -> None:
-    """Append the ``(key, value)`` pairs of ``value`` under ``prefix`` to ``out``."""
+def flatten(
+    value: Any, prefix: str, out: list[tuple[str, str]], path: str = "", depth: int = 0
+) -> None:
+    """Append the ``(key, value)`` pairs of ``value`` under ``prefix`` to ``out``.
+
+    Raises :class:`EncodeError` naming the path of a value that cannot be sent: a
+    non-string key, text that is not valid Unicode, an integer beyond 64 bits, NaN
+    or infinity, an unknown type, or nesting deeper than :data:`MAX_DEPTH`.
+    """
     if value is None:
         return
+    if depth > MAX_DEPTH:
+        raise EncodeError(
+            path, f"is nested more than {MAX_DEPTH} levels deep (does it contain itself?)"
+        )
     if isinstance(value, Mapping):
         if not value:
             out.append((prefix, ""))
         for key, sub in value.items():
-            flatten(sub, f"{prefix}[{key}]" if prefix else str(key), out)
+            if not isinstance(key, str) or not key or not is_text(key):
+                raise EncodeError(path, "keys must be non-empty strings of valid Unicode text")
+            flatten(
+                sub,
+                f"{prefix}[{key}]" if prefix else key,
+                out,
+                f"{path}.{key}" if path else key,
+                depth + 1,
+            )
     elif isinstance(value, (list, tuple)):
         if not value:
             out.append((prefix, ""))
         for i, sub in enumerate(value):
-            flatten(sub, f"{prefix}[{i}]", out)
+            flatten(sub, f"{prefix}[{i}]", out, f"{path}[{i}]", depth + 1)
     else:
-        out.append((prefix, _scalar(value)))
+        out.append((prefix, _scalar(value, path)))
 
 
 #: Text that ``quote_plus`` would return unchanged (keys may also keep their brackets).

@@ -13,8 +13,8 @@ from typing import Any, Literal, Union
 
 import attrs
 
-from ._errors import ValidationError
-from ._form import flatten, join
+from ._errors import ValidationError, safe_repr
+from ._form import MAX_INT, EncodeError, flatten, is_text, join
 
 __all__ = [
     "ActiveEntitlements",
@@ -224,22 +224,26 @@ def _value(
 ) -> None:
     if kind == "bool":
         if value is not True and value is not False:
-            raise _fail(path, f"expected true or false, got {value!r}")
+            raise _fail(path, f"expected true or false, got {safe_repr(value)}")
         out.append((key, "true" if value else "false"))
     elif kind == "enum":
-        if value not in arg:
+        if not isinstance(value, str) or value not in arg:
             allowed = ", ".join(repr(a) for a in arg)
-            raise _fail(path, f"expected one of {allowed}, got {value!r}")
+            raise _fail(path, f"expected one of {allowed}, got {safe_repr(value)}")
         out.append((key, value))
     elif kind == "str":
         if not isinstance(value, str):
             raise _fail(path, f"expected a string, got {_typename(value)}")
         if len(value) > MAX_STRING:
             raise _fail(path, f"is longer than {MAX_STRING} characters")
+        if not is_text(value):
+            raise _fail(path, "is not valid Unicode text (a lone surrogate?)")
         out.append((key, value))
     elif kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(path, f"expected a whole number, got {value!r}")
+            raise _fail(path, f"expected a whole number, got {safe_repr(value)}")
+        if not -MAX_INT <= value < MAX_INT:
+            raise _fail(path, f"is out of range: {safe_repr(value)}")
         out.append((key, str(value)))
     elif kind == "list":
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
@@ -258,9 +262,9 @@ def _object(value: Any, cls: type, path: str, key: str, out: list[tuple[str, str
     if isinstance(value, cls):
         get = value.__getattribute__
     elif isinstance(value, Mapping):
-        unknown = value.keys() - _NAMES[cls]
+        unknown = [k for k in value if k not in _NAMES[cls]]
         if unknown:
-            name = sorted(map(str, unknown))[0]
+            name = min(k if isinstance(k, str) and is_text(k) else safe_repr(k) for k in unknown)
             known = ", ".join(sorted(_NAMES[cls]))
             raise _fail(f"{path}.{name}", f"unknown parameter (known here: {known})")
         get = value.get
@@ -307,10 +311,28 @@ def encode_create(
 ) -> str:
     """Check the parameters of one create and return its form body.
 
-    Raises :class:`ValidationError` (a ``ValueError``) naming the first bad path.
-    ``extra_params`` is sent as given, unchecked, and wins over a checked key
-    it collides with.
+    Raises :class:`ValidationError` (a ``ValueError``) naming the first bad path,
+    whatever the input: a caller's object that fails while being read is reported
+    too. ``extra_params`` is sent as given (only checked to be encodable), and wins
+    over a checked key it collides with. An empty string is sent as ``key=``,
+    which is how Stripe clears a value.
     """
+    try:
+        return _encode_create(components, customer, customer_account, expand, extra_params)
+    except ValidationError:
+        raise
+    except (Exception, RecursionError) as e:  # a custom Mapping or Sequence that fails
+        failure = _fail("params", f"could not be read: {type(e).__name__}")
+    raise failure
+
+
+def _encode_create(
+    components: Any,
+    customer: str | None,
+    customer_account: str | None,
+    expand: Sequence[str] | None,
+    extra_params: Mapping[str, Any] | None,
+) -> str:
     out: list[tuple[str, str]] = []
     if components is None:
         raise _fail("components", "is required: enable at least one component")
@@ -321,20 +343,19 @@ def encode_create(
     for name, given in (("customer", customer), ("customer_account", customer_account)):
         if given is not None:
             _value(given, "str", None, name, name, out)
-            if not given:
-                raise _fail(name, "must not be empty")
     if customer is None and customer_account is None:
         raise _fail("customer", "give customer (cus_...) or customer_account (acct_...)")
     if expand is not None:
         _value(expand, "list", ("str", None), "expand", "expand", out)
+    if extra_params is not None and not isinstance(extra_params, Mapping):
+        raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
     if extra_params:
-        if not isinstance(extra_params, Mapping):
-            raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
         extra: list[tuple[str, str]] = []
         try:
             flatten(extra_params, "", extra)
-        except TypeError as e:
-            raise _fail("extra_params", str(e)) from None
+        except EncodeError as e:
+            path = f"extra_params.{e.path}" if e.path else "extra_params"
+            raise _fail(path, e.reason) from None
         taken = {k for k, _ in extra}
         out = [pair for pair in out if pair[0] not in taken]
         out.extend(extra)

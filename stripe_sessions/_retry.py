@@ -7,8 +7,13 @@ Which failures are retried (what Stripe's own libraries do):
   ``lock_timeout``. A ``rate_limit`` 429 is not retried by a single create.
 
 Waits are ``min(0.5 * 2**(n-1), 5)`` seconds jittered into ``[half, whole]``, at
-least 0.5 s, or what ``Retry-After`` asks for when that is longer (capped at
-:data:`MAX_RETRY_AFTER`).
+least 0.5 s, or what ``Retry-After`` asks for when that is longer, but never more
+than :data:`MAX_DELAY` (5 s): Stripe sends no ``Retry-After``, and a proxy's must not
+hold a request for a page render for a minute. (A batch's pause after a
+``rate_limit`` 429 honours ``Retry-After`` up to :data:`MAX_RETRY_AFTER`.)
+
+So one call takes at most ``(max_retries + 1) * timeout + max_retries * 5`` seconds:
+with the defaults (80 s, 2 retries), 250 s.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ T = TypeVar("T")
 logger: Final = logging.getLogger("stripe_sessions")
 
 INITIAL_DELAY: Final = 0.5
+#: Longest wait between two attempts of one call, ``Retry-After`` included, in seconds.
 MAX_DELAY: Final = 5.0
-#: Longest ``Retry-After`` honoured, in seconds; a longer one is cut to this.
+#: Longest pause of a batch after a ``rate_limit`` 429 with ``Retry-After``, in seconds.
 MAX_RETRY_AFTER: Final = 60.0
 
 
@@ -62,13 +68,13 @@ def backoff(attempt: int) -> float:
 
 
 def wait(state: RetryCallState) -> float:
-    """Tenacity wait: exponential backoff, or a longer ``Retry-After`` (capped)."""
+    """Tenacity wait: exponential backoff, or a longer ``Retry-After``, at most MAX_DELAY."""
     delay = backoff(state.attempt_number)
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, StripeError):
         asked = parse_retry_after(exc.headers.get("Retry-After"))
         if asked is not None:
-            delay = max(delay, min(asked, MAX_RETRY_AFTER))
+            delay = max(delay, min(asked, MAX_DELAY))
     return delay
 
 

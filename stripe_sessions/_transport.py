@@ -9,6 +9,7 @@ import platform
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
@@ -18,8 +19,10 @@ from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    StripeError,
     ValidationError,
     error_from_response,
+    redact,
 )
 from ._retry import call_with_retries
 from ._version import __version__
@@ -33,6 +36,9 @@ USER_AGENT: Final = (
     f"python/{platform.python_version()}"
 )
 MAX_IDEMPOTENCY_KEY: Final = 255
+#: The largest answer read, in bytes. Stripe's answers for this endpoint are a few KB,
+#: an expanded Customer a few more: anything near this size is not Stripe talking.
+MAX_RESPONSE_BYTES: Final = 1024 * 1024
 #: Objects a forked child inherited from its parent and must never close (see Pool.forget).
 INHERITED: Final[list[object]] = []
 
@@ -51,6 +57,22 @@ def check_idempotency_key(key: str) -> str:
             param="idempotency_key",
         )
     return key
+
+
+class Masked(str):
+    """A header value whose ``repr`` hides it: error trackers render locals with ``repr``."""
+
+    masked: str
+
+    def __repr__(self) -> str:
+        return repr(self.masked)
+
+
+def masked(value: str, shown: str) -> Masked:
+    """``value`` as a :class:`Masked` string whose ``repr`` is that of ``shown``."""
+    secret = Masked(value)
+    secret.masked = shown
+    return secret
 
 
 @attrs.frozen
@@ -93,7 +115,10 @@ class Pool:
         if session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
             session = self._session = aiohttp.ClientSession(
-                connector=connector, skip_auto_headers=("Accept-Encoding",)
+                connector=connector,
+                # Stripe never sets cookies; a proxy's must not follow the key around.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
             )
         return session
 
@@ -124,12 +149,15 @@ class Transport:
     def __init__(self, config: Config, pool: Pool) -> None:
         self.config = config
         self.pool = pool
-        headers = {
-            "Authorization": f"Bearer {config.api_key}",
+        headers: dict[str, str] = {
+            "Authorization": masked(f"Bearer {config.api_key}", f"Bearer {config.masked_key}"),
             "Stripe-Version": config.stripe_version,
             "User-Agent": USER_AGENT,
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
+            # Stripe answers in identity encoding: a compressed answer is refused, never
+            # inflated (a small gzip bomb inflates to gigabytes).
+            "Accept-Encoding": "identity",
         }
         if config.stripe_account:
             headers["Stripe-Account"] = config.stripe_account
@@ -182,40 +210,152 @@ class Transport:
         timeout: aiohttp.ClientTimeout,
         key: str,
     ) -> Response:
-        session = self.pool.get()
-        try:
-            async with session.post(url, data=data, headers=headers, timeout=timeout) as resp:
-                raw = await resp.read()
-                status = resp.status
-                resp_headers = resp.headers
-        except asyncio.TimeoutError as e:
-            raise APITimeoutError(
-                f"Request to Stripe timed out after {timeout.total}s "
-                f"(connect timeout {timeout.connect}s)",
-                idempotency_key=key,
-            ) from e
-        except aiohttp.ClientError as e:
-            raise APIConnectionError(
-                f"Could not reach Stripe at {self.config.base_url}: {type(e).__name__}: {e}",
-                idempotency_key=key,
-            ) from e
+        # Failure paths build their error, drop the body, and raise outside any
+        # ``except``: no chained aiohttp error (its request holds the headers) and no
+        # local holding a body (a client secret) for a traceback with locals to show.
+        status, resp_headers, raw = await self._exchange(url, data, headers, timeout, key)
         request_id = resp_headers.get("Request-Id")
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("POST %s -> %d request_id=%s", url, status, request_id)
-        if status >= 300:
-            raise error_from_response(status, resp_headers, raw, idempotency_key=key)
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            # The body is not kept: a damaged session body may hold a client secret.
-            raise APIError(
-                f"Stripe answered HTTP {status} with a body that is not a JSON object "
-                f"({len(raw)} bytes)",
+        failure: StripeError
+        unread: str | None = None
+        if raw is None:
+            unread = (
+                f"a {resp_headers.get('Content-Encoding')!r}-encoded body although only "
+                "identity encoding was asked for"
+                if _encoded(resp_headers)
+                else f"a body larger than {MAX_RESPONSE_BYTES} bytes"
+            )
+        if 300 <= status < 400:
+            failure = _redirect_error(status, resp_headers, key)
+        elif status >= 300:
+            failure = error_from_response(
+                status,
+                resp_headers,
+                b"" if raw is None else raw,
+                idempotency_key=key,
+                secrets=(self.config.api_key,),
+                unread=unread,
+            )
+        elif raw is None:
+            failure = APIError(
+                f"Stripe answered HTTP {status} with {unread}; it was not read",
                 http_status=status,
                 request_id=request_id,
                 idempotency_key=key,
                 headers=resp_headers,
             )
-        return Response(payload, request_id, resp_headers.get("Idempotent-Replayed") == "true")
+        else:
+            payload = _decode(raw)
+            if isinstance(payload, dict):
+                return Response(
+                    payload, request_id, resp_headers.get("Idempotent-Replayed") == "true"
+                )
+            # The body is not kept: a damaged session body may hold a client secret.
+            failure = APIError(
+                f"Stripe answered HTTP {status} with a body that is not a JSON object "
+                f"({payload})",
+                http_status=status,
+                request_id=request_id,
+                idempotency_key=key,
+                headers=resp_headers,
+            )
+        raw = None
+        raise failure
+
+    async def _exchange(
+        self,
+        url: str,
+        data: bytes,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+        key: str,
+    ) -> tuple[int, Mapping[str, str], bytes | None]:
+        """Send one request; return status, headers and body (None: body over the cap)."""
+        session = self.pool.get()
+        failure: StripeError
+        try:
+            async with session.post(
+                url,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,  # Stripe never redirects; the key must not follow one
+                auto_decompress=False,  # also for a session lent by the caller
+            ) as resp:
+                if _encoded(resp.headers):
+                    resp.close()  # not read, so the connection cannot be reused
+                    return resp.status, resp.headers, None
+                return resp.status, resp.headers, await _read_capped(resp)
+        except asyncio.TimeoutError as e:
+            failure = _timeout_error(e, timeout, key)
+        except aiohttp.ClientError as e:
+            failure = APIConnectionError(
+                f"Could not reach Stripe at {self.config.base_url}: "
+                f"{type(e).__name__}: {redact(str(e), self.config.api_key)}",
+                idempotency_key=key,
+            )
+        raise failure
+
+
+def _encoded(headers: Mapping[str, str]) -> bool:
+    encoding = headers.get("Content-Encoding", "identity").strip().lower()
+    return encoding not in ("", "identity")
+
+
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body, or None (and the connection closed) when it is over the cap."""
+    length = resp.content_length
+    if length is not None and length <= MAX_RESPONSE_BYTES:
+        return await resp.read()  # the common case: aiohttp reads exactly that much
+    if length is None:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+    resp.close()
+    return None
+
+
+def _decode(raw: bytes) -> Any:
+    """The JSON object in ``raw``, or a short description of why there is none."""
+    try:
+        payload = json.loads(raw)
+    except RecursionError:
+        return "JSON nested too deeply"
+    except ValueError as e:  # UnicodeDecodeError and too-long integers included
+        return f"not valid JSON: {type(e).__name__}, {len(raw)} bytes"
+    if isinstance(payload, dict):
+        return payload
+    return f"a JSON {type(payload).__name__}, {len(raw)} bytes"
+
+
+def _redirect_error(status: int, headers: Mapping[str, str], key: str) -> APIError:
+    location = headers.get("Location", "")
+    host = urlsplit(location).hostname if location.isascii() else None
+    where = f"to host {host!r}" if host else "to a relative location" if location else ""
+    return APIError(
+        f"Stripe answered HTTP {status}, a redirect {where}; Stripe never redirects, "
+        "so it was not followed and nothing was sent there (is a proxy in the way?)",
+        http_status=status,
+        request_id=headers.get("Request-Id"),
+        idempotency_key=key,
+        headers=headers,
+    )
+
+
+def _timeout_error(
+    e: asyncio.TimeoutError, timeout: aiohttp.ClientTimeout, key: str
+) -> APITimeoutError:
+    if isinstance(e, aiohttp.ConnectionTimeoutError):
+        what = f"could not connect within the connect timeout of {timeout.connect}s"
+    elif isinstance(e, aiohttp.SocketTimeoutError):
+        what = f"got no data within the read timeout of {timeout.sock_read}s"
+    else:
+        what = f"took longer than the timeout of {timeout.total}s for one attempt"
+    return APITimeoutError(f"Request to Stripe timed out: it {what}", idempotency_key=key)

@@ -179,16 +179,23 @@ def _state_with(exc: BaseException, attempt: int = 1) -> RetryCallState:
     return state
 
 
-def test_retry_after_is_honoured_up_to_a_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retry_after_is_honoured_up_to_the_documented_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A single call never waits longer than MAX_DELAY (5 s) between attempts."""
     monkeypatch.setattr(_retry, "INITIAL_DELAY", 0.5)
     monkeypatch.setattr(_retry, "MAX_DELAY", 5.0)
     monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)
     lock = ss.RateLimitError(
+        "x", http_status=429, code="lock_timeout", headers={"Retry-After": "4"}
+    )
+    assert _retry.wait(_state_with(lock)) == 4.0
+    longer = ss.RateLimitError(
         "x", http_status=429, code="lock_timeout", headers={"Retry-After": "7"}
     )
-    assert _retry.wait(_state_with(lock)) == 7.0
+    assert _retry.wait(_state_with(longer)) == 5.0
     huge = ss.APIError("x", http_status=503, headers={"Retry-After": "3600"})
-    assert _retry.wait(_state_with(huge)) == 60.0
+    assert _retry.wait(_state_with(huge)) == 5.0
     short = ss.APIError("x", http_status=503, headers={"Retry-After": "0"})
     assert 0.5 <= _retry.wait(_state_with(short, attempt=3)) <= 2.0
 
