@@ -42,6 +42,7 @@ from ._config import (
     NotGiven,
     _check_retries,
     _check_timeout,
+    check_header_value,
     make_config,
 )
 from ._converter import structure_session
@@ -98,8 +99,7 @@ class AsyncCustomerSessions:
             check_idempotency_key(idempotency_key)
         if max_retries is not None:
             _check_retries(max_retries)
-        if timeout is not None:
-            _check_timeout("timeout", timeout)
+        _check_call_options(stripe_account, stripe_version, timeout)
         return await self._send(
             body,
             idempotency_key,
@@ -227,8 +227,7 @@ class AsyncCustomerSessions:
         """Check the batch options and start the shared batch machinery (``_batch.stream``)."""
         check_batch_options(concurrency, rate_limit, max_retries)
         key = make_batch_key(batch_key)
-        if timeout is not None:
-            _check_timeout("timeout", timeout)
+        _check_call_options(stripe_account, stripe_version, timeout)
         total = len(params) if isinstance(params, Sized) else None
 
         async def send(body: str, idempotency_key: str) -> CustomerSession:
@@ -275,14 +274,23 @@ class AsyncCustomerSessions:
         )
         try:
             return structure_session(response.data, response.request_id, response.replayed)
-        except Exception as e:  # cattrs raises several kinds; the caller needs one
-            raise APIError(
-                "Stripe answered with a customer_session this SDK could not read "
-                f"({type(e).__name__}); is stripe_version newer than the models?",
-                http_status=200,
-                request_id=response.request_id,
-                idempotency_key=idempotency_key,
-            ) from e
+        except APIError as e:
+            failure = e
+        # Raised afresh, with no frame that holds the answer (it has the client secret).
+        failure.idempotency_key = response.idempotency_key
+        del response
+        raise failure.with_traceback(None)
+
+
+def _check_call_options(
+    stripe_account: str | None, stripe_version: str | None, timeout: float | None
+) -> None:
+    if stripe_account is not None:
+        check_header_value("stripe_account", stripe_account)
+    if stripe_version is not None:
+        check_header_value("stripe_version", stripe_version)
+    if timeout is not None:
+        _check_timeout("timeout", timeout)
 
 
 _CREATE_KEYS = frozenset(("components", "customer", "customer_account", "expand", "extra_params"))
@@ -349,7 +357,7 @@ class AsyncClient:
             connect_timeout=connect_timeout,
             max_retries=max_retries,
             max_connections=max_connections,
-            default_headers=dict(default_headers or {}),
+            default_headers=default_headers,
         )
         self._setup(config, Pool(max_connections, session), owns_pool=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import math
 import time
 import uuid
@@ -19,8 +20,16 @@ import attrs
 from tenacity import RetryCallState
 
 from . import _retry
-from ._errors import StripeError, ValidationError, parse_retry_after
+from ._errors import (
+    APIError,
+    StripeError,
+    ValidationError,
+    parse_retry_after,
+    redact,
+    safe_repr,
+)
 from ._models import CustomerSession
+from ._reader import END, ThreadedReader
 
 __all__ = ["BatchProgress", "BatchResult", "RateLimiter", "stream"]
 
@@ -32,6 +41,8 @@ DEFAULT_BATCH_RETRIES: Final = 5
 #: Pause after a rate_limit 429 that carries no Retry-After.
 DEFAULT_RATE_LIMIT_PAUSE: Final = 1.0
 MAX_BATCH_KEY: Final = 200
+
+logger: Final = logging.getLogger("stripe_sessions")
 
 
 @attrs.frozen
@@ -51,6 +62,8 @@ class BatchResult:
     attempts: int = 0
     #: Seconds from the item's first request to its result (retries included).
     elapsed: float = 0.0
+    #: The batch's key: run the batch again with ``batch_key=`` this to create nothing twice.
+    batch_key: str = ""
 
     @property
     def ok(self) -> bool:
@@ -145,20 +158,28 @@ def make_batch_key(batch_key: str | None) -> str:
 
 
 def check_batch_options(concurrency: int, rate_limit: float | None, max_retries: int) -> None:
-    """Raise ValueError for batch options that cannot work."""
+    """Raise ValidationError (a ValueError) for batch options that cannot work."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+        raise ValidationError(
+            f"concurrency must be a whole number >= 1, got {safe_repr(concurrency)}",
+            param="concurrency",
+        )
     if rate_limit is not None and (
         isinstance(rate_limit, bool)
         or not isinstance(rate_limit, (int, float))
         or not math.isfinite(rate_limit)
         or rate_limit <= 0
     ):
-        raise ValueError(
-            f"rate_limit must be a positive number of requests/s or None, got {rate_limit!r}"
+        raise ValidationError(
+            "rate_limit must be a positive number of requests/s or None, "
+            f"got {safe_repr(rate_limit)}",
+            param="rate_limit",
         )
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        raise ValidationError(
+            f"max_retries must be a whole number >= 0, got {safe_repr(max_retries)}",
+            param="max_retries",
+        )
 
 
 Send = Callable[[Any, str], Awaitable[CustomerSession]]
@@ -182,7 +203,10 @@ async def stream(
 
     ``prepare(item)`` checks an item and returns what ``send(prepared, key)`` sends.
     At most ``concurrency`` items are in flight and at most ``concurrency`` finished
-    results wait to be consumed, so memory stays flat for any input size.
+    results wait to be consumed, so memory stays flat for any input size. Only
+    cancellation, ``fail_fast``, the caller's own callbacks and the caller's input
+    raising end it early; whatever it raises then carries ``batch_key``, and the
+    early end is logged with the key.
     """
     limiter = RateLimiter(rate_limit)
     # Unbounded queue, bounded by slots: an item holds a slot from being read until its
@@ -192,10 +216,20 @@ async def stream(
     counter = itertools.count()
     lock = asyncio.Lock()
     is_async = isinstance(items, AsyncIterable)
-    source: Any = items.__aiter__() if isinstance(items, AsyncIterable) else iter(items)
+    reader: ThreadedReader | None = None
+    source: Any
+    if isinstance(items, AsyncIterable):
+        source = items.__aiter__()
+    elif isinstance(items, (list, tuple, range)):
+        source = iter(items)  # in memory: next() cannot block
+    else:  # a generator may wait on a cursor or stdin: read it off the loop
+        source = reader = ThreadedReader(items, concurrency)
     stats = {"done": 0, "succeeded": 0, "failed": 0, "retried": 0}
 
     async def next_item() -> tuple[int, Any] | None:
+        if reader is not None:
+            item = await reader.get()
+            return None if item is END else (next(counter), item)
         if not is_async:  # next() cannot be interleaved: no lock needed
             try:
                 return next(counter), next(source)
@@ -223,9 +257,10 @@ async def stream(
         key = f"{batch_key}-{index}"
         try:
             prepared = prepare(item)
-        except ValidationError as e:
-            e.idempotency_key = key
-            return BatchResult(index, key, error=e)
+        except Exception as e:  # any bad item is that item's failure, never the batch's
+            error = e if isinstance(e, ValidationError) else _unreadable_item(e)
+            error.idempotency_key, error.batch_key = key, batch_key
+            return BatchResult(index, key, error=error, batch_key=batch_key)
         attempts = 0
         started = 0.0
 
@@ -237,14 +272,27 @@ async def stream(
                 started = time.monotonic()
             return await send(prepared, key)
 
+        failure: StripeError
         try:
             session = await _retry.call_with_retries(attempt, max_retries, retryable, wait)
         except StripeError as e:
-            elapsed = time.monotonic() - started if attempts else 0.0
-            return BatchResult(index, key, error=e, attempts=attempts, elapsed=elapsed)
-        limiter.succeeded()
-        elapsed = time.monotonic() - started
-        return BatchResult(index, key, session=session, attempts=attempts, elapsed=elapsed)
+            failure = e
+        except Exception as e:  # a bug or an unforeseen answer: still only this item's
+            failure = APIError(
+                f"sending this item failed: {type(e).__name__}: {redact(str(e))[:200]}",
+                idempotency_key=key,
+            )
+        else:
+            limiter.succeeded()
+            elapsed = time.monotonic() - started
+            return BatchResult(
+                index, key, session=session, attempts=attempts, elapsed=elapsed, batch_key=batch_key
+            )
+        failure.batch_key = batch_key
+        elapsed = time.monotonic() - started if attempts else 0.0
+        return BatchResult(
+            index, key, error=failure, attempts=attempts, elapsed=elapsed, batch_key=batch_key
+        )
 
     async def worker() -> None:
         try:
@@ -255,13 +303,14 @@ async def stream(
                     slots.release()
                     return
                 results.put_nowait(await run(*got))
-        except Exception as e:  # not an item's fault: end the stream with it
+        except Exception as e:  # the caller's input raised: end the stream with it
             results.put_nowait(e)
         finally:
             results.put_nowait(None)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     running = len(workers)
+    finished = False
     try:
         while running:
             got = await results.get()
@@ -279,13 +328,48 @@ async def stream(
             if fail_fast and got.error is not None:
                 raise got.error
             yield got
+        finished = True
+    except BaseException as e:
+        mark_batch_key(e, batch_key)
+        raise
     finally:
+        if not finished:
+            logger.warning(
+                "batch %s ended early after %d of %s items; run it again with "
+                "batch_key=%r to create nothing twice",
+                batch_key,
+                stats["done"],
+                "?" if total is None else total,
+                batch_key,
+            )
+        if reader is not None:
+            reader.close()
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         if is_async and hasattr(source, "aclose"):
             with contextlib.suppress(Exception):
                 await source.aclose()
+
+
+def mark_batch_key(error: BaseException, batch_key: str) -> None:
+    """Put ``batch_key`` on an error that ends a batch, and say it in its traceback."""
+    if getattr(error, "batch_key", None) == batch_key:
+        return
+    with contextlib.suppress(AttributeError, TypeError):  # an exception with __slots__
+        error.batch_key = batch_key  # type: ignore[attr-defined]
+        if hasattr(error, "add_note"):  # Python 3.11+
+            error.add_note(
+                f"stripe_sessions: run the batch again with batch_key={batch_key!r} "
+                "to create nothing twice"
+            )
+
+
+def _unreadable_item(e: Exception) -> ValidationError:
+    return ValidationError(
+        f"params: this item could not be read: {type(e).__name__}: {redact(str(e))[:200]}",
+        param="params",
+    )
 
 
 def _retry_after(exc: StripeError) -> float | None:

@@ -87,7 +87,9 @@ def check_header_value(param: str, value: Any) -> str:
 def check_base_url(value: Any) -> str:
     """Return ``value`` without a trailing slash if it is an absolute http(s) URL for an API."""
     if not isinstance(value, str) or not value:
-        raise _bad("base_url", f"must be a URL such as {DEFAULT_BASE_URL!r}, got {safe_repr(value)}")
+        raise _bad(
+            "base_url", f"must be a URL such as {DEFAULT_BASE_URL!r}, got {safe_repr(value)}"
+        )
     if not (value.isascii() and value.isprintable()) or " " in value:
         raise _bad("base_url", "must be printable ASCII without spaces")
     try:
@@ -171,7 +173,9 @@ def make_config(
         or not isinstance(max_connections, int)
         or max_connections < 1
     ):
-        raise _bad("max_connections", f"must be a whole number >= 1, got {safe_repr(max_connections)}")
+        raise _bad(
+            "max_connections", f"must be a whole number >= 1, got {safe_repr(max_connections)}"
+        )
     return Config(
         api_key=resolve_api_key(api_key),
         base_url=DEFAULT_BASE_URL if base_url is None else check_base_url(base_url),
@@ -207,4 +211,6 @@ def _check_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], 
 
 
 # The characters of an HTTP header name (RFC 9110 "token").
-_TOKEN: Final = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)

@@ -6,17 +6,59 @@ import typing
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from types import UnionType
-from typing import Any, Literal, Union
+from typing import Any, Final, Literal, Union
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.preconf.json import make_converter
 
-from ._errors import APIError
+from ._errors import APIError, safe_repr
 from ._models import CustomerSession
 from ._params import Components
 
-__all__ = ["build_converter", "converter", "structure_components", "structure_session"]
+__all__ = [
+    "Unreadable",
+    "build_converter",
+    "check_shape",
+    "converter",
+    "json_type",
+    "structure_components",
+    "structure_session",
+]
+
+
+class Unreadable(ValueError):
+    """A JSON value of the wrong type. Its message names the type, never the value
+    (the value may be a client secret)."""
+
+
+def json_type(value: Any) -> str:
+    """What a JSON value is, in words: ``null``, ``a string``, ``an object``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _strict(kind: type, words: str) -> Any:
+    # The JSON preconf converter would coerce: str(None) == "None", bool("false") is True.
+    def hook(value: Any, _: Any) -> Any:
+        if type(value) is kind:
+            return value
+        raise Unreadable(f"expected {words}, got {json_type(value)}")
+
+    return hook
 
 
 def _is_literal(t: Any) -> bool:
@@ -27,13 +69,16 @@ def _literal(value: Any, t: Any) -> Any:
     # Forward compatible: a value a newer API version added is kept as its string.
     if isinstance(value, str):
         return value
-    raise ValueError(f"expected a string for {t}, got {value!r}")
+    raise Unreadable(f"expected a string, got {json_type(value)}")
 
 
 def _datetime(value: Any, _: Any) -> datetime:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a Unix timestamp, got {value!r}")
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    if type(value) is not int:
+        raise Unreadable(f"expected a Unix timestamp (an integer), got {json_type(value)}")
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise Unreadable("expected a Unix timestamp, got an integer out of range") from None
 
 
 def _is_sequence(t: Any) -> bool:
@@ -58,11 +103,20 @@ def build_converter(*, strict: bool = False) -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=strict, detailed_validation=strict)
     conv.register_structure_hook_func(_is_literal, _literal)
     conv.register_structure_hook(datetime, _datetime)
+    conv.register_structure_hook(str, _strict(str, "a string"))
+    conv.register_structure_hook(bool, _strict(bool, "a boolean"))
+    conv.register_structure_hook(int, _strict(int, "an integer"))
 
     def sequence_hook(t: Any) -> Any:
         item = typing.get_args(t)[0]
         hook = conv.get_structure_hook(item)
-        return lambda v, _: tuple([hook(x, item) for x in v])
+
+        def structure(v: Any, _: Any) -> Any:
+            if not isinstance(v, list):
+                raise Unreadable(f"expected an array, got {json_type(v)}")
+            return tuple([hook(x, item) for x in v])
+
+        return structure
 
     conv.register_structure_hook_factory(_is_sequence, sequence_hook)
 
@@ -92,7 +146,7 @@ def build_converter(*, strict: bool = False) -> cattrs.Converter:
 
 
 def _bad_map(value: Any) -> Any:
-    raise ValueError(f"expected a JSON object, got {value!r}")
+    raise Unreadable(f"expected an object, got {json_type(value)}")
 
 
 converter = build_converter()
@@ -102,15 +156,61 @@ _set = object.__setattr__
 _unset = object.__delattr__
 
 
+#: The fields of a customer_session whose JSON type is checked before structuring,
+#: with what each may be (Stripe's documented types; ``None`` means null or absent).
+_SHAPE: Final = (
+    ("client_secret", (str,), "a string"),
+    ("created", (int,), "an integer"),
+    ("expires_at", (int,), "an integer"),
+    ("livemode", (bool,), "a boolean"),
+    ("customer", (str, dict, type(None)), "a string, an object or null"),
+    ("customer_account", (str, type(None)), "a string or null"),
+    ("components", (dict, type(None)), "an object or null"),
+)
+
+
+def check_shape(data: Mapping[str, Any]) -> str | None:
+    """Why ``data`` is not a customer_session this SDK can read, or None if it is.
+
+    The answer names fields and JSON types, never values: a value may be a secret.
+    """
+    kind = data.get("object")
+    if kind != "customer_session":
+        shown = safe_repr(kind, 40) if isinstance(kind, str) else json_type(kind)
+        return f"object: expected 'customer_session', got {shown}"
+    for name, kinds, words in _SHAPE:
+        value = data.get(name)
+        if type(value) not in kinds:
+            return f"{name}: expected {words}, got {json_type(value)}"
+    return None
+
+
 def structure_session(
     data: Mapping[str, Any],
     request_id: str | None = None,
     replayed: bool = False,
     conv: cattrs.Converter | None = None,
 ) -> CustomerSession:
-    """Build a CustomerSession from Stripe's JSON, keeping the response's request id and body."""
-    hook = _structure_session if conv is None else conv.get_structure_hook(CustomerSession)
-    session: CustomerSession = hook(data, CustomerSession)
+    """Build a CustomerSession from Stripe's JSON, keeping the response's request id and body.
+
+    Raises :class:`APIError` (naming the field and type, never a value) when a known
+    field has the wrong JSON type; unknown fields and enum values are kept.
+    """
+    problem = check_shape(data)
+    if problem is None:
+        hook = _structure_session if conv is None else conv.get_structure_hook(CustomerSession)
+        try:
+            session: CustomerSession = hook(data, CustomerSession)
+        except Unreadable as e:
+            problem = str(e)
+        except Exception as e:  # cattrs raises several kinds; the caller needs one
+            problem = type(e).__name__
+    if problem is not None:  # raised outside the except: no chained error holding `data`
+        raise APIError(
+            f"Stripe answered with a customer_session this SDK could not read: {problem}",
+            http_status=200,
+            request_id=request_id,
+        )
     # The model is frozen; these three come from the response, not the JSON body.
     _set(session, "request_id", request_id)
     _set(session, "idempotent_replayed", replayed)
@@ -130,8 +230,9 @@ def structure_components(data: Any, request_id: str | None = None) -> Components
     try:
         components: Components = _structure_components(data, Components)
     except Exception as e:  # cattrs raises several kinds; the caller needs one
+        problem = str(e) if isinstance(e, Unreadable) else type(e).__name__
         raise APIError(
-            f"Stripe answered with components this SDK could not read ({type(e).__name__}); "
+            f"Stripe answered with components this SDK could not read ({problem}); "
             "is stripe_version newer than the models? session.to_dict() has the JSON.",
             http_status=200,
             request_id=request_id,

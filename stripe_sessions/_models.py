@@ -6,6 +6,7 @@ response has the same shape as the request, so one set of names serves both.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -50,6 +51,12 @@ class Customer:
     tax_exempt: str | None = None
     test_clock: str | None = None
 
+    def __hash__(self) -> int:
+        raise TypeError(
+            "Customer is not hashable: it holds Stripe's JSON objects (address, metadata...); "
+            "use customer.id as a key"
+        )
+
 
 @attrs.frozen
 class CustomerSession:
@@ -68,6 +75,8 @@ class CustomerSession:
     ``client_secret`` is left out of ``repr`` and ``str``. There is no ``id``:
     Stripe gives Customer Sessions none. ``components`` is structured from the
     response the first time it is read: most callers only hand on the secret.
+    Sessions compare by value, copy and pickle (even when ``components`` cannot be
+    read), and are not hashable: use ``session.client_secret`` as a key.
     """
 
     client_secret: str = attrs.field(repr=False)
@@ -94,6 +103,47 @@ class CustomerSession:
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON object Stripe sent, including fields this SDK does not model."""
         return copy.deepcopy(dict(self._raw))
+
+    # eq, hash and pickling are written out (attrs would generate them) so that none of
+    # them reads ``components``, which may be unset (lazy) or unreadable.
+    def _compared(self) -> tuple[Any, ...]:
+        try:
+            components: Any = self.components
+        except APIError:  # unreadable: compare what Stripe sent
+            components = ("unreadable", self._raw.get("components"))
+        return (
+            self.client_secret,
+            self.created,
+            self.expires_at,
+            self.livemode,
+            self.customer,
+            self.object,
+            self.customer_account,
+            components,
+        )
+
+    def __eq__(self, other: Any) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return bool(self._compared() == other._compared())
+
+    def __hash__(self) -> int:
+        raise TypeError(
+            "CustomerSession is not hashable: it may hold Stripe's JSON (an expanded "
+            "customer); use session.client_secret as a key"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Only the slots that are set: an unset ``components`` stays lazy in the copy.
+        state = {}
+        for field in attrs.fields(type(self)):
+            with contextlib.suppress(AttributeError):  # an unset slot
+                state[field.name] = object.__getattribute__(self, field.name)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         # Written out (attrs would write the same) so that a repr never raises, even

@@ -82,6 +82,8 @@ class Response:
     data: dict[str, Any]
     request_id: str | None
     replayed: bool
+    #: The ``Idempotency-Key`` that was sent (the caller's, or the one generated).
+    idempotency_key: str
 
 
 class Pool:
@@ -249,12 +251,11 @@ class Transport:
             payload = _decode(raw)
             if isinstance(payload, dict):
                 return Response(
-                    payload, request_id, resp_headers.get("Idempotent-Replayed") == "true"
+                    payload, request_id, resp_headers.get("Idempotent-Replayed") == "true", key
                 )
             # The body is not kept: a damaged session body may hold a client secret.
             failure = APIError(
-                f"Stripe answered HTTP {status} with a body that is not a JSON object "
-                f"({payload})",
+                f"Stripe answered HTTP {status} with a body that is not a JSON object ({payload})",
                 http_status=status,
                 request_id=request_id,
                 idempotency_key=key,

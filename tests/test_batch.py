@@ -236,7 +236,8 @@ async def test_stream_many_reads_input_lazily(api: Api) -> None:
                     break
 
         await asyncio.to_thread(first)
-    assert read <= 4 * 2 + 1, read
+    # 2 x concurrency items hold a slot, the input thread reads at most concurrency ahead.
+    assert read <= 4 * 3 + 1, read
     assert api.fake.created <= 4 * 2 + 1
 
 
