@@ -10,7 +10,6 @@ per client.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextlib
 import os
@@ -26,7 +25,6 @@ __all__ = ["Portal"]
 
 T = TypeVar("T")
 
-_LIVE: weakref.WeakSet[Portal] = weakref.WeakSet()
 _warned_running_loop = False
 #: How long a Ctrl-C waits for the cancelled request to unwind, and close() for the loop.
 UNWIND_TIMEOUT = 10.0
@@ -37,8 +35,10 @@ class Portal:
 
     The loop starts lazily under a lock and is handed out only once it runs. After
     ``os.fork()`` the child gets a fresh loop (and ``on_fork`` lets the client drop
-    connections it shares with the parent). At interpreter exit ``on_close`` runs
-    and the thread is joined, for every portal not closed by then.
+    connections it shares with the parent). A ``weakref.finalize`` owns the loop and
+    thread: ``close()``, the portal being garbage-collected (a client dropped without
+    ``close()``) and interpreter exit each run ``on_close`` on the loop, stop it and
+    join the thread, once.
     """
 
     def __init__(
@@ -53,13 +53,17 @@ class Portal:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._closed = False
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     def _start(self) -> asyncio.AbstractEventLoop:
         if self._pid != os.getpid():  # forked: the parent's loop and thread are not ours
             # Keep the parent's loop referenced, never closed: see Pool.forget.
             INHERITED.append(self._loop)
+            if self._finalizer is not None:
+                self._finalizer.detach()
             self._lock = threading.Lock()
             self._loop, self._thread, self._pid = None, None, os.getpid()
+            self._finalizer = None
             self._on_fork()
         loop = self._loop
         if loop is not None:
@@ -78,7 +82,10 @@ class Portal:
             running.wait()
             self._thread = thread
             self._loop = loop
-            _LIVE.add(self)
+            # The finalizer holds the loop, the thread and on_close, never the portal.
+            self._finalizer = weakref.finalize(
+                self, _shutdown, loop, thread, self._on_close, self._pid
+            )
             return loop
 
     @staticmethod
@@ -156,26 +163,50 @@ class Portal:
         """Run ``on_close`` on the loop, stop the loop and join its thread. Idempotent."""
         with self._lock:
             self._closed = True
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        _LIVE.discard(self)
-        if loop is None or thread is None or self._pid != os.getpid():
-            return
-        if thread is threading.current_thread():
+            thread, finalizer = self._thread, self._finalizer
+            self._loop = self._thread = self._finalizer = None
+        if thread is not None and thread is threading.current_thread():
             raise RuntimeError("close() was called from the client's own event loop thread")
-        try:
-            asyncio.run_coroutine_threadsafe(self._on_close(), loop).result(UNWIND_TIMEOUT)
-        finally:
+        attached = finalizer.detach() if finalizer is not None else None
+        if attached is not None:
+            _, _, (loop, thread, on_close, pid), _ = attached
+            _shutdown(loop, thread, on_close, pid, strict=True)
+
+
+def _shutdown(
+    loop: asyncio.AbstractEventLoop,
+    thread: threading.Thread,
+    on_close: Callable[[], Coroutine[Any, Any, None]],
+    pid: int,
+    strict: bool = False,
+) -> None:
+    """Close the client on its loop, stop the loop, join the thread (the portal's finalizer).
+
+    ``strict`` (an explicit ``close()``) raises what closing raised; from the garbage
+    collector or at exit nothing can be raised to, so nothing is.
+    """
+    if pid != os.getpid() or loop.is_closed():  # a forked child: the parent's, not ours
+        return
+    if thread is threading.current_thread():
+        # Garbage-collected on its own loop thread: it cannot wait for itself.
+        async def close_then_stop() -> None:
+            try:
+                await on_close()
+            finally:
+                loop.stop()
+
+        loop.create_task(close_then_stop())
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(on_close(), loop).result(UNWIND_TIMEOUT)
+    except Exception:  # the loop is stopped and the thread joined whatever happened
+        if strict:
+            raise
+    finally:
+        with contextlib.suppress(RuntimeError):  # the loop already stopped and closed
             loop.call_soon_threadsafe(loop.stop)
-            thread.join(UNWIND_TIMEOUT)
+        thread.join(UNWIND_TIMEOUT)
 
 
 async def _anext(agen: AsyncIterator[T]) -> T:
     return await agen.__anext__()
-
-
-@atexit.register
-def _close_all() -> None:
-    for portal in list(_LIVE):
-        with contextlib.suppress(Exception):  # best effort at exit
-            portal.close()
