@@ -126,20 +126,27 @@ class Portal:
 
     def _wait(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
         finished = threading.Event()
+        unwound: list[BaseException] = []
 
         async def run() -> T:
             try:
                 return await coro
+            except BaseException as e:
+                unwound.append(e)
+                raise
             finally:
                 finished.set()
 
         future = asyncio.run_coroutine_threadsafe(run(), loop)
         try:
             return future.result()
-        except KeyboardInterrupt:
-            # Ctrl-C: cancel the request on the loop, let it unwind, then re-raise.
+        except KeyboardInterrupt as interrupt:
+            # Ctrl-C: cancel the request on the loop, let it unwind, then re-raise,
+            # with what the unwinding said (a batch's key, so it can be run again).
             future.cancel()
             finished.wait(UNWIND_TIMEOUT)
+            for inner in unwound:
+                _carry(inner, interrupt)
             raise
         except concurrent.futures.CancelledError:
             raise asyncio.CancelledError() from None
@@ -206,6 +213,15 @@ def _shutdown(
         with contextlib.suppress(RuntimeError):  # the loop already stopped and closed
             loop.call_soon_threadsafe(loop.stop)
         thread.join(UNWIND_TIMEOUT)
+
+
+def _carry(source: BaseException, target: BaseException) -> None:
+    batch_key = getattr(source, "batch_key", None)
+    if batch_key is not None:
+        target.batch_key = batch_key  # type: ignore[attr-defined]
+    for note in getattr(source, "__notes__", ()):
+        if hasattr(target, "add_note"):
+            target.add_note(note)
 
 
 async def _anext(agen: AsyncIterator[T]) -> T:
