@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -170,8 +171,6 @@ async def test_compressed_answer_is_refused_not_inflated(hostile: Hostile) -> No
 
 
 async def test_a_borrowed_session_does_not_decompress_either(hostile: Hostile) -> None:
-    import aiohttp
-
     hostile.default = answer(200, gzip_bomb(8 * MiB), **{"Content-Encoding": "gzip"})
     async with aiohttp.ClientSession() as own:
         client = ss.AsyncClient(api_key=KEY, base_url=hostile.url, session=own)
