@@ -20,6 +20,7 @@ import attrs
 from tenacity import RetryCallState
 
 from . import _retry
+from ._config import _check_retries
 from ._errors import (
     APIError,
     StripeError,
@@ -175,11 +176,7 @@ def check_batch_options(concurrency: int, rate_limit: float | None, max_retries:
             f"got {safe_repr(rate_limit)}",
             param="rate_limit",
         )
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValidationError(
-            f"max_retries must be a whole number >= 0, got {safe_repr(max_retries)}",
-            param="max_retries",
-        )
+    _check_retries(max_retries)
 
 
 Send = Callable[[Any, str], Awaitable[CustomerSession]]

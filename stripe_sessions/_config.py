@@ -18,6 +18,8 @@ DEFAULT_TIMEOUT: Final = 80.0
 DEFAULT_CONNECT_TIMEOUT: Final = 30.0
 DEFAULT_MAX_RETRIES: Final = 2
 DEFAULT_MAX_CONNECTIONS: Final = 100
+#: The most retries a call (or a batch item) may be given: more would only hang.
+MAX_RETRIES: Final = 100
 
 
 class NotGiven:
@@ -64,8 +66,11 @@ def _check_timeout(name: str, value: float) -> float:
 
 
 def _check_retries(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad("max_retries", f"must be a whole number >= 0, got {safe_repr(value)}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+        raise _bad(
+            "max_retries",
+            f"must be a whole number from 0 to {MAX_RETRIES}, got {safe_repr(value)}",
+        )
     return value
 
 
