@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
+from stripe_sessions._converter import structure_session
 from stripe_sessions.testing import FakeStripe
 from tests.conftest import PRICING, fixture_json
 
@@ -276,8 +277,6 @@ def test_errors_from_http_answers_pickle_and_deep_copy(fake_thread: FakeStripe) 
 
 
 def test_sessions_copy_pickle_and_compare_even_with_unreadable_components() -> None:
-    from stripe_sessions._converter import structure_session
-
     good = structure_session(fixture_json("customer_session.json"), "req_1")
     expanded = structure_session(fixture_json("customer_session.expanded_customer.json"))
     body = fixture_json("customer_session.json")
@@ -292,7 +291,7 @@ def test_sessions_copy_pickle_and_compare_even_with_unreadable_components() -> N
             assert other == session
             assert other.client_secret == session.client_secret
             assert other.request_id == session.request_id
-        with pytest.raises(TypeError, match="not hashable: .*client_secret as a key"):
+        with pytest.raises(TypeError, match=r"not hashable: .*client_secret as a key"):
             hash(session)
     assert bad != good
     with pytest.raises(ss.APIError):
