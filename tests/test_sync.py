@@ -305,3 +305,32 @@ def test_called_inside_a_running_loop_works_and_warns_once() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1 True"
+
+
+def test_dropped_clients_stop_their_threads_and_close_their_connections() -> None:
+    """20 clients dropped without close(): no thread, descriptor or warning is left."""
+    out = _run(
+        """
+        import gc
+        with FakeStripe.running() as fake:
+            threads, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
+            for _ in range(20):
+                c = ss.Client(api_key=fake.api_key, base_url=fake.url)
+                c.customer_sessions.create(customer="c", components=P)
+                del c
+            gc.collect()
+            print("threads", threading.active_count() - threads,
+                  "fds", len(os.listdir("/proc/self/fd")) - fds)
+            kept = ss.Client(api_key=fake.api_key, base_url=fake.url)  # closed at exit
+            kept.with_options(stripe_account="acct_1").customer_sessions.create(
+                customer="c", components=P)
+        print("ok")
+        """,
+        "-X",
+        "dev",
+        "-W",
+        "error",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["threads", "0", "fds", "0", "ok"], out.stdout
+    assert out.stderr == "", out.stderr
