@@ -108,9 +108,21 @@ async def create_many_stripe_sessions(url: str, n: int, concurrency: int) -> Non
         assert all(r.ok for r in results)
 
 
+async def create_many_from_list(url: str, n: int, concurrency: int) -> None:
+    """create_many over a list: read directly, without the input thread a generator gets."""
+    import stripe_sessions as ss
+
+    async with ss.AsyncClient(api_key=KEY, base_url=url) as client:
+        results = await client.customer_sessions.create_many(
+            [PARAMS] * n, concurrency=concurrency, rate_limit=None
+        )
+        assert all(r.ok for r in results)
+
+
 BATCH_CLIENTS = {
     "gather-raw-aiohttp": gather_raw_aiohttp,
     "create_many": create_many_stripe_sessions,
+    "create_many-list": create_many_from_list,
 }
 
 
