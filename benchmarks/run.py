@@ -34,7 +34,7 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
             "floor:asyncio-protocol-via-loop-thread",
         ],
     ),
-    "batch": ("gather-raw-aiohttp", ["gather-raw-aiohttp", "create_many"]),
+    "batch": ("gather-raw-aiohttp", ["gather-raw-aiohttp", "create_many", "create_many-list"]),
     "stream-memory": ("stream_many", ["stream_many"]),
 }
 #: Requests per run of each scenario, unless --n says otherwise.
