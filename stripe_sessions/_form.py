@@ -72,7 +72,7 @@ def flatten(
     """Append the ``(key, value)`` pairs of ``value`` under ``prefix`` to ``out``.
 
     Raises :class:`EncodeError` naming the path of a value that cannot be sent: a
-    non-string key, text that is not valid Unicode, an integer beyond 64 bits, NaN
+    non-string key, a key with a bracket, text that is not valid Unicode, an integer beyond 64 bits, NaN
     or infinity, an unknown type, or nesting deeper than :data:`MAX_DEPTH`.
     """
     if value is None:
@@ -87,6 +87,11 @@ def flatten(
         for key, sub in value.items():
             if not isinstance(key, str) or not key or not is_text(key):
                 raise EncodeError(path, "keys must be non-empty strings of valid Unicode text")
+            if "[" in key or "]" in key:  # Stripe would read them as nesting
+                raise EncodeError(
+                    f"{path}.{key}" if path else key,
+                    "keys must not contain '[' or ']' (the server reads them as nesting)",
+                )
             flatten(
                 sub,
                 f"{prefix}[{key}]" if prefix else key,

@@ -163,7 +163,8 @@ async def test_rate_limiter_holds_the_target_rate(api: Api) -> None:
 async def test_rate_limit_429_pauses_and_slows_the_whole_batch(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)  # honour the fake's Retry-After: 1
+    # No Retry-After (Stripe sends none): the batch pauses DEFAULT_RATE_LIMIT_PAUSE, 1 s.
+    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)  # undo the suite's fast waits
     api.fake.fail_next(429)  # a rate_limit 429 for the first request
     results = await api.call("create_many", items(30), concurrency=8, rate_limit=100.0)
     assert all(r.ok for r in results)
@@ -361,3 +362,27 @@ async def test_bad_batch_options_raise_before_sending(
         with pytest.raises(ValueError, match=words):
             await api.call(method, items(3), **kwargs)
     assert api.fake.requests == []
+
+
+async def test_pacing_holds_against_stripes_429s_that_carry_no_retry_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fake at its defaults answers rate_limit 429s as Stripe does: no Retry-After.
+    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)  # the real 1 s pause, not the suite's
+    async with FakeStripe(rate_limit=25) as fake, Api("async", fake) as api:
+        # At the default pace (20/s, under test mode's 25/s) no 429 ever comes.
+        results = await api.call("create_many", items(40), batch_key="under")
+        assert all(r.ok for r in results)
+        assert not [r for r in fake.requests if r.status == 429]
+        # Asked for twice the server's limit, the batch backs off on its own and finishes.
+        fake.reset()
+        results = await api.call(
+            "create_many", items(100), concurrency=16, rate_limit=50.0, batch_key="over"
+        )
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok][:1]
+        assert fake.created == 100
+        limited = [r for r in fake.requests if r.status == 429]
+        assert 1 <= len(limited) <= 0.2 * len(fake.requests), len(limited)
+        accepted = sorted(r.at for r in fake.requests if r.status == 200)
+        rate = (len(accepted) - 1) / (accepted[-1] - accepted[0])
+        assert rate <= 25 * 1.3, rate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import urllib.request
 from collections.abc import AsyncIterator
@@ -40,6 +41,10 @@ async def post(
     body = params if isinstance(params, str) else encode(params)
     async with http.post(fake.url + path, data=body, headers=headers) as resp:
         return resp.status, await resp.json(), resp.headers
+
+
+def basic(user: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:".encode()).decode()
 
 
 def keys_of(value: Any) -> Any:
@@ -167,23 +172,75 @@ async def test_malformed_form_is_a_400(fake: FakeStripe, http: aiohttp.ClientSes
 
 
 @pytest.mark.parametrize(
-    "auth", ["", "Basic abc", "Bearer sk_live_0123456789abcdef", "Bearer sk_test_1"]
+    ("auth", "shown"),
+    [
+        ("", "You did not provide an API key"),
+        ("Basic abc", "Invalid API Key provided: ****"),
+        ("Bearer pk_test_0123456789abcdef", "Invalid API Key provided: pk_test_****cdef"),
+        ("Bearer sk_test_", "Invalid API Key provided: sk_test_****"),
+        ("Token sk_test_0123456789abcdef", "Invalid API Key provided: ****"),
+        ("Bearer nonsense", "Invalid API Key provided: ****"),
+    ],
 )
-async def test_bad_authorization_is_a_401(
-    fake: FakeStripe, http: aiohttp.ClientSession, auth: str
+async def test_bad_authorization_is_a_401_masked_like_stripe(
+    fake: FakeStripe, http: aiohttp.ClientSession, auth: str, shown: str
 ) -> None:
     status, body, _ = await post(http, fake, GOOD, auth=auth)
     example = fixture_json("error.authentication.json")["error"]
     assert status == 401
     assert body["error"]["type"] == example["type"]
-    assert "0123456789abcdef" not in body["error"]["message"]
+    assert body["error"]["message"].startswith(shown)
+    assert "0123456789ab" not in body["error"]["message"]
+    assert fake.created == 0
 
 
-async def test_restricted_test_key_is_accepted(
+@pytest.mark.parametrize("key", ["sk_live_0123456789abcdef", "rk_live_0123456789abcdef"])
+async def test_live_keys_are_refused_with_a_message_saying_why(
+    fake: FakeStripe, http: aiohttp.ClientSession, key: str
+) -> None:
+    status, body, _ = await post(http, fake, GOOD, auth=f"Bearer {key}")
+    assert status == 401
+    message = body["error"]["message"]
+    assert "test-mode keys only" in message
+    assert f"{key[:8]}****cdef" in message and "0123456789ab" not in message
+    assert fake.created == 0
+
+
+@pytest.mark.parametrize(
+    "key", ["sk_test_123", "sk_test_1", "rk_test_0123456789abcdef", "sk_test_" + "x" * 200]
+)
+async def test_any_test_key_of_any_length_is_accepted(
+    fake: FakeStripe, http: aiohttp.ClientSession, key: str
+) -> None:
+    status, body, _ = await post(http, fake, GOOD, auth=f"Bearer {key}")
+    assert status == 200, body
+    assert fake.created == 1
+
+
+async def test_basic_auth_with_the_key_as_user_name(
     fake: FakeStripe, http: aiohttp.ClientSession
 ) -> None:
-    status, _, _ = await post(http, fake, GOOD, auth="Bearer rk_test_0123456789abcdef")
+    # What `curl -u sk_test_123:` sends.
+    status, _, _ = await post(http, fake, GOOD, auth=basic("sk_test_123"))
     assert status == 200
+    status, body, _ = await post(http, fake, GOOD, auth=basic("sk_live_0123456789abcdef"))
+    assert status == 401 and "test-mode keys only" in body["error"]["message"]
+    assert fake.created == 1
+
+
+def test_recorded_request_repr_masks_the_key() -> None:
+    with FakeStripe.running() as fake:
+        request = urllib.request.Request(
+            fake.url + "/v1/customer_sessions",
+            data=encode(GOOD).encode(),
+            headers={"Authorization": "Bearer sk_test_0123456789abcdef"},
+        )
+        with urllib.request.urlopen(request) as resp:
+            assert resp.status == 200
+        recorded = fake.requests[0]
+    assert recorded.headers["Authorization"] == "Bearer sk_test_0123456789abcdef"
+    assert "0123456789ab" not in repr(recorded)
+    assert "'Authorization': 'Bearer sk_test_****cdef'" in repr(recorded)
 
 
 async def test_other_paths_and_methods_are_404(
@@ -230,17 +287,59 @@ async def test_key_in_flight_is_a_409(http: aiohttp.ClientSession) -> None:
         assert fake.created == 1
 
 
-async def test_rate_limit_answers_429_with_retry_after(http: aiohttp.ClientSession) -> None:
+async def test_rate_limit_answers_429_like_stripe_without_retry_after(
+    http: aiohttp.ClientSession,
+) -> None:
     async with FakeStripe(rate_limit=5) as fake:
         results = await asyncio.gather(*(post(http, fake, GOOD) for _ in range(15)))
         limited = [r for r in results if r[0] == 429]
         assert 5 <= len(limited) <= 11
         example = fixture_json("error.rate_limit.json")["error"]
         for _, body, headers in limited:
+            assert body["error"]["type"] == example["type"] == "invalid_request_error"
             assert body["error"]["code"] == example["code"] == "rate_limit"
             assert body["error"]["message"] == example["message"]
-            assert headers["Retry-After"] == "1"
+            assert "Retry-After" not in headers
         assert fake.created == 15 - len(limited)
+        fake.fail_next(429)
+        status, _, headers = await post(http, fake, GOOD)
+        assert status == 429 and "Retry-After" not in headers
+
+
+async def test_retry_after_is_an_option(http: aiohttp.ClientSession) -> None:
+    async with FakeStripe(rate_limit=1, retry_after=2.5) as fake:
+        got = [await post(http, fake, GOOD) for _ in range(3)]
+        assert [g[0] for g in got] == [200, 429, 429]
+        assert all(g[2]["Retry-After"] == "2.5" for g in got[1:])
+        fake.fail_next(429, headers={"Retry-After": "7"})
+        assert (await post(http, fake, GOOD))[2]["Retry-After"] == "7"
+    with pytest.raises(ValueError, match="retry_after"):
+        FakeStripe(retry_after=float("nan"))
+
+
+async def test_unknown_customers_are_resource_missing_when_customers_are_given(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeStripe(customers=["cus_1"]) as fake:
+        assert (await post(http, fake, GOOD))[0] == 200
+        status, body, _ = await post(http, fake, {**GOOD, "customer": "cus_missing"})
+        example = fixture_json("error.invalid_request.json")["error"]
+        assert status == 400
+        for field in ("type", "code", "param", "message", "doc_url"):
+            assert body["error"][field] == example[field], field
+        fake.add_customer("cus_missing")
+        assert (await post(http, fake, {**GOOD, "customer": "cus_missing"}))[0] == 200
+        assert fake.created == 2
+
+
+async def test_every_customer_exists_by_default_until_one_is_added(
+    fake: FakeStripe, http: aiohttp.ClientSession
+) -> None:
+    assert fake.customers is None
+    assert (await post(http, fake, {**GOOD, "customer": "cus_anything"}))[0] == 200
+    fake.add_customer("cus_1")
+    assert (await post(http, fake, {**GOOD, "customer": "cus_anything"}))[0] == 400
+    assert (await post(http, fake, GOOD))[0] == 200
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stripe_sessions._form import decode, encode, join
+from stripe_sessions._form import EncodeError, decode, encode, join
 from tests.conftest import as_form
 
 
@@ -71,3 +71,13 @@ def test_join_quotes_exactly_as_quote_plus(pairs: list[tuple[str, str]]) -> None
     # join skips quote_plus for text that needs no quoting: the output must not change.
     expected = "&".join(f"{quote_plus(k, safe='[]')}={quote_plus(v)}" for k, v in pairs)
     assert join(pairs) == expected
+
+
+@given(st.text(max_size=6), st.sampled_from("[]"), st.text(max_size=6))
+def test_a_key_with_a_bracket_is_refused_not_sent_as_nesting(
+    head: str, bracket: str, tail: str
+) -> None:
+    key = head + bracket + tail
+    with pytest.raises(EncodeError, match=r"must not contain '\['") as e:
+        encode({"metadata": {key: "x"}})
+    assert e.value.path == f"metadata.{key}"

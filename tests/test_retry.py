@@ -76,6 +76,11 @@ async def test_rate_limit_429_is_not_retried(client: ss.AsyncClient, fake: FakeS
     with pytest.raises(ss.RateLimitError) as info:
         await _create(client)
     assert len(fake.requests) == 1
+    assert info.value.retry_after is None  # Stripe sends no Retry-After
+    fake.retry_after = 1.0
+    with pytest.raises(ss.RateLimitError) as info:
+        await _create(client)
+    assert len(fake.requests) == 2
     assert info.value.retry_after == 1.0
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import math
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,13 +17,13 @@ import attrs
 from aiohttp import web
 
 from .._form import decode
+from ._auth import check_key, mask_headers
 from ._objects import error_body, new_request_id, session_object
 from ._schema import ParamError, validate
 
 __all__ = ["FakeStripe", "FaultMix", "RecordedRequest"]
 
 PATH = "/v1/customer_sessions"
-TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 #: Seconds a stopping fake waits for answers still in progress (slow faults) before dropping them.
 SHUTDOWN_TIMEOUT = 0.5
 
@@ -33,7 +34,8 @@ class RecordedRequest:
 
     method: str
     path: str
-    headers: dict[str, str]
+    #: As received; the repr masks the key in ``Authorization``.
+    headers: dict[str, str] = attrs.field(repr=lambda h: repr(mask_headers(h)))
     body: str
     form: dict[str, Any] | None
     request_id: str
@@ -130,12 +132,18 @@ class FakeStripe:
 
     From sync code, ``with FakeStripe.running() as fake:`` serves from a thread.
 
-    It validates parameters against Stripe's schema for this endpoint, requires a
-    ``Bearer sk_test_…`` key, keeps Stripe's idempotency rules, can rate-limit
-    (``rate_limit=`` requests per second) and injects faults, either queued
+    It validates parameters against Stripe's schema for this endpoint, takes any
+    test key (``sk_test_…`` or ``rk_test_…``, as Bearer or as the Basic user name;
+    live keys are refused), keeps Stripe's idempotency rules, can rate-limit
+    (``rate_limit=`` requests per second; 429s carry no ``Retry-After``, as Stripe's,
+    unless ``retry_after=`` seconds is given) and injects faults, either queued
     (``fail_next``, ``reset_next``, ``slow_next``, ``malformed_next``,
     ``truncate_next``) or drawn at random (``faults=FaultMix(...)``, ``seed=``).
     ``latency`` delays every answer, to make concurrency observable.
+
+    Every customer exists by default, so any ``cus_…`` id works. Give ``customers=``
+    (or call :meth:`add_customer`) to make the fake strict: any other customer is
+    answered 400 ``resource_missing`` ("No such customer: 'cus_x'"), as Stripe does.
     """
 
     api_key = "sk_test_fake_0123456789abcdef"
@@ -150,8 +158,19 @@ class FakeStripe:
         seed: int | None = None,
         latency: float = 0.0,
         record: bool = True,
+        retry_after: float | None = None,
+        customers: Iterable[str] | None = None,
     ) -> None:
+        if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
+            raise ValueError(
+                f"retry_after: must be a finite number of seconds >= 0, got {retry_after!r}"
+            )
         self.host = host
+        #: Seconds sent as ``Retry-After`` on a rate_limit 429 (None, the default: no header,
+        #: as Stripe answers).
+        self.retry_after = retry_after
+        #: The customers that exist (None, the default: every ``cus_...`` id exists).
+        self.customers: set[str] | None = None if customers is None else set(customers)
         self.port = port
         self.faults = faults
         self.latency = latency
@@ -244,6 +263,12 @@ class FakeStripe:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
 
+    def add_customer(self, *customer_ids: str) -> None:
+        """Make these customers exist; from then on any other customer is ``resource_missing``."""
+        if self.customers is None:
+            self.customers = set()
+        self.customers.update(customer_ids)
+
     # --- fault injection ---------------------------------------------------------------
 
     def fail_next(
@@ -319,7 +344,8 @@ class FakeStripe:
             kind = "text/html" if isinstance(fault.body, str) else "application/json"
             return self._json(status, fault.body, request_id, headers, kind)
         if status == 429 and code in (None, "rate_limit"):
-            headers.setdefault("Retry-After", "1")
+            if self.retry_after is not None:  # Stripe never sends one; a proxy might
+                headers.setdefault("Retry-After", f"{self.retry_after:g}")
             body = error_body(
                 "Request rate limit exceeded. Learn more about rate limits here "
                 "https://stripe.com/docs/rate-limits.",
@@ -399,19 +425,9 @@ class FakeStripe:
                 f"Unrecognized request URL ({request.method}: {request.path}). Please see "
                 "https://stripe.com/docs or we can help at https://support.stripe.com/.",
             )
-        auth = request.headers.get("Authorization", "")
-        if not auth:
-            return self._error(
-                401,
-                rid,
-                "You did not provide an API key. You need to provide your API key in the "
-                "Authorization header, using Bearer auth "
-                "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
-            )
-        key = auth.removeprefix("Bearer ")
-        if not auth.startswith("Bearer ") or not key.startswith(TEST_KEY_PREFIXES) or len(key) < 12:
-            shown = key[:8] + "****" + key[-4:] if len(key) > 12 else "****"
-            return self._error(401, rid, f"Invalid API Key provided: {shown}")
+        refused = check_key(request.headers.get("Authorization", ""))
+        if refused is not None:
+            return self._error(401, rid, refused)
 
         fault = self._next_fault()
         if fault is not None:
@@ -458,6 +474,19 @@ class FakeStripe:
             validate(form)
         except ParamError as e:
             return self._error(400, rid, e.message, code=e.code, param=e.param)
+        customer = form.get("customer")
+        if (
+            self.customers is not None
+            and isinstance(customer, str)
+            and customer not in self.customers
+        ):
+            return self._error(
+                400,
+                rid,
+                f"No such customer: '{customer}'",
+                code="resource_missing",
+                param="customer",
+            )
 
         if idem is not None:
             self._in_flight.add(idem)
