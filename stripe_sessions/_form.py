@@ -72,8 +72,9 @@ def flatten(
     """Append the ``(key, value)`` pairs of ``value`` under ``prefix`` to ``out``.
 
     Raises :class:`EncodeError` naming the path of a value that cannot be sent: a
-    non-string key, a key with a bracket, text that is not valid Unicode, an integer beyond 64 bits, NaN
-    or infinity, an unknown type, or nesting deeper than :data:`MAX_DEPTH`.
+    non-string key, a key with a bracket, text that is not valid Unicode, an integer
+    beyond 64 bits, NaN or infinity, an unknown type, or nesting deeper than
+    :data:`MAX_DEPTH`.
     """
     if value is None:
         return

@@ -19,7 +19,7 @@ def fake() -> Iterator[FakeStripe]:
         yield fake
 
 
-def client(fake: FakeStripe, key: str = "sk_test_123") -> "stripe.StripeClient":
+def client(fake: FakeStripe, key: str = "sk_test_123") -> stripe.StripeClient:
     return stripe.StripeClient(key, base_addresses={"api": fake.url}, max_network_retries=0)
 
 
