@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Callable,
     Iterable,
     Mapping,
@@ -180,7 +179,7 @@ class AsyncCustomerSessions:
         stripe_account: str | None = None,
         stripe_version: str | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[BatchResult]:
+    ) -> AsyncGenerator[BatchResult, None]:
         """Like :meth:`create_many`, but yield results as they finish, with flat memory.
 
         ::

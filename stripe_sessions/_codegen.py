@@ -49,7 +49,9 @@ def _text(node: ast.AST | None) -> str:
 def _rename(text: str) -> str:
     for old, new in RENAMES.items():
         text = re.sub(rf"\b{old}\b", new, text)
-    return text.replace("AsyncIterator[", "Iterator[").replace("AsyncGenerator[", "Iterator[")
+    # An async generator becomes a generator (it has close(), as the async one has aclose()).
+    text = re.sub(r"\bAsyncGenerator\[(\w+), None\]", r"Generator[\1, None, None]", text)
+    return text.replace("AsyncIterator[", "Iterator[")
 
 
 def _doc(text: str | None) -> str:
@@ -202,8 +204,8 @@ def _imports(tree: ast.Module, code: str) -> str:
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module != "__future__":
             names = [a for a in node.names if (a.asname or a.name) in used]
-            if node.module == "collections.abc" and "Iterator" in used:
-                names.append(ast.alias("Iterator"))
+            if node.module == "collections.abc":
+                names.extend(ast.alias(n) for n in ("Generator", "Iterator") if n in used)
             if names:
                 names.sort(key=lambda a: a.name)
                 module = "." * node.level + (node.module or "")

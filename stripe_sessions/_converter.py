@@ -223,10 +223,10 @@ def structure_session(
     return session
 
 
-def structure_components(data: Any, request_id: str | None = None) -> Components | None:
-    """Structure a response's ``components`` object (None stays None)."""
+def structure_components(data: Any, request_id: str | None = None) -> Components:
+    """Structure a response's ``components`` object (absent or null: an empty one)."""
     if data is None:
-        return None
+        return Components()
     try:
         components: Components = _structure_components(data, Components)
     except Exception as e:  # cattrs raises several kinds; the caller needs one

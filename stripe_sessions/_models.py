@@ -86,7 +86,9 @@ class CustomerSession:
     customer: str | Customer | None = None
     object: Literal["customer_session"] = "customer_session"
     customer_account: str | None = None
-    components: Components | None = None
+    #: Always set: Stripe sends it with every session (an absent or null ``components``,
+    #: which Stripe does not send, reads as an empty :class:`Components`).
+    components: Components = attrs.field(factory=Components)
     #: ``Request-Id`` of the response that created (or replayed) this session.
     request_id: str | None = attrs.field(default=None, eq=False)
     #: ``True`` when Stripe replayed an earlier answer for the same idempotency key.

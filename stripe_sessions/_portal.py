@@ -16,7 +16,7 @@ import os
 import threading
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from ._transport import INHERITED
@@ -151,7 +151,7 @@ class Portal:
         except concurrent.futures.CancelledError:
             raise asyncio.CancelledError() from None
 
-    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+    def iterate(self, agen: AsyncIterator[T]) -> Generator[T, None, None]:
         """Drive an async iterator from sync code, one item per round trip to the loop."""
         loop = self._start()
         self._check_caller()

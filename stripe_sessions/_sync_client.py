@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -154,7 +154,7 @@ class CustomerSessions:
         stripe_account: str | None = None,
         stripe_version: str | None = None,
         timeout: float | None = None,
-    ) -> Iterator[BatchResult]:
+    ) -> Generator[BatchResult, None, None]:
         """Like :meth:`create_many`, but yield results as they finish, with flat memory.
 
         ::

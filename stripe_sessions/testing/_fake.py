@@ -37,7 +37,8 @@ class RecordedRequest:
     #: As received; the repr masks the key in ``Authorization``.
     headers: dict[str, str] = attrs.field(repr=lambda h: repr(mask_headers(h)))
     body: str
-    form: dict[str, Any] | None
+    #: The decoded form body (``{}`` for a body that is not a form, or not a POST).
+    form: dict[str, Any]
     request_id: str
     status: int | None = None
     fault: str | None = None
@@ -398,7 +399,7 @@ class FakeStripe:
         except ValueError as e:
             form, form_error = None, str(e)
         rec = RecordedRequest(
-            request.method, request.path, dict(request.headers), body, form, request_id
+            request.method, request.path, dict(request.headers), body, form or {}, request_id
         )
         if self.record:
             self.requests.append(rec)
