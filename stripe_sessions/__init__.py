@@ -10,42 +10,89 @@
         )
 """
 
-from ._async_client import AsyncClient, AsyncCustomerSessions
-from ._batch import BatchProgress, BatchResult
-from ._config import NOT_GIVEN, Config, NotGiven
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    CardError,
-    IdempotencyError,
-    InvalidRequestError,
-    PermissionDeniedError,
-    RateLimitError,
-    StripeError,
-    ValidationError,
-)
-from ._models import Customer, CustomerSession
-from ._params import (
-    ActiveEntitlements,
-    AllowRedisplay,
-    BuyButton,
-    Components,
-    CreateParams,
-    CustomerPortal,
-    CustomerSheet,
-    CustomerSheetFeatures,
-    MobilePaymentElement,
-    MobilePaymentElementFeatures,
-    PaymentElement,
-    PaymentElementFeatures,
-    PricingTable,
-    SaveUsage,
-    Toggle,
-)
-from ._sync_client import Client, CustomerSessions
+from typing import TYPE_CHECKING, Any
+
 from ._version import STRIPE_API_VERSION, __version__
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
+    from ._async_client import AsyncClient, AsyncCustomerSessions
+    from ._batch import BatchProgress, BatchResult
+    from ._config import NOT_GIVEN, Config, NotGiven
+    from ._errors import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        CardError,
+        IdempotencyError,
+        InvalidRequestError,
+        PermissionDeniedError,
+        RateLimitError,
+        StripeError,
+        ValidationError,
+    )
+    from ._models import Customer, CustomerSession
+    from ._params import (
+        ActiveEntitlements,
+        AllowRedisplay,
+        BuyButton,
+        Components,
+        CreateParams,
+        CustomerPortal,
+        CustomerSheet,
+        CustomerSheetFeatures,
+        MobilePaymentElement,
+        MobilePaymentElementFeatures,
+        PaymentElement,
+        PaymentElementFeatures,
+        PricingTable,
+        SaveUsage,
+        Toggle,
+    )
+    from ._sync_client import Client, CustomerSessions
+
+# Importing the package imports nothing heavy (aiohttp, cattrs): a name is imported on
+# first use (PEP 562). pytest imports the package at every start-up for the plugin it
+# registers, so this keeps an installed stripe-sessions from slowing every test run.
+_LAZY: dict[str, str] = {
+    "AsyncClient": "._async_client",
+    "AsyncCustomerSessions": "._async_client",
+    "BatchProgress": "._batch",
+    "BatchResult": "._batch",
+    "NOT_GIVEN": "._config",
+    "Config": "._config",
+    "NotGiven": "._config",
+    "APIConnectionError": "._errors",
+    "APIError": "._errors",
+    "APITimeoutError": "._errors",
+    "AuthenticationError": "._errors",
+    "CardError": "._errors",
+    "IdempotencyError": "._errors",
+    "InvalidRequestError": "._errors",
+    "PermissionDeniedError": "._errors",
+    "RateLimitError": "._errors",
+    "StripeError": "._errors",
+    "ValidationError": "._errors",
+    "Customer": "._models",
+    "CustomerSession": "._models",
+    "ActiveEntitlements": "._params",
+    "AllowRedisplay": "._params",
+    "BuyButton": "._params",
+    "Components": "._params",
+    "CreateParams": "._params",
+    "CustomerPortal": "._params",
+    "CustomerSheet": "._params",
+    "CustomerSheetFeatures": "._params",
+    "MobilePaymentElement": "._params",
+    "MobilePaymentElementFeatures": "._params",
+    "PaymentElement": "._params",
+    "PaymentElementFeatures": "._params",
+    "PricingTable": "._params",
+    "SaveUsage": "._params",
+    "Toggle": "._params",
+    "Client": "._sync_client",
+    "CustomerSessions": "._sync_client",
+}
 
 __all__ = [
     # clients
@@ -93,3 +140,18 @@ __all__ = [
     "STRIPE_API_VERSION",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - only on a first use
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later uses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -6,6 +6,7 @@ import ast
 import asyncio
 import functools
 import re
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -48,6 +49,15 @@ def test_readme_example_runs(code: str, sdk_at_fake: FakeStripe) -> None:
     assert sdk_at_fake.created >= 1 or "FakeStripe" in code
 
 
+def test_the_readme_pytest_example_passes_as_written(pytester: pytest.Pytester) -> None:
+    # pytest-asyncio's defaults (strict mode): only the README's own marks make it async.
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    (example,) = [b for b in BLOCKS if "def test_" in b]
+    pytester.makepyfile(test_readme_example=example)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
 def test_pytest_plugin_fixture_from_a_test_file(pytester: pytest.Pytester) -> None:
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
@@ -74,3 +84,25 @@ def test_pytest_plugin_fixture_from_a_test_file(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+def test_the_registered_plugin_imports_nothing_heavy() -> None:
+    # pytest imports the plugin at every start-up of every run in the environment.
+    code = (
+        "import sys, stripe_sessions.testing.plugin, stripe_sessions, stripe_sessions.testing\n"
+        "heavy = sorted(m for m in ('aiohttp', 'cattrs', 'tenacity', 'stripe_sessions._fake',"
+        " 'stripe_sessions._async_client') if m in sys.modules)\n"
+        "print(heavy)\n"
+        "import stripe_sessions as ss; from stripe_sessions.testing import FakeStripe\n"
+        "assert ss.AsyncClient.__name__ == 'AsyncClient' and FakeStripe.__name__ == 'FakeStripe'\n"
+        "assert 'AsyncClient' in dir(ss) and 'FakeStripe' in dir(stripe_sessions.testing)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_misspelt_name_is_still_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="AsyncClinet"):
+        _ = stripe_sessions.AsyncClinet  # type: ignore[attr-defined]
+    with pytest.raises(ImportError):
+        from stripe_sessions.testing import FakeStrip  # type: ignore[attr-defined]  # noqa: F401, PLC0415

@@ -51,9 +51,11 @@ def test_every_public_async_method_has_a_sync_twin(async_cls: type, sync_cls: ty
     assert "__enter__" in vars(sync_cls) or sync_cls is ss.CustomerSessions
 
 
-def test_stream_many_is_a_plain_iterator_in_sync() -> None:
+def test_stream_many_is_a_generator_with_close_in_sync() -> None:
     hints = inspect.signature(ss.CustomerSessions.stream_many).return_annotation
-    assert "Iterator[BatchResult]" in str(hints)
+    assert "Generator[BatchResult, None, None]" in str(hints)
+    hints = inspect.signature(ss.AsyncCustomerSessions.stream_many).return_annotation
+    assert "AsyncGenerator[BatchResult, None]" in str(hints)
 
 
 def test_generated_module_is_current() -> None:
