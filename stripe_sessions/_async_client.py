@@ -250,6 +250,7 @@ class AsyncCustomerSessions:
             batch_key=key,
             max_retries=max_retries,
             total=total,
+            target=self._client._config.base_url,
         )
 
     async def _send(

@@ -22,6 +22,7 @@ from tenacity import RetryCallState
 from . import _retry
 from ._config import _check_retries
 from ._errors import (
+    APIConnectionError,
     APIError,
     StripeError,
     ValidationError,
@@ -46,6 +47,11 @@ MAX_BATCH_KEY: Final = 200
 #: for more at once). Large enough that the thread wakes rarely: measured, a read-ahead
 #: of 32 cost about 10% of a fast batch's throughput, 256 about 2%.
 READ_AHEAD: Final = 256
+#: A batch none of whose attempts has reached the server stops after this many
+#: connection failures, or after this many seconds of them: a wrong ``base_url`` or no
+#: network would otherwise retry every item, at the batch's pace, for many minutes.
+UNREACHABLE_ATTEMPTS: Final = 10
+UNREACHABLE_SECONDS: Final = 10.0
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -183,6 +189,48 @@ def check_batch_options(concurrency: int, rate_limit: float | None, max_retries:
     _check_retries(max_retries)
 
 
+class Reachability:
+    """Watches whether any attempt of a batch has reached the server.
+
+    Until one has, each connection failure that reached nothing (refused, DNS, TLS,
+    proxy, connect timeout) counts; at :data:`UNREACHABLE_ATTEMPTS` of them, or
+    :data:`UNREACHABLE_SECONDS` after the first, :attr:`error` says why the batch stops.
+    Once any attempt gets an answer (any status), the batch never stops for this.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.reached = False
+        self.failures = 0
+        self.first: float | None = None
+        self.error: APIConnectionError | None = None
+
+    def answered(self) -> None:
+        """An attempt got an HTTP answer: the server is there."""
+        self.reached = True
+
+    def failed(self, exc: BaseException) -> APIConnectionError | None:
+        """Count a failed attempt; the error to stop the batch with, once, when it must."""
+        if self.reached or self.error is not None:
+            return None
+        if not isinstance(exc, APIConnectionError) or exc.reached is not False:
+            self.reached = isinstance(exc, StripeError)  # an answer came, even an error
+            return None
+        now = time.monotonic()
+        self.first = now if self.first is None else self.first
+        self.failures += 1
+        if self.failures >= UNREACHABLE_ATTEMPTS or now - self.first >= UNREACHABLE_SECONDS:
+            why = exc.message.removeprefix(f"Could not reach Stripe at {self.target}: ")
+            self.error = APIConnectionError(
+                f"stopped the batch: none of its first {self.failures} attempts reached "
+                f"{self.target} ({why}); items not yet sent were not sent",
+                idempotency_key=exc.idempotency_key,
+            )
+            self.error.reached = False
+            return self.error
+        return None
+
+
 Send = Callable[[Any, str], Awaitable[CustomerSession]]
 Prepare = Callable[[Any], Any]
 
@@ -199,17 +247,20 @@ async def stream(
     batch_key: str,
     max_retries: int,
     total: int | None,
+    target: str,
 ) -> AsyncGenerator[BatchResult, None]:
     """Yield one BatchResult per item as items finish; see ``create_many`` for the rules.
 
     ``prepare(item)`` checks an item and returns what ``send(prepared, key)`` sends.
     At most ``concurrency`` items are in flight and at most ``concurrency`` finished
     results wait to be consumed, so memory stays flat for any input size. Only
-    cancellation, ``fail_fast``, the caller's own callbacks and the caller's input
-    raising end it early; whatever it raises then carries ``batch_key``, and the
-    early end is logged with the key.
+    cancellation, ``fail_fast``, the caller's own callbacks, the caller's input raising
+    and a server that no attempt can reach (``target``, see :class:`Reachability`) end
+    it early; whatever it raises then carries ``batch_key``, and the early end is
+    logged with the key.
     """
     limiter = RateLimiter(rate_limit)
+    reach = Reachability(target)
     # Unbounded queue, bounded by slots: an item holds a slot from being read until its
     # result is consumed, so at most `concurrency` are in flight and a few more buffered.
     results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
@@ -271,7 +322,15 @@ async def stream(
             attempts += 1
             if attempts == 1:
                 started = time.monotonic()
-            return await send(prepared, key)
+            try:
+                session = await send(prepared, key)
+            except Exception as e:
+                stop = reach.failed(e)
+                if stop is not None:  # nothing reaches the server: end the whole batch
+                    results.put_nowait(stop)
+                raise
+            reach.answered()
+            return session
 
         failure: StripeError
         try:

@@ -155,6 +155,11 @@ class ValidationError(StripeError, ValueError):
 class APIConnectionError(StripeError):
     """Stripe could not be reached, or the connection broke before an answer came."""
 
+    #: False when no connection could be made (nothing reached the server: refused,
+    #: DNS, TLS verification, a connect timeout, the proxy); True when a connection was
+    #: made and then broke or timed out; None when not known.
+    reached: bool | None = None
+
 
 class APITimeoutError(APIConnectionError):
     """The request took longer than the timeout allowed."""

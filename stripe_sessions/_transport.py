@@ -290,12 +290,15 @@ class Transport:
                 return resp.status, resp.headers, await _read_capped(resp)
         except asyncio.TimeoutError as e:
             failure = _timeout_error(e, timeout, key)
+            failure.reached = not isinstance(e, aiohttp.ConnectionTimeoutError)
         except aiohttp.ClientError as e:
             failure = APIConnectionError(
                 f"Could not reach Stripe at {self.config.base_url}: "
                 f"{type(e).__name__}: {redact(str(e), self.config.api_key)}",
                 idempotency_key=key,
             )
+            # Refused, DNS, TLS and proxy failures happen before anything reaches Stripe.
+            failure.reached = not isinstance(e, aiohttp.ClientConnectorError)
         raise failure
 
 
