@@ -5,83 +5,61 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import math
 import os
 import sys
-import time
 import traceback
-from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
-from ._async_client import AsyncClient
-from ._batch import BatchProgress, BatchResult
-from ._errors import StripeError
-from ._params import _NAMES, Components
-from .testing import FakeStripe, FaultMix
+from ._version import STRIPE_API_VERSION, __version__
 
-COMPONENTS = sorted(_NAMES[Components])
+#: The components a command-line session may enable (the API's own names; a test checks
+#: them against the SDK's parameters, which are not imported here to start quickly).
+COMPONENTS = (
+    "active_entitlements",
+    "buy_button",
+    "customer_portal",
+    "customer_sheet",
+    "mobile_payment_element",
+    "payment_element",
+    "pricing_table",
+)
+NO_KEY = "no API key: pass --api-key sk_test_... or set STRIPE_API_KEY"
 
 
-class Progress:
-    """A single-line progress counter on stderr (redrawn in place when stderr is a terminal)."""
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (the usage block is one ``--help`` away)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, label: str = "sessions") -> None:
-        self.stream = stream
-        self.label = label
-        self.tty = stream.isatty()
-        self.start = time.monotonic()
-        self._last = 0.0
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
-    def __call__(self, p: BatchProgress) -> None:
-        """Redraw the counter (at most every 0.1 s on a terminal, every 2 s otherwise)."""
-        now = time.monotonic()
-        final = p.total is not None and p.done == p.total
-        if not final and now - self._last < (0.1 if self.tty else 2.0):
-            return
-        self._last = now
-        total = f"/{p.total}" if p.total is not None else ""
-        width = 30
-        bar = ""
-        if p.total:
-            filled = int(width * p.done / p.total)
-            bar = "[" + "#" * filled + "." * (width - filled) + "] "
-        rate = p.done / max(now - self.start, 1e-9)
-        line = (
-            f"{bar}{p.done}{total} {self.label}  ok {p.succeeded}  failed {p.failed}  "
-            f"retried {p.retried}  {rate:.0f}/s"
-        )
-        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
-        self.stream.flush()
 
-    def close(self) -> None:
-        """End the line."""
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _components(names: Sequence[str] | None) -> dict[str, Any]:
     return {name: {"enabled": True} for name in (names or ["pricing_table"])}
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * q))]
-
-
-def _summary(results: list[BatchResult], wall: float) -> str:
-    ok = [r for r in results if r.ok]
-    latencies = [r.elapsed * 1000 for r in results if r.attempts]
-    retried = sum(max(0, r.attempts - 1) for r in results)
-    return (
-        f"created {len(ok)}, failed {len(results) - len(ok)}, retried {retried} in "
-        f"{wall:.2f}s ({len(results) / max(wall, 1e-9):.0f} sessions/s); latency "
-        f"p50 {_percentile(latencies, 0.5):.1f} ms, p99 {_percentile(latencies, 0.99):.1f} ms"
-    )
-
-
 async def _demo(args: argparse.Namespace) -> int:
+    from ._async_client import AsyncClient  # noqa: PLC0415 - the CLI starts light
+    from ._cli_batch import Progress, Stats  # noqa: PLC0415
+    from .testing import FakeStripe, FaultMix  # noqa: PLC0415
+
     faults = FaultMix(server_error=0.05, reset_after=0.02, lock_timeout=0.02, rate_limit=0.01)
     async with FakeStripe(faults=faults, seed=args.seed, latency=0.01) as fake:
         print(
@@ -100,29 +78,32 @@ async def _demo(args: argparse.Namespace) -> int:
                 {"customer": f"cus_{i:05d}", "components": _components(args.component)}
                 for i in range(args.count)
             ]
-            progress = Progress()
-            t0 = time.monotonic()
-            results = await stripe.customer_sessions.create_many(
-                params,
-                concurrency=args.concurrency,
-                rate_limit=args.rate,
-                on_progress=progress,
-                batch_key="demo",
-            )
-            wall = time.monotonic() - t0
-            progress.close()
-        print(_summary(results, wall))
+            stats = Stats()
+            progress = Progress(stats, args.count)
+            async for r in stripe.customer_sessions.stream_many(
+                params, concurrency=args.concurrency, rate_limit=args.rate, batch_key="demo"
+            ):
+                stats.add(r)
+                progress.update()
+            progress.finish()
+        print(stats.summary("demo"))
         keys = [k for k in fake.session_keys if k and k.startswith("demo-")]
         duplicates = len(keys) - len(set(keys))
         print(
-            f"server: {fake.created - 1} batch sessions created for {len(results)} inputs, "
+            f"server: {fake.created - 1} batch sessions created for {stats.done} inputs, "
             f"{duplicates} duplicates, {len(fake.requests)} requests in all"
         )
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if stats.failed == 0 else 1
 
 
-def _client(args: argparse.Namespace) -> AsyncClient:
-    return AsyncClient(api_key=args.api_key, base_url=args.base_url)
+def _client(args: argparse.Namespace) -> Any:
+    from ._async_client import AsyncClient  # noqa: PLC0415 - the CLI starts light
+
+    key = args.api_key or os.environ.get("STRIPE_API_KEY")
+    if not key:
+        raise SystemExit(f"error: {NO_KEY}")
+    base_url = args.base_url or os.environ.get("STRIPE_BASE_URL") or None
+    return AsyncClient(api_key=key, base_url=base_url)
 
 
 async def _create(args: argparse.Namespace) -> int:
@@ -140,83 +121,57 @@ async def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_ids(source: TextIO) -> Iterator[str]:
-    for line in source:
-        text = line.strip()
-        if text and not text.startswith("#"):
-            yield text
-
-
 async def _batch(args: argparse.Namespace) -> int:
-    source: TextIO = args.file
-    components = _components(args.component)
-    ids: list[str] = []
+    from ._cli_batch import run_batch  # noqa: PLC0415 - the CLI starts light
 
-    def params() -> Iterator[dict[str, Any]]:
-        for customer in _read_ids(source):
-            ids.append(customer)
-            yield {"customer": customer, "components": components}
-
-    failures: list[tuple[str, BatchResult]] = []
-    progress = Progress()
-    try:
-        async with _client(args) as stripe:
-            stream = stripe.customer_sessions.stream_many(
-                params(),
-                concurrency=args.concurrency,
-                rate_limit=args.rate,
-                batch_key=args.batch_key,
-                on_progress=progress,
-            )
-            async for r in stream:
-                line: dict[str, Any] = {"index": r.index, "customer": ids[r.index]}
-                if r.session is not None:
-                    line["client_secret"] = r.session.client_secret
-                    line["expires_at"] = int(r.session.expires_at.timestamp())
-                    line["request_id"] = r.request_id
-                else:
-                    failures.append((ids[r.index], r))
-                    err = r.error
-                    line["error"] = {
-                        "type": type(err).__name__,
-                        "message": err.message if err else None,
-                        "code": err.code if err else None,
-                        "request_id": r.request_id,
-                    }
-                sys.stdout.write(json.dumps(line) + "\n")
-    finally:
-        progress.close()
-        if source is not sys.stdin:
-            source.close()  # argparse opened it
-    for customer, r in failures:
-        print(f"failed: #{r.index} {customer}: {r.error}", file=sys.stderr)
-    return 1 if failures else 0
+    async with _client(args) as stripe:
+        code: int = await run_batch(args, stripe)
+    return code
 
 
 async def _fake_server(args: argparse.Namespace) -> int:
+    from .testing import FakeStripe  # noqa: PLC0415 - the CLI starts light
+
     async with FakeStripe(host=args.host, port=args.port, rate_limit=args.rate_limit) as fake:
         print(f"FakeStripe listening on {fake.url}", file=sys.stderr)
         print(
-            f"use api key {fake.api_key} (any sk_test_... key works); Ctrl-C stops", file=sys.stderr
+            f"use api key {fake.api_key} (any sk_test_... key works); Ctrl-C stops",
+            file=sys.stderr,
         )
         await asyncio.Event().wait()
     return 0  # pragma: no cover - ends with Ctrl-C
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> Parser:
+    # --debug is accepted before or after the command: each subparser has it too, with a
+    # SUPPRESS default so that an absent one leaves the main parser's value alone.
+    common = Parser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks on errors (also $STRIPE_SESSIONS_DEBUG)",
+    )
+    parser = Parser(
         prog="stripe-sessions",
         description="Create Stripe Customer Sessions, or try the SDK against an embedded fake.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"stripe-sessions {__version__} (Stripe API {STRIPE_API_VERSION})",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def component_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--component",
             action="append",
             choices=COMPONENTS,
-            help="component to enable (repeatable; default pricing_table)",
+            metavar="NAME",
+            help=f"component to enable, repeatable: {', '.join(COMPONENTS)} "
+            "(default pricing_table)",
         )
 
     def api_options(p: argparse.ArgumentParser) -> None:
@@ -224,18 +179,23 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--base-url",
             default=None,
-            help="API base URL (default https://api.stripe.com; a fake's URL)",
+            help="API base URL (default: $STRIPE_BASE_URL, else https://api.stripe.com)",
         )
 
-    demo = sub.add_parser("demo", help="batch-create sessions against the embedded fake")
-    demo.add_argument("--count", type=int, default=300, help="sessions to create (300)")
-    demo.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
-    demo.add_argument("--rate", type=float, default=150.0, help="requests per second (150)")
+    positive_int, positive_float = _positive(int), _positive(float)
+    demo = sub.add_parser(
+        "demo", parents=[common], help="batch-create sessions against the embedded fake"
+    )
+    demo.add_argument("--count", type=positive_int, default=300, help="sessions to create (300)")
+    demo.add_argument("--concurrency", type=positive_int, default=16, help="in flight (16)")
+    demo.add_argument("--rate", type=positive_float, default=150.0, help="requests/s (150)")
     demo.add_argument("--seed", type=int, default=1, help="seed of the fake's faults (1)")
     component_option(demo)
     demo.set_defaults(run=_demo)
 
-    create = sub.add_parser("create", help="create one session and print it as JSON")
+    create = sub.add_parser(
+        "create", parents=[common], help="create one session and print it as JSON"
+    )
     create.add_argument("--customer", help="customer id, cus_...")
     create.add_argument("--customer-account", help="account id, acct_...")
     create.add_argument("--expand", action="append", help="field to expand (customer)")
@@ -246,9 +206,13 @@ def _parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser(
         "batch",
+        parents=[common],
         help="create one session per customer id read from a file or stdin",
-        description="Reads customer ids, one per line, and writes JSON lines to stdout; "
-        "progress goes to stderr. Exits 1 when any item failed, listing the failures.",
+        description="Reads customer ids, one per line, sending each as soon as it is read, "
+        "and writes one JSON line per session to stdout as soon as it is back; progress "
+        "and a closing summary go to stderr. Exits 1 when any item failed. Interrupted "
+        "(Ctrl-C, SIGTERM, a closed pipe), it prints the --batch-key that resumes it "
+        "without creating anything twice.",
     )
     batch.add_argument(
         "file",
@@ -257,17 +221,21 @@ def _parser() -> argparse.ArgumentParser:
         default=sys.stdin,
         help="file of customer ids (default: stdin)",
     )
-    batch.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
-    batch.add_argument("--rate", type=float, default=20.0, help="requests per second (20)")
+    batch.add_argument("--concurrency", type=positive_int, default=16, help="in flight (16)")
+    batch.add_argument("--rate", type=positive_float, default=20.0, help="requests/s (20)")
     batch.add_argument("--batch-key", help="reuse to re-run a batch without duplicates")
     component_option(batch)
     api_options(batch)
     batch.set_defaults(run=_batch)
 
-    fake = sub.add_parser("fake-server", help="run the embedded fake Stripe until Ctrl-C")
+    fake = sub.add_parser(
+        "fake-server", parents=[common], help="run the embedded fake Stripe until Ctrl-C"
+    )
     fake.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     fake.add_argument("--port", type=int, default=12111, help="port (12111)")
-    fake.add_argument("--rate-limit", type=float, default=None, help="requests/s before 429s")
+    fake.add_argument(
+        "--rate-limit", type=positive_float, default=None, help="requests/s before 429s"
+    )
     fake.set_defaults(run=_fake_server)
     return parser
 
@@ -275,13 +243,22 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
+    debug = args.debug or bool(os.environ.get("STRIPE_SESSIONS_DEBUG"))
+    # The commands report batch ends and failures themselves; --debug shows the SDK's
+    # own log too (each retry, each early end).
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("stripe_sessions").setLevel(logging.DEBUG if debug else logging.ERROR)
     try:
         code: int = asyncio.run(args.run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (StripeError, ValueError, OSError) as e:
-        if args.debug or os.environ.get("STRIPE_SESSIONS_DEBUG"):
+    except Exception as e:
+        from ._errors import StripeError  # noqa: PLC0415 - the CLI starts light
+
+        if not isinstance(e, (StripeError, ValueError, OSError)):
+            raise  # a bug: its traceback is the report
+        if debug:
             traceback.print_exc()
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
