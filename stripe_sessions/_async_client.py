@@ -16,6 +16,7 @@ from collections.abc import (
     Sized,
 )
 from contextlib import aclosing
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
@@ -43,6 +44,7 @@ from ._config import (
     _check_timeout,
     check_header_value,
     make_config,
+    mask_url,
 )
 from ._converter import structure_session
 from ._errors import APIError, ValidationError
@@ -327,6 +329,12 @@ class AsyncClient:
     first use, so it may be built at import time; one client serves many
     concurrent calls and should be reused.
 
+    ``proxy`` sends every request through an HTTP(S) proxy
+    (``"http://user:pass@proxy:3128"``; the credentials never appear in a repr or a
+    message); ``trust_env=True`` honours ``HTTPS_PROXY``, ``NO_PROXY`` and ``~/.netrc``
+    as aiohttp does (off by default); ``ssl`` is the ``ssl.SSLContext`` that verifies
+    the server, for a corporate CA. ``with_options`` copies keep all three.
+
     ``session`` lends the client your own ``aiohttp.ClientSession``, which it
     then never closes. The client's own session is created on the running loop
     and stays bound to that loop.
@@ -345,8 +353,17 @@ class AsyncClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
+        ssl: SSLContext | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
+        if session is not None and trust_env:
+            raise ValidationError(
+                "trust_env: applies to the client's own session; create the session you "
+                "lend with aiohttp.ClientSession(trust_env=True) instead",
+                param="trust_env",
+            )
         config = make_config(
             api_key=api_key,
             base_url=base_url,
@@ -358,8 +375,11 @@ class AsyncClient:
             max_retries=max_retries,
             max_connections=max_connections,
             default_headers=default_headers,
+            proxy=proxy,
+            trust_env=trust_env,
+            ssl=ssl,
         )
-        self._setup(config, Pool(max_connections, session), owns_pool=True)
+        self._setup(config, Pool(max_connections, session, trust_env), owns_pool=True)
 
     def _setup(self, config: Config, pool: Pool, *, owns_pool: bool) -> None:
         self._config = config
@@ -415,6 +435,9 @@ class AsyncClient:
             max_retries=changes.get("max_retries", c.max_retries),
             max_connections=c.max_connections,
             default_headers=dict(c.default_headers),
+            proxy=c.proxy,  # the network settings belong to the shared pool
+            trust_env=c.trust_env,
+            ssl=c.ssl,
         )
         clone = object.__new__(type(self))
         clone._setup(config, self._pool, owns_pool=False)
@@ -437,7 +460,9 @@ class AsyncClient:
         await self.aclose()
 
     def __repr__(self) -> str:
+        c = self._config
+        proxy = "" if c.proxy is None else f", proxy={mask_url(c.proxy)!r}"
         return (
-            f"{type(self).__name__}(base_url={self._config.base_url!r}, "
-            f"api_key={self._config.masked_key!r}, stripe_version={self._config.stripe_version!r})"
+            f"{type(self).__name__}(base_url={c.base_url!r}, "
+            f"api_key={c.masked_key!r}, stripe_version={c.stripe_version!r}{proxy})"
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import os
+import ssl as _ssl
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
@@ -114,6 +116,50 @@ def check_base_url(value: Any) -> str:
     return value.rstrip("/")
 
 
+def check_proxy(value: Any) -> str:
+    """Return ``value`` if it is an http(s) proxy URL (credentials allowed), else raise."""
+    if not isinstance(value, str) or not value:
+        raise _bad("proxy", f"must be a URL such as 'http://proxy:3128', got {safe_repr(value)}")
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise _bad("proxy", "must be printable ASCII without spaces")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise _bad("proxy", "is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _bad(
+            "proxy", f"must be an http:// or https:// URL with a host, got {mask_url(value)!r}"
+        )
+    del port
+    return value
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any ``user:password@`` shown as ``****@``: for reprs and messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        authority = "****@" + authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{tail}"
+
+
+def url_secrets(url: str | None) -> tuple[str, ...]:
+    """The credentials in a proxy URL, in every form a message could quote them."""
+    if not url:
+        return ()
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return ()
+    user, password = parts.username or "", parts.password or ""
+    pair = f"{unquote(user)}:{unquote(password)}"
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    found = (userinfo, pair, base64.b64encode(pair.encode()).decode(), password)
+    return tuple(s for s in found if len(s) >= 3)
+
+
 def check_api_key(key: Any) -> str:
     """Return ``key`` if it can be sent as a Bearer token, else raise ValidationError."""
     check_header_value("api_key", key)
@@ -140,11 +186,24 @@ class Config:
     max_retries: int = DEFAULT_MAX_RETRIES
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     default_headers: tuple[tuple[str, str], ...] = ()
+    #: An HTTP(S) proxy URL; its credentials are kept out of the repr.
+    proxy: str | None = attrs.field(
+        default=None, repr=lambda p: "None" if p is None else repr(mask_url(p))
+    )
+    #: Honour ``HTTP(S)_PROXY``, ``NO_PROXY`` and ``~/.netrc`` (off, as in aiohttp).
+    trust_env: bool = False
+    #: The TLS context that verifies the server (None: the system's default CAs).
+    ssl: _ssl.SSLContext | None = None
 
     @property
     def masked_key(self) -> str:
         """The API key as it may appear in a message: ``sk_test_****1234``."""
         return _mask(self.api_key)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What no message may quote: the API key and the proxy's credentials."""
+        return (self.api_key, *url_secrets(self.proxy))
 
 
 def resolve_api_key(api_key: str | None) -> str:
@@ -171,6 +230,9 @@ def make_config(
     max_retries: int,
     max_connections: int,
     default_headers: Mapping[str, str] | None,
+    proxy: str | None = None,
+    trust_env: bool = False,
+    ssl: _ssl.SSLContext | None = None,
 ) -> Config:
     """Check and freeze the constructor's arguments; a bad one raises ValidationError."""
     if (
@@ -200,7 +262,26 @@ def make_config(
         max_retries=_check_retries(max_retries),
         max_connections=max_connections,
         default_headers=_check_headers(default_headers),
+        proxy=None if proxy is None else check_proxy(proxy),
+        trust_env=_check_flag("trust_env", trust_env),
+        ssl=_check_ssl(ssl),
     )
+
+
+def _check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(name, f"must be True or False, got {safe_repr(value)}")
+    return value
+
+
+def _check_ssl(value: Any) -> _ssl.SSLContext | None:
+    if value is not None and not isinstance(value, _ssl.SSLContext):
+        raise _bad(
+            "ssl",
+            "must be an ssl.SSLContext, e.g. ssl.create_default_context(cafile=...), "
+            f"got {type(value).__name__}",
+        )
+    return value
 
 
 def _check_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:

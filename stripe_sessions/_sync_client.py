@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping, Sequence
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
@@ -197,6 +198,12 @@ class Client:
     All settings are keyword-only. The client creates its connection pool on
     first use, so it may be built at import time; one client serves many
     concurrent calls and should be reused.
+
+    ``proxy`` sends every request through an HTTP(S) proxy
+    (``"http://user:pass@proxy:3128"``; the credentials never appear in a repr or a
+    message); ``trust_env=True`` honours ``HTTPS_PROXY``, ``NO_PROXY`` and ``~/.netrc``
+    as aiohttp does (off by default); ``ssl`` is the ``ssl.SSLContext`` that verifies
+    the server, for a corporate CA. ``with_options`` copies keep all three.
     """
 
     def __init__(
@@ -212,6 +219,9 @@ class Client:
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
+        ssl: SSLContext | None = None,
     ) -> None:
         self._async = AsyncClient(
             api_key=api_key,
@@ -224,6 +234,9 @@ class Client:
             max_retries=max_retries,
             max_connections=max_connections,
             default_headers=default_headers,
+            proxy=proxy,
+            trust_env=trust_env,
+            ssl=ssl,
         )
         self._setup(self._async)
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import attrs
 
-from ._config import Config
+from ._config import Config, mask_url
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -92,8 +92,14 @@ class Pool:
     Copies made by ``with_options`` share one Pool, and so one connection pool.
     """
 
-    def __init__(self, max_connections: int, session: aiohttp.ClientSession | None) -> None:
+    def __init__(
+        self,
+        max_connections: int,
+        session: aiohttp.ClientSession | None,
+        trust_env: bool = False,
+    ) -> None:
         self._max_connections = max_connections
+        self._trust_env = trust_env
         self._session = session
         self._owned = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,6 +127,7 @@ class Pool:
                 # Stripe never sets cookies; a proxy's must not follow the key around.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
+                trust_env=self._trust_env,
             )
         return session
 
@@ -236,7 +243,7 @@ class Transport:
                 resp_headers,
                 b"" if raw is None else raw,
                 idempotency_key=key,
-                secrets=(self.config.api_key,),
+                secrets=self.config.secrets,
                 unread=unread,
             )
         elif raw is None:
@@ -283,6 +290,8 @@ class Transport:
                 timeout=timeout,
                 allow_redirects=False,  # Stripe never redirects; the key must not follow one
                 auto_decompress=False,  # also for a session lent by the caller
+                proxy=self.config.proxy,
+                ssl=True if self.config.ssl is None else self.config.ssl,
             ) as resp:
                 if _encoded(resp.headers):
                     resp.close()  # not read, so the connection cannot be reused
@@ -293,8 +302,7 @@ class Transport:
             failure.reached = not isinstance(e, aiohttp.ConnectionTimeoutError)
         except aiohttp.ClientError as e:
             failure = APIConnectionError(
-                f"Could not reach Stripe at {self.config.base_url}: "
-                f"{type(e).__name__}: {redact(str(e), self.config.api_key)}",
+                f"Could not reach Stripe at {self.config.base_url}: {_why(e, self.config)}",
                 idempotency_key=key,
             )
             # Refused, DNS, TLS and proxy failures happen before anything reaches Stripe.
@@ -337,6 +345,21 @@ def _decode(raw: bytes) -> Any:
     if isinstance(payload, dict):
         return payload
     return f"a JSON {type(payload).__name__}, {len(raw)} bytes"
+
+
+def _why(e: aiohttp.ClientError, config: Config) -> str:
+    """What went wrong connecting, in words, with no key or proxy credentials."""
+    text = f"{type(e).__name__}: {redact(str(e), *config.secrets)}"
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        return (
+            "the server's TLS certificate failed verification (certificate verify failed); "
+            "for a private or corporate CA give ssl=ssl.create_default_context(cafile=...) "
+            f"[{text}]"
+        )
+    if isinstance(e, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
+        proxy = mask_url(config.proxy) if config.proxy else "the proxy from the environment"
+        return f"through proxy {proxy}: {text}"
+    return text
 
 
 def _redirect_error(status: int, headers: Mapping[str, str], key: str) -> APIError:

@@ -46,7 +46,8 @@ def test_readme_example_runs(code: str, sdk_at_fake: FakeStripe) -> None:
     result = eval(compiled, namespace)
     if asyncio.iscoroutine(result):
         asyncio.run(result)
-    assert sdk_at_fake.created >= 1 or "FakeStripe" in code
+    if "customer_sessions." in code and "FakeStripe" not in code:
+        assert sdk_at_fake.created >= 1
 
 
 def test_the_readme_pytest_example_passes_as_written(pytester: pytest.Pytester) -> None:

@@ -7,6 +7,7 @@ import collections
 import json
 import math
 import random
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -44,6 +45,8 @@ class RecordedRequest:
     fault: str | None = None
     #: ``time.monotonic()`` when the request arrived.
     at: float = attrs.field(factory=time.monotonic)
+    #: The peer's ``host:port``: requests on one connection share it.
+    peer: str | None = None
 
     @property
     def idempotency_key(self) -> str | None:
@@ -141,6 +144,7 @@ class FakeStripe:
     (``fail_next``, ``reset_next``, ``slow_next``, ``malformed_next``,
     ``truncate_next``) or drawn at random (``faults=FaultMix(...)``, ``seed=``).
     ``latency`` delays every answer, to make concurrency observable.
+    ``ssl_context`` (a server-side ``ssl.SSLContext``) serves HTTPS instead of HTTP.
 
     Every customer exists by default, so any ``cus_…`` id works. Give ``customers=``
     (or call :meth:`add_customer`) to make the fake strict: any other customer is
@@ -161,12 +165,15 @@ class FakeStripe:
         record: bool = True,
         retry_after: float | None = None,
         customers: Iterable[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
             raise ValueError(
                 f"retry_after: must be a finite number of seconds >= 0, got {retry_after!r}"
             )
         self.host = host
+        #: Serve HTTPS with this server-side context (e.g. from ``trustme``); None: HTTP.
+        self.ssl_context = ssl_context
         #: Seconds sent as ``Retry-After`` on a rate_limit 429 (None, the default: no header,
         #: as Stripe answers).
         self.retry_after = retry_after
@@ -197,7 +204,8 @@ class FakeStripe:
         """The base URL to give a client, e.g. ``http://127.0.0.1:54321``."""
         if self._runner is None:
             raise RuntimeError("FakeStripe is not running: use 'async with FakeStripe()'")
-        return f"http://{self.host}:{self.port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         """Start serving on ``host``:``port`` (a free port when 0)."""
@@ -207,7 +215,9 @@ class FakeStripe:
             app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(
+            runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context
+        )
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]
@@ -398,8 +408,15 @@ class FakeStripe:
             form_error = None
         except ValueError as e:
             form, form_error = None, str(e)
+        peername = request.transport.get_extra_info("peername") if request.transport else None
         rec = RecordedRequest(
-            request.method, request.path, dict(request.headers), body, form or {}, request_id
+            request.method,
+            request.path,
+            dict(request.headers),
+            body,
+            form or {},
+            request_id,
+            peer=f"{peername[0]}:{peername[1]}" if peername else None,
         )
         if self.record:
             self.requests.append(rec)
