@@ -208,7 +208,7 @@ def _measure(body_kind: str) -> dict[str, Any]:
     """Run one create against a hostile answer in a subprocess; report peak RSS and time."""
     code = textwrap.dedent(
         f"""
-        import asyncio, json, resource, time
+        import asyncio, json, time
         import stripe_sessions as ss
         from aiohttp import web
         from tests.hostile import Hostile, MiB, gzip_bomb, serve, stream_bytes
@@ -231,7 +231,11 @@ def _measure(body_kind: str) -> dict[str, Any]:
                     except ss.StripeError as e:
                         error = type(e).__name__ + ": " + str(e)
                     took = time.perf_counter() - t0
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            # VmHWM: this process's own peak. ru_maxrss would not do: Linux keeps it
+            # across exec, so it could report the (large) pytest process that forked us.
+            with open("/proc/self/status") as status:
+                rss = next(int(line.split()[1]) for line in status
+                           if line.startswith("VmHWM:")) / 1024
             print(json.dumps({{"error": error, "seconds": took, "peak_rss_mib": rss,
                               "bomb_bytes": len(bomb)}}))
         asyncio.run(main())
