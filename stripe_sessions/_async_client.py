@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import attrs
 
 from ._batch import (
     DEFAULT_BATCH_RETRIES,
@@ -40,17 +41,14 @@ from ._config import (
     NOT_GIVEN,
     Config,
     NotGiven,
-    _check_retries,
-    _check_timeout,
-    check_header_value,
-    make_config,
     mask_url,
 )
 from ._converter import structure_session
 from ._errors import APIError, ValidationError
 from ._models import CustomerSession
+from ._options import RequestOptions
 from ._params import Components, CreateParams, encode_create, params_of
-from ._transport import Pool, Transport, check_idempotency_key
+from ._transport import Pool, Transport
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
 
@@ -58,8 +56,9 @@ __all__ = ["AsyncClient", "AsyncCustomerSessions"]
 class AsyncCustomerSessions:
     """``client.customer_sessions``: create Customer Sessions."""
 
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._config = transport.config
 
     async def create(
         self,
@@ -96,19 +95,14 @@ class AsyncCustomerSessions:
         and ``max_retries`` override the client's settings.
         """
         body = encode_create(components, customer, customer_account, expand, extra_params)
-        if idempotency_key is not None:
-            check_idempotency_key(idempotency_key)
-        if max_retries is not None:
-            _check_retries(max_retries)
-        _check_call_options(stripe_account, stripe_version, timeout)
-        return await self._send(
-            body,
-            idempotency_key,
+        options = RequestOptions(
+            idempotency_key=idempotency_key,
             stripe_account=stripe_account,
             stripe_version=stripe_version,
             timeout=timeout,
             max_retries=max_retries,
         )
+        return await self._send(body, options)
 
     async def create_many(
         self,
@@ -228,18 +222,19 @@ class AsyncCustomerSessions:
         """Check the batch options and start the shared batch machinery (``_batch.stream``)."""
         check_batch_options(concurrency, rate_limit, max_retries)
         key = make_batch_key(batch_key)
-        _check_call_options(stripe_account, stripe_version, timeout)
+        # One options value for the whole batch; each item gets its own key. The batch
+        # retries (pacing each attempt), so a single send never does.
+        options = RequestOptions(
+            idempotency_key=f"{key}-0",
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+            max_retries=0,
+        )
         total = len(params) if isinstance(params, Sized) else None
 
         async def send(body: str, idempotency_key: str) -> CustomerSession:
-            return await self._send(
-                body,
-                idempotency_key,
-                stripe_account=stripe_account,
-                stripe_version=stripe_version,
-                timeout=timeout,
-                max_retries=0,  # the batch retries, pacing each attempt
-            )
+            return await self._send(body, options.for_key(idempotency_key))
 
         return stream(
             params,
@@ -252,47 +247,19 @@ class AsyncCustomerSessions:
             batch_key=key,
             max_retries=max_retries,
             total=total,
-            target=self._client._config.base_url,
+            target=self._config.base_url,
         )
 
-    async def _send(
-        self,
-        body: str,
-        idempotency_key: str | None,
-        *,
-        stripe_account: str | None,
-        stripe_version: str | None,
-        timeout: float | None,
-        max_retries: int | None,
-    ) -> CustomerSession:
-        response = await self._client._transport.post(
-            "/v1/customer_sessions",
-            body,
-            idempotency_key=idempotency_key,
-            stripe_account=stripe_account,
-            stripe_version=stripe_version,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+    async def _send(self, body: str, options: RequestOptions) -> CustomerSession:
+        response = await self._transport.post("/v1/customer_sessions", body, options)
         try:
             return structure_session(response.data, response.request_id, response.replayed)
         except APIError as e:
             failure = e
         # Raised afresh, with no frame that holds the answer (it has the client secret).
-        failure.idempotency_key = response.idempotency_key
+        failure.idempotency_key = response.options.idempotency_key
         del response
         raise failure.with_traceback(None)
-
-
-def _check_call_options(
-    stripe_account: str | None, stripe_version: str | None, timeout: float | None
-) -> None:
-    if stripe_account is not None:
-        check_header_value("stripe_account", stripe_account)
-    if stripe_version is not None:
-        check_header_value("stripe_version", stripe_version)
-    if timeout is not None:
-        _check_timeout("timeout", timeout)
 
 
 _CREATE_KEYS = frozenset(("components", "customer", "customer_account", "expand", "extra_params"))
@@ -364,7 +331,7 @@ class AsyncClient:
                 "lend with aiohttp.ClientSession(trust_env=True) instead",
                 param="trust_env",
             )
-        config = make_config(
+        config = Config.from_arguments(
             api_key=api_key,
             base_url=base_url,
             stripe_version=stripe_version,
@@ -379,14 +346,14 @@ class AsyncClient:
             trust_env=trust_env,
             ssl=ssl,
         )
-        self._setup(config, Pool(max_connections, session, trust_env), owns_pool=True)
+        self._setup(config, Pool(config.max_connections, session, trust_env), owns_pool=True)
 
     def _setup(self, config: Config, pool: Pool, *, owns_pool: bool) -> None:
         self._config = config
         self._pool = pool
         self._owns_pool = owns_pool
         self._transport = Transport(config, pool)
-        self.customer_sessions = AsyncCustomerSessions(self)
+        self.customer_sessions = AsyncCustomerSessions(self._transport)
 
     @property
     def config(self) -> Config:
@@ -423,25 +390,17 @@ class AsyncClient:
             )
             if value is not NOT_GIVEN
         }
-        c = self._config
-        config = make_config(
-            api_key=changes.get("api_key", c.api_key),
-            base_url=c.base_url,
-            stripe_version=changes.get("stripe_version", c.stripe_version),
-            stripe_account=changes.get("stripe_account", c.stripe_account),
-            stripe_context=changes.get("stripe_context", c.stripe_context),
-            timeout=changes.get("timeout", c.timeout),
-            connect_timeout=c.connect_timeout,
-            max_retries=changes.get("max_retries", c.max_retries),
-            max_connections=c.max_connections,
-            default_headers=dict(c.default_headers),
-            proxy=c.proxy,  # the network settings belong to the shared pool
-            trust_env=c.trust_env,
-            ssl=c.ssl,
-        )
+        # The network settings (proxy, trust_env, ssl, connections) belong to the shared
+        # pool, so a copy keeps them; the rest is checked again by Config's converters.
+        config = attrs.evolve(self._config, **changes)
         clone = object.__new__(type(self))
         clone._setup(config, self._pool, owns_pool=False)
         return clone
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` has closed the connection pool (copies share it)."""
+        return self._pool.closed
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it is your own session, or this is a copy)."""

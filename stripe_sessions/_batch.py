@@ -20,7 +20,7 @@ import attrs
 from tenacity import RetryCallState
 
 from . import _retry
-from ._config import _check_retries
+from ._config import check_retries
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -186,7 +186,7 @@ def check_batch_options(concurrency: int, rate_limit: float | None, max_retries:
             f"got {safe_repr(rate_limit)}",
             param="rate_limit",
         )
-    _check_retries(max_retries)
+    check_retries(max_retries)
 
 
 class Reachability:

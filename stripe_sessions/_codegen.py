@@ -6,7 +6,9 @@
 The sync module mirrors every public class and method of the async module: the same
 parameters, defaults, annotations and docstrings (with ``await`` and ``async`` taken
 out). Coroutine methods run on the client's private loop (``_portal.Portal.call``);
-async generators become plain iterators (``Portal.iterate``). The output is passed
+async generators become generators (``Portal.iterate``). What cannot be derived
+(lifecycle, context manager, repr) is written by hand in ``_sync_base.SyncClient``, the
+generated ``Client``'s base class, so the output holds only delegating methods. The output is passed
 through ``ruff format`` so that it is formatter-clean.
 """
 
@@ -25,7 +27,6 @@ SOURCE = HERE / "_async_client.py"
 TARGET = HERE / "_sync_client.py"
 
 RENAMES = {"AsyncClient": "Client", "AsyncCustomerSessions": "CustomerSessions"}
-METHOD_RENAMES = {"aclose": "close", "__aenter__": "__enter__", "__aexit__": "__exit__"}
 #: Constructor parameters the sync client leaves out, and why.
 DROPPED = {
     # An aiohttp.ClientSession is bound to the loop it was made on; the sync client's
@@ -109,63 +110,54 @@ def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef, drop: set[str]) -> tuple
     return ", ".join(["self", *sig]), ", ".join(call)
 
 
+#: Methods of the async classes that the sync side has by hand (``_sync_base.SyncClient``).
+BY_HAND = {"__aenter__", "__aexit__", "aclose", "__repr__", "closed"}
+
+
 def _method(cls: str, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
-    name = METHOD_RENAMES.get(fn.name, fn.name)
     is_client = cls == "AsyncClient"
     drop = DROPPED if (is_client and fn.name == "__init__") else set()
     sig, call = _params(fn, drop)
     returns = _text(fn.returns)
-    if name == "__enter__":
-        returns = "Client"
     out: list[str] = []
     out.extend(f"    @{_text(d)}" for d in fn.decorator_list)
-    out.append(f"    def {name}({sig}) -> {returns}:")
+    if fn.name == "__init__" and not is_client:  # a resource wraps its async twin
+        out.append(f"    def __init__(self, resource: {cls}, portal: Portal) -> None:")
+        out += ["        self._async = resource", "        self._portal = portal"]
+        return out
+    out.append(f"    def {fn.name}({sig}) -> {returns}:")
     out.extend(_docstring(ast.get_docstring(fn, clean=False), "        "))
-    target = "self._async" if is_client else "self._client._async.customer_sessions"
-    portal = "self._portal" if is_client else "self._client._portal"
-    if fn.name == "__init__" and is_client:
-        out += [
-            f"        self._async = AsyncClient({call})",
-            "        self._setup(self._async)",
-        ]
-    elif fn.name == "__init__":
-        out.append("        self._client = client")
-    elif fn.name == "__aenter__":
-        out.append("        return self")
-    elif fn.name == "__aexit__":
-        out.append("        self.close()")
-    elif fn.name == "aclose":
-        out.append("        self._close()")
-    elif fn.name == "__repr__":
-        out.append('        return repr(self._async).replace("AsyncClient", "Client", 1)')
+    if fn.name == "__init__":
+        out.append(f"        super().__init__(AsyncClient({call}))")
     elif isinstance(fn, ast.AsyncFunctionDef) and _is_async_gen(fn):
-        out.append(f"        return {portal}.iterate({target}.{fn.name}({call}))")
+        out.append(f"        return self._portal.iterate(self._async.{fn.name}({call}))")
     elif isinstance(fn, ast.AsyncFunctionDef):
         sep = ", " if call else ""
-        out.append(f"        return {portal}.call({target}.{fn.name}{sep}{call})")
+        out.append(f"        return self._portal.call(self._async.{fn.name}{sep}{call})")
     elif returns == "Client":
-        out.append(f"        return self._copy({target}.{fn.name}({call}))")
+        out.append(f"        return self._derive(self._async.{fn.name}({call}))")
     else:
-        out.append(f"        return {target}.{fn.name}")
+        out.append(f"        return self._async.{fn.name}")
     return out
 
 
-CLIENT_HELPERS = """
-    def _setup(self, async_client: AsyncClient, portal: Portal | None = None) -> None:
-        self._async = async_client
-        self._owns_portal = portal is None
-        self._portal = portal or Portal(async_client.aclose, async_client._pool.forget)
-        self.customer_sessions = CustomerSessions(self)
-
-    def _copy(self, async_client: AsyncClient) -> Client:
-        clone = object.__new__(Client)
-        clone._setup(async_client, self._portal)
-        return clone
-
-    def _close(self) -> None:
-        if self._owns_portal:
-            self._portal.close()
-"""
+def _bind(setup: ast.FunctionDef) -> list[str]:
+    """``_bind``: each resource the async ``_setup`` builds, wrapped for the sync client."""
+    out = ["    def _bind(self) -> None:"]
+    for node in ast.walk(setup):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and node.value.func.id in RENAMES
+        ):
+            (target,) = node.targets
+            assert isinstance(target, ast.Attribute)
+            resource = RENAMES[node.value.func.id]
+            out.append(
+                f"        self.{target.attr} = {resource}(self._async.{target.attr}, self._portal)"
+            )
+    return out
 
 
 def generate() -> str:
@@ -175,20 +167,19 @@ def generate() -> str:
     for node in tree.body:
         if not isinstance(node, ast.ClassDef) or node.name not in RENAMES:
             continue
-        body.append(f"class {RENAMES[node.name]}:")
+        base = "(SyncClient)" if node.name == "AsyncClient" else ""
+        body.append(f"class {RENAMES[node.name]}{base}:")
         body.extend(_docstring(ast.get_docstring(node, clean=False), "    "))
         for item in node.body:
             if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
-            public = not item.name.startswith("_") or item.name in (
-                "__init__", "__aenter__", "__aexit__", "__repr__",
-            )  # fmt: skip
-            if not public or item.name == "_setup":
+            if item.name == "_setup" and isinstance(item, ast.FunctionDef):
+                body += ["", *_bind(item)]
+                continue
+            if item.name in BY_HAND or (item.name.startswith("_") and item.name != "__init__"):
                 continue
             body.append("")
             body.extend(_method(node.name, item))
-        if node.name == "AsyncClient":
-            body.append(CLIENT_HELPERS)
         body.extend(["", ""])
     code = "\n".join(body)
     imports = _imports(tree, code)
@@ -214,8 +205,9 @@ def _imports(tree: ast.Module, code: str) -> str:
             names = [a for a in node.names if (a.asname or a.name) in used]
             if names:
                 lines.append(f"import {', '.join(a.name for a in names)}")
-    lines.append("from ._async_client import AsyncClient")
+    lines.append("from ._async_client import AsyncClient, AsyncCustomerSessions")
     lines.append("from ._portal import Portal")
+    lines.append("from ._sync_base import SyncClient")
     return "\n".join(lines)
 
 

@@ -56,7 +56,8 @@ def _bad(param: str, message: str) -> ValidationError:
     return ValidationError(f"{param}: {message}", param=param)
 
 
-def _check_timeout(name: str, value: float) -> float:
+def check_timeout(name: str, value: Any) -> float:
+    """Return ``value`` as seconds if it is a positive, finite number, else raise."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -67,7 +68,8 @@ def _check_timeout(name: str, value: float) -> float:
     return float(value)
 
 
-def _check_retries(value: int) -> int:
+def check_retries(value: Any) -> int:
+    """Return ``value`` if it is a whole number of retries from 0 to MAX_RETRIES, else raise."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
         raise _bad(
             "max_retries",
@@ -172,28 +174,119 @@ def check_api_key(key: Any) -> str:
     return str(key)
 
 
+# Config's converters: named functions, one a field, so type checkers can follow them.
+def _api_key(value: Any) -> str:
+    return check_api_key(value)
+
+
+def _base_url(value: Any) -> str:
+    return check_base_url(value)
+
+
+def _stripe_version(value: Any) -> str:
+    return check_header_value("stripe_version", value)
+
+
+def _stripe_account(value: Any) -> str | None:
+    return None if value is None else check_header_value("stripe_account", value)
+
+
+def _stripe_context(value: Any) -> str | None:
+    return None if value is None else check_header_value("stripe_context", value)
+
+
+def _timeout(value: Any) -> float:
+    return check_timeout("timeout", value)
+
+
+def _connect_timeout(value: Any) -> float:
+    return check_timeout("connect_timeout", value)
+
+
+def _default_headers(value: Any) -> tuple[tuple[str, str], ...]:
+    return check_headers(value)
+
+
+def check_max_connections(value: Any) -> int:
+    """Return ``value`` if it is a whole number of connections >= 1, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _bad("max_connections", f"must be a whole number >= 1, got {safe_repr(value)}")
+    return value
+
+
+def _optional_proxy(value: Any) -> str | None:
+    return None if value is None else check_proxy(value)
+
+
+def _trust_env(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _bad("trust_env", f"must be True or False, got {safe_repr(value)}")
+    return value
+
+
+def _check_ssl(value: Any) -> _ssl.SSLContext | None:
+    if value is not None and not isinstance(value, _ssl.SSLContext):
+        raise _bad(
+            "ssl",
+            "must be an ssl.SSLContext, e.g. ssl.create_default_context(cafile=...), "
+            f"got {type(value).__name__}",
+        )
+    return value
+
+
 @attrs.frozen(slots=True)
 class Config:
-    """Everything a client needs to send a request; built once, shared by copies."""
+    """Everything a client needs to send a request; built once, shared by copies.
 
-    api_key: str = attrs.field(repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    stripe_version: str = STRIPE_API_VERSION
-    stripe_account: str | None = None
-    stripe_context: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    default_headers: tuple[tuple[str, str], ...] = ()
+    Every field checks itself (attrs converters): building one, or a copy with
+    ``attrs.evolve(config, ...)``, raises :class:`ValidationError` naming the bad
+    setting, so a ``Config`` that exists is one that can be sent with.
+    """
+
+    api_key: str = attrs.field(repr=False, converter=_api_key)
+    base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url)
+    stripe_version: str = attrs.field(default=STRIPE_API_VERSION, converter=_stripe_version)
+    stripe_account: str | None = attrs.field(default=None, converter=_stripe_account)
+    stripe_context: str | None = attrs.field(default=None, converter=_stripe_context)
+    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, converter=_timeout)
+    connect_timeout: float = attrs.field(
+        default=DEFAULT_CONNECT_TIMEOUT, converter=_connect_timeout
+    )
+    max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, converter=check_retries)
+    max_connections: int = attrs.field(
+        default=DEFAULT_MAX_CONNECTIONS, converter=check_max_connections
+    )
+    default_headers: tuple[tuple[str, str], ...] = attrs.field(
+        default=(), converter=_default_headers
+    )
     #: An HTTP(S) proxy URL; its credentials are kept out of the repr.
     proxy: str | None = attrs.field(
-        default=None, repr=lambda p: "None" if p is None else repr(mask_url(p))
+        default=None,
+        converter=_optional_proxy,
+        repr=lambda p: "None" if p is None else repr(mask_url(p)),
     )
     #: Honour ``HTTP(S)_PROXY``, ``NO_PROXY`` and ``~/.netrc`` (off, as in aiohttp).
-    trust_env: bool = False
+    trust_env: bool = attrs.field(default=False, converter=_trust_env)
     #: The TLS context that verifies the server (None: the system's default CAs).
-    ssl: _ssl.SSLContext | None = None
+    ssl: _ssl.SSLContext | None = attrs.field(default=None, converter=_check_ssl)
+
+    @classmethod
+    def from_arguments(
+        cls,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        stripe_version: str | None,
+        **settings: Any,
+    ) -> Config:
+        """A client constructor's arguments, where None means "the default" (the key:
+        ``$STRIPE_API_KEY``)."""
+        return cls(
+            api_key=resolve_api_key(api_key),
+            base_url=DEFAULT_BASE_URL if base_url is None else base_url,
+            stripe_version=STRIPE_API_VERSION if stripe_version is None else stripe_version,
+            **settings,
+        )
 
     @property
     def masked_key(self) -> str:
@@ -218,75 +311,12 @@ def resolve_api_key(api_key: str | None) -> str:
     return check_api_key(key)
 
 
-def make_config(
-    *,
-    api_key: str | None,
-    base_url: str | None,
-    stripe_version: str | None,
-    stripe_account: str | None,
-    stripe_context: str | None,
-    timeout: float,
-    connect_timeout: float,
-    max_retries: int,
-    max_connections: int,
-    default_headers: Mapping[str, str] | None,
-    proxy: str | None = None,
-    trust_env: bool = False,
-    ssl: _ssl.SSLContext | None = None,
-) -> Config:
-    """Check and freeze the constructor's arguments; a bad one raises ValidationError."""
-    if (
-        isinstance(max_connections, bool)
-        or not isinstance(max_connections, int)
-        or max_connections < 1
-    ):
-        raise _bad(
-            "max_connections", f"must be a whole number >= 1, got {safe_repr(max_connections)}"
-        )
-    return Config(
-        api_key=resolve_api_key(api_key),
-        base_url=DEFAULT_BASE_URL if base_url is None else check_base_url(base_url),
-        stripe_version=(
-            STRIPE_API_VERSION
-            if stripe_version is None
-            else check_header_value("stripe_version", stripe_version)
-        ),
-        stripe_account=(
-            None if stripe_account is None else check_header_value("stripe_account", stripe_account)
-        ),
-        stripe_context=(
-            None if stripe_context is None else check_header_value("stripe_context", stripe_context)
-        ),
-        timeout=_check_timeout("timeout", timeout),
-        connect_timeout=_check_timeout("connect_timeout", connect_timeout),
-        max_retries=_check_retries(max_retries),
-        max_connections=max_connections,
-        default_headers=_check_headers(default_headers),
-        proxy=None if proxy is None else check_proxy(proxy),
-        trust_env=_check_flag("trust_env", trust_env),
-        ssl=_check_ssl(ssl),
-    )
-
-
-def _check_flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(name, f"must be True or False, got {safe_repr(value)}")
-    return value
-
-
-def _check_ssl(value: Any) -> _ssl.SSLContext | None:
-    if value is not None and not isinstance(value, _ssl.SSLContext):
-        raise _bad(
-            "ssl",
-            "must be an ssl.SSLContext, e.g. ssl.create_default_context(cafile=...), "
-            f"got {type(value).__name__}",
-        )
-    return value
-
-
-def _check_headers(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+def check_headers(headers: Any) -> tuple[tuple[str, str], ...]:
+    """``default_headers`` (a mapping, or the pairs a Config keeps) as checked pairs."""
     if headers is None:
         return ()
+    if isinstance(headers, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in headers):
+        headers = dict(headers)  # a Config's own pairs, given back by attrs.evolve
     if not isinstance(headers, Mapping):
         raise _bad("default_headers", f"must be a mapping, got {type(headers).__name__}")
     for name, value in headers.items():

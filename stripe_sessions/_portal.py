@@ -19,13 +19,14 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-from ._transport import INHERITED
-
 __all__ = ["Portal"]
 
 T = TypeVar("T")
 
 _warned_running_loop = False
+#: Loops a forked child inherited from its parent: kept referenced, never closed (closing
+#: one would unregister the parent's sockets from the epoll set the two share).
+_INHERITED: list[asyncio.AbstractEventLoop | None] = []
 #: How long a Ctrl-C waits for the cancelled request to unwind, and close() for the loop.
 UNWIND_TIMEOUT = 10.0
 
@@ -34,20 +35,15 @@ class Portal:
     """Runs coroutines on a private event loop in a background thread and waits for them.
 
     The loop starts lazily under a lock and is handed out only once it runs. After
-    ``os.fork()`` the child gets a fresh loop (and ``on_fork`` lets the client drop
-    connections it shares with the parent). A ``weakref.finalize`` owns the loop and
+    ``os.fork()`` the child gets a fresh loop (the client's connection pool forgets the
+    parent's connections through its own at-fork hook). A ``weakref.finalize`` owns the loop and
     thread: ``close()``, the portal being garbage-collected (a client dropped without
     ``close()``) and interpreter exit each run ``on_close`` on the loop, stop it and
     join the thread, once.
     """
 
-    def __init__(
-        self,
-        on_close: Callable[[], Coroutine[Any, Any, None]],
-        on_fork: Callable[[], None],
-    ) -> None:
+    def __init__(self, on_close: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._on_close = on_close
-        self._on_fork = on_fork
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -57,14 +53,12 @@ class Portal:
 
     def _start(self) -> asyncio.AbstractEventLoop:
         if self._pid != os.getpid():  # forked: the parent's loop and thread are not ours
-            # Keep the parent's loop referenced, never closed: see Pool.forget.
-            INHERITED.append(self._loop)
+            _INHERITED.append(self._loop)
             if self._finalizer is not None:
                 self._finalizer.detach()
             self._lock = threading.Lock()
             self._loop, self._thread, self._pid = None, None, os.getpid()
             self._finalizer = None
-            self._on_fork()
         loop = self._loop
         if loop is not None:
             return loop
@@ -165,6 +159,11 @@ class Portal:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None and self._loop is not None and not loop.is_closed():
                 self._wait(loop, aclose())
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
 
     def close(self) -> None:
         """Run ``on_close`` on the loop, stop the loop and join its thread. Idempotent."""

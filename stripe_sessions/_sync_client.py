@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping, Sequence
 from ssl import SSLContext
-from types import TracebackType
 from typing import Any
 
-from ._async_client import AsyncClient
+from ._async_client import AsyncClient, AsyncCustomerSessions
 from ._batch import (
     DEFAULT_BATCH_RETRIES,
     DEFAULT_CONCURRENCY,
@@ -29,6 +28,7 @@ from ._config import (
 from ._models import CustomerSession
 from ._params import Components, CreateParams
 from ._portal import Portal
+from ._sync_base import SyncClient
 
 __all__ = ["Client", "CustomerSessions"]
 
@@ -36,8 +36,9 @@ __all__ = ["Client", "CustomerSessions"]
 class CustomerSessions:
     """``client.customer_sessions``: create Customer Sessions."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, resource: AsyncCustomerSessions, portal: Portal) -> None:
+        self._async = resource
+        self._portal = portal
 
     def create(
         self,
@@ -73,8 +74,8 @@ class CustomerSessions:
         retries), ``stripe_account``, ``stripe_version``, ``timeout`` (seconds)
         and ``max_retries`` override the client's settings.
         """
-        return self._client._portal.call(
-            self._client._async.customer_sessions.create,
+        return self._portal.call(
+            self._async.create,
             components=components,
             customer=customer,
             customer_account=customer_account,
@@ -127,8 +128,8 @@ class CustomerSessions:
         hours and nothing is created twice. ``max_retries`` is the retry budget
         of each item.
         """
-        return self._client._portal.call(
-            self._client._async.customer_sessions.create_many,
+        return self._portal.call(
+            self._async.create_many,
             params,
             concurrency=concurrency,
             rate_limit=rate_limit,
@@ -169,8 +170,8 @@ class CustomerSessions:
         ``contextlib.closing`` to do that as soon as you break out of the loop
         (otherwise it happens when the generator is garbage-collected).
         """
-        return self._client._portal.iterate(
-            self._client._async.customer_sessions.stream_many(
+        return self._portal.iterate(
+            self._async.stream_many(
                 params,
                 concurrency=concurrency,
                 rate_limit=rate_limit,
@@ -185,7 +186,7 @@ class CustomerSessions:
         )
 
 
-class Client:
+class Client(SyncClient):
     """The blocking client for Stripe's Customer Sessions API, on a private loop.
 
     ::
@@ -223,22 +224,26 @@ class Client:
         trust_env: bool = False,
         ssl: SSLContext | None = None,
     ) -> None:
-        self._async = AsyncClient(
-            api_key=api_key,
-            base_url=base_url,
-            stripe_version=stripe_version,
-            stripe_account=stripe_account,
-            stripe_context=stripe_context,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-            max_connections=max_connections,
-            default_headers=default_headers,
-            proxy=proxy,
-            trust_env=trust_env,
-            ssl=ssl,
+        super().__init__(
+            AsyncClient(
+                api_key=api_key,
+                base_url=base_url,
+                stripe_version=stripe_version,
+                stripe_account=stripe_account,
+                stripe_context=stripe_context,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                max_retries=max_retries,
+                max_connections=max_connections,
+                default_headers=default_headers,
+                proxy=proxy,
+                trust_env=trust_env,
+                ssl=ssl,
+            )
         )
-        self._setup(self._async)
+
+    def _bind(self) -> None:
+        self.customer_sessions = CustomerSessions(self._async.customer_sessions, self._portal)
 
     @property
     def config(self) -> Config:
@@ -263,7 +268,7 @@ class Client:
 
         Closing the copy leaves the pool open; closing the original closes it.
         """
-        return self._copy(
+        return self._derive(
             self._async.with_options(
                 api_key=api_key,
                 stripe_version=stripe_version,
@@ -273,36 +278,3 @@ class Client:
                 max_retries=max_retries,
             )
         )
-
-    def close(self) -> None:
-        """Close the connection pool (unless it is your own session, or this is a copy)."""
-        self._close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return repr(self._async).replace("AsyncClient", "Client", 1)
-
-    def _setup(self, async_client: AsyncClient, portal: Portal | None = None) -> None:
-        self._async = async_client
-        self._owns_portal = portal is None
-        self._portal = portal or Portal(async_client.aclose, async_client._pool.forget)
-        self.customer_sessions = CustomerSessions(self)
-
-    def _copy(self, async_client: AsyncClient) -> Client:
-        clone = object.__new__(Client)
-        clone._setup(async_client, self._portal)
-        return clone
-
-    def _close(self) -> None:
-        if self._owns_portal:
-            self._portal.close()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import platform
-import uuid
+import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -20,14 +21,14 @@ from ._errors import (
     APIError,
     APITimeoutError,
     StripeError,
-    ValidationError,
     error_from_response,
     redact,
 )
+from ._options import RequestOptions
 from ._retry import call_with_retries
 from ._version import __version__
 
-__all__ = ["Pool", "Response", "Transport", "check_idempotency_key"]
+__all__ = ["Pool", "Response", "Transport"]
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -35,28 +36,13 @@ USER_AGENT: Final = (
     f"stripe-sessions/{__version__} aiohttp/{aiohttp.__version__} "
     f"python/{platform.python_version()}"
 )
-MAX_IDEMPOTENCY_KEY: Final = 255
 #: The largest answer read, in bytes. Stripe's answers for this endpoint are a few KB,
 #: an expanded Customer a few more: anything near this size is not Stripe talking.
 MAX_RESPONSE_BYTES: Final = 1024 * 1024
-#: Objects a forked child inherited from its parent and must never close (see Pool.forget).
-INHERITED: Final[list[object]] = []
-
-
-def check_idempotency_key(key: str) -> str:
-    """Return ``key`` if Stripe accepts it as an ``Idempotency-Key``, else raise ValueError."""
-    if not isinstance(key, str) or not key or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise ValidationError(
-            f"idempotency_key must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY} "
-            f"characters, got {key!r}"[:400],
-            param="idempotency_key",
-        )
-    if not key.isprintable() or not key.isascii():
-        raise ValidationError(
-            "idempotency_key must be printable ASCII (it is sent as a header)",
-            param="idempotency_key",
-        )
-    return key
+#: Sessions a forked child inherited from its parent and must never close (see Pool.forget).
+_INHERITED: Final[list[object]] = []
+#: Every live Pool, so that a forked child can make each forget its parent's session.
+_POOLS: Final[weakref.WeakSet[Pool]] = weakref.WeakSet()
 
 
 class Masked(str):
@@ -82,8 +68,8 @@ class Response:
     data: dict[str, Any]
     request_id: str | None
     replayed: bool
-    #: The ``Idempotency-Key`` that was sent (the caller's, or the one generated).
-    idempotency_key: str
+    #: The call's options, as sent (``options.idempotency_key`` is the key that was sent).
+    options: RequestOptions
 
 
 class Pool:
@@ -100,6 +86,7 @@ class Pool:
     ) -> None:
         self._max_connections = max_connections
         self._trust_env = trust_env
+        _POOLS.add(self)
         self._session = session
         self._owned = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -146,10 +133,24 @@ class Pool:
         garbage-collected does the same. So the child keeps it, unused, for good.
         """
         if self._owned and self._session is not None:
-            INHERITED.append(self._session)
+            _INHERITED.append(self._session)
             self._session = None
         self._loop = None
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` was called."""
+        return self._closed
+
+
+def _forget_all_in_child() -> None:
+    for pool in list(_POOLS):
+        pool.forget()
+
+
+# Each owner handles its own fork (as synchronicity does): a child's pools start afresh.
+os.register_at_fork(after_in_child=_forget_all_in_child)
 
 
 class Transport:
@@ -178,25 +179,18 @@ class Transport:
             total=config.timeout, connect=config.connect_timeout
         )
 
-    async def post(
-        self,
-        path: str,
-        body: str,
-        *,
-        idempotency_key: str | None = None,
-        stripe_account: str | None = None,
-        stripe_version: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Response:
-        """POST ``body`` to ``path``, retrying as Stripe's rules allow with one idempotency key."""
+    async def post(self, path: str, body: str, options: RequestOptions) -> Response:
+        """POST ``body`` to ``path`` with ``options``, retrying as Stripe's rules allow.
+
+        Every attempt sends the same ``Idempotency-Key`` (``options.idempotency_key``).
+        """
         headers = self._headers.copy()
-        key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
-        headers["Idempotency-Key"] = key
-        if stripe_account is not None:
-            headers["Stripe-Account"] = stripe_account
-        if stripe_version is not None:
-            headers["Stripe-Version"] = stripe_version
+        headers["Idempotency-Key"] = options.idempotency_key
+        if options.stripe_account is not None:
+            headers["Stripe-Account"] = options.stripe_account
+        if options.stripe_version is not None:
+            headers["Stripe-Version"] = options.stripe_version
+        timeout = options.timeout
         client_timeout = (
             self._timeout
             if timeout is None
@@ -206,9 +200,9 @@ class Transport:
         )
         url = self.config.base_url + path
         data = body.encode()
-        retries = self.config.max_retries if max_retries is None else max_retries
+        retries = self.config.max_retries if options.max_retries is None else options.max_retries
         return await call_with_retries(
-            lambda: self._attempt(url, data, headers, client_timeout, key), retries
+            lambda: self._attempt(url, data, headers, client_timeout, options), retries
         )
 
     async def _attempt(
@@ -217,11 +211,12 @@ class Transport:
         data: bytes,
         headers: Mapping[str, str],
         timeout: aiohttp.ClientTimeout,
-        key: str,
+        options: RequestOptions,
     ) -> Response:
         # Failure paths build their error, drop the body, and raise outside any
         # ``except``: no chained aiohttp error (its request holds the headers) and no
         # local holding a body (a client secret) for a traceback with locals to show.
+        key = options.idempotency_key
         status, resp_headers, raw = await self._exchange(url, data, headers, timeout, key)
         request_id = resp_headers.get("Request-Id")
         if logger.isEnabledFor(logging.DEBUG):
@@ -257,9 +252,8 @@ class Transport:
         else:
             payload = _decode(raw)
             if isinstance(payload, dict):
-                return Response(
-                    payload, request_id, resp_headers.get("Idempotent-Replayed") == "true", key
-                )
+                replayed = resp_headers.get("Idempotent-Replayed") == "true"
+                return Response(payload, request_id, replayed, options)
             # The body is not kept: a damaged session body may hold a client secret.
             failure = APIError(
                 f"Stripe answered HTTP {status} with a body that is not a JSON object ({payload})",

@@ -35,9 +35,10 @@ def _public(cls: type) -> dict[str, Any]:
 )
 def test_every_public_async_method_has_a_sync_twin(async_cls: type, sync_cls: type) -> None:
     renames = {"aclose": "close"}
-    sync_methods = _public(sync_cls)
     for name, method in _public(async_cls).items():
-        twin = sync_methods[renames.get(name, name)]
+        if name == "__init__" and async_cls is ss.AsyncCustomerSessions:
+            continue  # built by its client (from a transport; the sync one from its twin)
+        twin = getattr(sync_cls, renames.get(name, name))  # generated, or by hand in the base
         a = inspect.signature(method).parameters
         s = inspect.signature(twin).parameters
         expected = [p for p in a if not (async_cls is ss.AsyncClient and p == "session")]
@@ -48,7 +49,7 @@ def test_every_public_async_method_has_a_sync_twin(async_cls: type, sync_cls: ty
         if method.__doc__:
             assert twin.__doc__, name
             assert "await " not in twin.__doc__
-    assert "__enter__" in vars(sync_cls) or sync_cls is ss.CustomerSessions
+    assert hasattr(sync_cls, "__enter__") or sync_cls is ss.CustomerSessions
 
 
 def test_stream_many_is_a_generator_with_close_in_sync() -> None:

@@ -1,0 +1,75 @@
+"""SyncClient: the hand-written half of the sync ``Client`` (its loop, lifecycle and repr).
+
+The generated half (``_sync_client.py``) only delegates: each method runs the async
+client's coroutine on the private loop (``Portal.call``) or drives its async generator
+(``Portal.iterate``). What cannot be derived from the async client lives here, once.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._portal import Portal
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncClient
+
+__all__ = ["SyncClient"]
+
+S = TypeVar("S", bound="SyncClient")
+
+
+class SyncClient:
+    """Drives an :class:`AsyncClient` on a private event loop in a daemon thread.
+
+    A copy made by ``with_options`` shares the loop and the connection pool; closing
+    the copy leaves both open, closing the original closes both.
+    """
+
+    _async: AsyncClient
+    _portal: Portal
+    _owns_portal: bool
+
+    def __init__(self, async_client: AsyncClient, portal: Portal | None = None) -> None:
+        self._async = async_client
+        self._owns_portal = portal is None
+        self._portal = Portal(async_client.aclose) if portal is None else portal
+        self._bind()
+
+    def _bind(self) -> None:
+        """Build the resources (``customer_sessions``); written by the generator."""
+        raise NotImplementedError
+
+    def _derive(self: S, async_client: AsyncClient) -> S:
+        """A copy of this client around ``async_client``, on the same loop."""
+        clone = object.__new__(type(self))
+        SyncClient.__init__(clone, async_client, self._portal)
+        return clone
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client (or, for a copy, the client it was copied from) is closed."""
+        return self._portal.closed
+
+    def close(self) -> None:
+        """Close the connection pool and stop the loop (a copy leaves both to its original)."""
+        if self._owns_portal:
+            self._portal.close()
+
+    def __enter__(self: S) -> S:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncClient", type(self).__name__, 1)
+
+    def __getstate__(self) -> Any:
+        raise TypeError(f"{type(self).__name__} cannot be pickled: it owns a thread and a loop")
