@@ -13,7 +13,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from cattrs.preconf.json import make_converter
 
 from ._errors import APIError, safe_repr
-from ._models import CustomerSession
+from ._models import CustomerSession, read_components_with
 from ._params import Components
 
 __all__ = [
@@ -238,3 +238,6 @@ def structure_components(data: Any, request_id: str | None = None) -> Components
             request_id=request_id,
         ) from e
     return components
+
+
+read_components_with(structure_components)

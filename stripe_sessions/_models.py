@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +18,26 @@ import attrs
 from ._errors import APIError
 from ._params import Components
 
-__all__ = ["Customer", "CustomerSession"]
+__all__ = ["Customer", "CustomerSession", "read_components_with"]
+
+
+def _load_reader(data: Any, request_id: str | None) -> Components:
+    # A session unpickled where the converter was never imported: importing it installs
+    # the reader (by name, so that this module does not depend on it).
+    importlib.import_module(f"{__package__}._converter")
+    return _read_components(data, request_id)
+
+
+#: Turns a response's ``components`` JSON into :class:`Components`. The one converter
+#: (``_converter``) installs it at import: the models never import the converter, so
+#: "JSON to model" lives in one module and the two do not import each other.
+_read_components: Callable[[Any, str | None], Components] = _load_reader
+
+
+def read_components_with(reader: Callable[[Any, str | None], Components]) -> None:
+    """Install how a session's lazy ``components`` is read (called once, by ``_converter``)."""
+    global _read_components  # noqa: PLW0603 - set once at import
+    _read_components = reader
 
 
 @attrs.frozen
@@ -170,8 +190,6 @@ class CustomerSession:
                 raise AttributeError(
                     f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
                 )
-            from ._converter import structure_components  # noqa: PLC0415 - import cycle
-
-            value = structure_components(self._raw.get("components"), self.request_id)
+            value = _read_components(self._raw.get("components"), self.request_id)
             object.__setattr__(self, "components", value)
             return value

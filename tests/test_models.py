@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -183,3 +185,17 @@ def test_errors_survive_pickling() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is ss.InvalidRequestError
     assert (back.http_status, back.code, back.request_id) == (400, "x", "req_1")
+
+
+def test_a_pickled_session_reads_its_components_in_a_fresh_process() -> None:
+    # The lazy components are read by the converter, which the models do not import:
+    # a process that only unpickles a session must still be able to read them.
+    session = structure_session(fixture_json("customer_session.json"), "req_1")
+    code = (
+        "import pickle, sys; s = pickle.loads(sys.stdin.buffer.read()); "
+        "print(s.components.pricing_table.enabled, s.components.customer_sheet.enabled)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(session), capture_output=True, check=True
+    )
+    assert out.stdout.decode().split() == ["True", "True"]
