@@ -1,4 +1,6 @@
-"""Batch creation: bounded concurrency, a shared adaptive pace, one result per input.
+"""Batch creation's parts: results, progress, options, the pace and the reachability watch.
+
+The run itself is ``_batch_run.Batch``.
 
 Each item gets the idempotency key ``f"{batch_key}-{index}"``, so a batch run again
 with the same ``batch_key`` within Stripe's 24 hours creates nothing twice.
@@ -8,32 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
-from typing import Any, Final
+from typing import Final
 
 import attrs
-from tenacity import RetryCallState
 
 from . import _retry
 from ._config import check_retries
 from ._errors import (
     APIConnectionError,
-    APIError,
     StripeError,
     ValidationError,
     parse_retry_after,
-    redact,
     safe_repr,
 )
 from ._models import CustomerSession
-from ._reader import END, ThreadedReader
 
-__all__ = ["BatchProgress", "BatchResult", "RateLimiter", "stream"]
+__all__ = ["BatchProgress", "BatchResult", "RateLimiter", "Reachability", "mark_batch_key"]
 
 #: Pace used when the caller gives none: safely below Stripe's 25 requests/s in test mode.
 DEFAULT_RATE_LIMIT: Final = 20.0
@@ -150,7 +146,8 @@ class RateLimiter:
             self.rate = min(self.target, self.rate + self.target / 20)
 
 
-def _is_rate_limit(exc: BaseException) -> bool:
+def is_rate_limit(exc: BaseException) -> bool:
+    """Whether Stripe said ``rate_limit`` (the whole batch pauses for it)."""
     return isinstance(exc, StripeError) and exc.code == "rate_limit"
 
 
@@ -231,187 +228,6 @@ class Reachability:
         return None
 
 
-Send = Callable[[Any, str], Awaitable[CustomerSession]]
-Prepare = Callable[[Any], Any]
-
-
-async def stream(
-    items: Iterable[Any] | AsyncIterable[Any],
-    *,
-    prepare: Prepare,
-    send: Send,
-    concurrency: int,
-    rate_limit: float | None,
-    on_progress: Callable[[BatchProgress], object] | None,
-    fail_fast: bool,
-    batch_key: str,
-    max_retries: int,
-    total: int | None,
-    target: str,
-) -> AsyncGenerator[BatchResult, None]:
-    """Yield one BatchResult per item as items finish; see ``create_many`` for the rules.
-
-    ``prepare(item)`` checks an item and returns what ``send(prepared, key)`` sends.
-    At most ``concurrency`` items are in flight and at most ``concurrency`` finished
-    results wait to be consumed, so memory stays flat for any input size. Only
-    cancellation, ``fail_fast``, the caller's own callbacks, the caller's input raising
-    and a server that no attempt can reach (``target``, see :class:`Reachability`) end
-    it early; whatever it raises then carries ``batch_key``, and the early end is
-    logged with the key.
-    """
-    limiter = RateLimiter(rate_limit)
-    reach = Reachability(target)
-    # Unbounded queue, bounded by slots: an item holds a slot from being read until its
-    # result is consumed, so at most `concurrency` are in flight and a few more buffered.
-    results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
-    slots = asyncio.Semaphore(2 * concurrency)
-    counter = itertools.count()
-    lock = asyncio.Lock()
-    is_async = isinstance(items, AsyncIterable)
-    reader: ThreadedReader | None = None
-    source: Any
-    if isinstance(items, AsyncIterable):
-        source = items.__aiter__()
-    elif isinstance(items, (list, tuple, range)):
-        source = iter(items)  # in memory: next() cannot block
-    else:  # a generator may wait on a cursor or stdin: read it off the loop
-        source = reader = ThreadedReader(items, max(READ_AHEAD, 2 * concurrency))
-    stats = {"done": 0, "succeeded": 0, "failed": 0, "retried": 0}
-
-    async def next_item() -> tuple[int, Any] | None:
-        if reader is not None:
-            item = await reader.get()
-            return None if item is END else (next(counter), item)
-        if not is_async:  # next() cannot be interleaved: no lock needed
-            try:
-                return next(counter), next(source)
-            except StopIteration:
-                return None
-        async with lock:  # one reader at a time, and indexes in input order
-            try:
-                item = await source.__anext__()
-            except StopAsyncIteration:
-                return None
-            return next(counter), item
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, StripeError) and _is_rate_limit(exc):
-            # The limiter holds every start, this one included: no wait of its own.
-            limiter.rate_limited(_retry_after(exc))
-            return 0.0
-        return _retry.wait(state)
-
-    def retryable(exc: BaseException) -> bool:
-        return _retry.should_retry(exc) or _is_rate_limit(exc)
-
-    async def run(index: int, item: Any) -> BatchResult:
-        key = f"{batch_key}-{index}"
-        try:
-            prepared = prepare(item)
-        except Exception as e:  # any bad item is that item's failure, never the batch's
-            error = e if isinstance(e, ValidationError) else _unreadable_item(e)
-            error.idempotency_key, error.batch_key = key, batch_key
-            return BatchResult(index, key, error=error, batch_key=batch_key)
-        attempts = 0
-        started = 0.0
-
-        async def attempt() -> CustomerSession:
-            nonlocal attempts, started
-            await limiter.acquire()
-            attempts += 1
-            if attempts == 1:
-                started = time.monotonic()
-            try:
-                session = await send(prepared, key)
-            except Exception as e:
-                stop = reach.failed(e)
-                if stop is not None:  # nothing reaches the server: end the whole batch
-                    results.put_nowait(stop)
-                raise
-            reach.answered()
-            return session
-
-        failure: StripeError
-        try:
-            session = await _retry.call_with_retries(attempt, max_retries, retryable, wait)
-        except StripeError as e:
-            failure = e
-        except Exception as e:  # a bug or an unforeseen answer: still only this item's
-            failure = APIError(
-                f"sending this item failed: {type(e).__name__}: {redact(str(e))[:200]}",
-                idempotency_key=key,
-            )
-        else:
-            limiter.succeeded()
-            elapsed = time.monotonic() - started
-            return BatchResult(
-                index, key, session=session, attempts=attempts, elapsed=elapsed, batch_key=batch_key
-            )
-        failure.batch_key = batch_key
-        elapsed = time.monotonic() - started if attempts else 0.0
-        return BatchResult(
-            index, key, error=failure, attempts=attempts, elapsed=elapsed, batch_key=batch_key
-        )
-
-    async def worker() -> None:
-        try:
-            while True:
-                await slots.acquire()
-                got = await next_item()
-                if got is None:
-                    slots.release()
-                    return
-                results.put_nowait(await run(*got))
-        except Exception as e:  # the caller's input raised: end the stream with it
-            results.put_nowait(e)
-        finally:
-            results.put_nowait(None)
-
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    running = len(workers)
-    finished = False
-    try:
-        while running:
-            got = await results.get()
-            if got is None:
-                running -= 1
-                continue
-            if isinstance(got, BaseException):
-                raise got
-            slots.release()
-            stats["done"] += 1
-            stats["succeeded" if got.ok else "failed"] += 1
-            stats["retried"] += max(0, got.attempts - 1)
-            if on_progress is not None:
-                on_progress(BatchProgress(total=total, **stats))
-            if fail_fast and got.error is not None:
-                raise got.error
-            yield got
-        finished = True
-    except BaseException as e:
-        mark_batch_key(e, batch_key)
-        raise
-    finally:
-        if not finished:
-            logger.warning(
-                "batch %s ended early after %d of %s items; run it again with "
-                "batch_key=%r to create nothing twice",
-                batch_key,
-                stats["done"],
-                "?" if total is None else total,
-                batch_key,
-            )
-        if reader is not None:
-            reader.close()
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        if is_async and hasattr(source, "aclose"):
-            with contextlib.suppress(Exception):
-                await source.aclose()
-
-
 def mark_batch_key(error: BaseException, batch_key: str) -> None:
     """Put ``batch_key`` on an error that ends a batch, and say it in its traceback."""
     if getattr(error, "batch_key", None) == batch_key:
@@ -425,12 +241,6 @@ def mark_batch_key(error: BaseException, batch_key: str) -> None:
             )
 
 
-def _unreadable_item(e: Exception) -> ValidationError:
-    return ValidationError(
-        f"params: this item could not be read: {type(e).__name__}: {redact(str(e))[:200]}",
-        param="params",
-    )
-
-
-def _retry_after(exc: StripeError) -> float | None:
+def retry_after_of(exc: StripeError) -> float | None:
+    """The ``Retry-After`` seconds of an error's answer, if it has a usable one."""
     return parse_retry_after(exc.headers.get("Retry-After"))

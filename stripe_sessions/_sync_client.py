@@ -115,18 +115,23 @@ class CustomerSessions:
             for r in results:
                 print(r.index, r.session.client_secret if r.ok else r.error)
 
-        Each item is a dict of ``create``'s parameters or a :class:`CreateParams`.
-        Never all-or-nothing: each item ends as a session or an error (a bad item
-        becomes a :class:`ValidationError` without being sent); ``fail_fast=True``
-        raises the first error instead, cancelling the rest. At most
-        ``concurrency`` requests are in flight and starts are paced at
-        ``rate_limit`` per second (None: no pacing). A ``rate_limit`` 429 pauses
-        the whole batch (honouring ``Retry-After``), halves the pace, and retries
-        the item; the pace then recovers gradually. Item ``i`` is sent with the
-        idempotency key ``f"{batch_key}-{i}"`` (``batch_key`` is random unless
-        given): run a failed batch again with the same ``batch_key`` within 24
-        hours and nothing is created twice. ``max_retries`` is the retry budget
-        of each item.
+        The rules:
+
+        - Each item is a dict of ``create``'s parameters or a :class:`CreateParams`.
+        - Never all-or-nothing: each item ends as a session or an error; a bad item
+          becomes a :class:`ValidationError` without being sent.
+        - ``fail_fast=True`` raises the first error instead, cancelling the rest.
+        - At most ``concurrency`` requests are in flight; starts are paced at
+          ``rate_limit`` per second (None: no pacing).
+        - A ``rate_limit`` 429 pauses the whole batch (honouring ``Retry-After``),
+          halves the pace and retries the item; the pace then recovers gradually.
+        - Item ``i`` is sent with the idempotency key ``f"{batch_key}-{i}"``
+          (``batch_key`` is random unless given): run a failed batch again with the
+          same ``batch_key`` within 24 hours and nothing is created twice.
+        - ``max_retries`` is the retry budget of each item.
+        - If no attempt can reach the server (10 connection failures, or 10 s of
+          them, before any answer), the batch stops with one ``APIConnectionError``.
+        - Whatever ends a batch early carries ``batch_key``.
         """
         return self._portal.call(
             self._async.create_many,

@@ -16,6 +16,7 @@ import pytest
 import stripe_sessions as ss
 from stripe_sessions import _retry
 from stripe_sessions._batch import READ_AHEAD
+from stripe_sessions._batch_run import WORKER_NAME
 from stripe_sessions.testing import FakeStripe, FaultMix
 from tests.conftest import PRICING, Api
 from tests.test_sync import _run
@@ -266,7 +267,7 @@ async def test_cancelling_a_batch_leaves_nothing_pending() -> None:
 
 def _workers(loop: asyncio.AbstractEventLoop | None = None) -> list[asyncio.Task[Any]]:
     tasks = asyncio.all_tasks(loop)
-    return [t for t in tasks if "stream.<locals>.worker" in repr(t.get_coro())]
+    return [t for t in tasks if t.get_name().startswith(WORKER_NAME)]
 
 
 async def _on_loop_workers() -> int:

@@ -1,0 +1,293 @@
+"""Batch: one running ``create_many``/``stream_many``, as an object whose state is in view.
+
+Its parts: a :class:`Source` that hands out ``(index, item)`` in input order, ``2 x
+concurrency`` slots (an item holds one from being read until its result is consumed,
+so memory stays flat), ``concurrency`` workers that prepare, pace, send and retry one
+item at a time, a queue of finished results, and the counts behind ``on_progress``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+from tenacity import RetryCallState
+
+from . import _retry
+from ._batch import (
+    READ_AHEAD,
+    BatchProgress,
+    BatchResult,
+    RateLimiter,
+    Reachability,
+    is_rate_limit,
+    logger,
+    mark_batch_key,
+    retry_after_of,
+)
+from ._errors import APIError, StripeError, ValidationError, redact
+from ._models import CustomerSession
+from ._reader import END, ThreadedReader
+
+__all__ = ["WORKER_NAME", "Batch", "Source"]
+
+#: The name of every worker task (then the batch key): what is in flight can be seen.
+WORKER_NAME = "stripe_sessions batch worker"
+
+Send = Callable[[Any, str], Awaitable[CustomerSession]]
+Prepare = Callable[[Any], Any]
+
+
+class Source:
+    """The batch's input, read in order: ``(index, item)`` pairs, then None.
+
+    A list, tuple or range is read directly (``next()`` cannot block); an async
+    iterable is read by one worker at a time; any other iterable (a generator over a
+    cursor or stdin) is read in a :class:`ThreadedReader`, off the event loop.
+    """
+
+    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], concurrency: int) -> None:
+        self._counter = itertools.count()
+        self._lock = asyncio.Lock()
+        self._reader: ThreadedReader | None = None
+        self._aiter: Any = None
+        self._iter: Any = None
+        if isinstance(items, AsyncIterable):
+            self._aiter = items.__aiter__()
+        elif isinstance(items, (list, tuple, range)):
+            self._iter = iter(items)
+        else:
+            self._reader = ThreadedReader(items, max(READ_AHEAD, 2 * concurrency))
+
+    async def next(self) -> tuple[int, Any] | None:
+        """The next item with its index, or None at the end; raises what the input raised."""
+        if self._reader is not None:
+            item = await self._reader.get()
+            return None if item is END else (next(self._counter), item)
+        if self._iter is not None:  # next() cannot be interleaved: no lock needed
+            try:
+                return next(self._counter), next(self._iter)
+            except StopIteration:
+                return None
+        async with self._lock:  # one reader at a time, and indexes in input order
+            try:
+                item = await self._aiter.__anext__()
+            except StopAsyncIteration:
+                return None
+            return next(self._counter), item
+
+    async def aclose(self) -> None:
+        """Stop reading: the input thread ends, an async generator input is closed."""
+        if self._reader is not None:
+            self._reader.close()
+        if self._aiter is not None and hasattr(self._aiter, "aclose"):
+            with contextlib.suppress(Exception):
+                await self._aiter.aclose()
+
+
+@attrs.define
+class _Item:
+    """One item on its way: what is sent, under which key, and how it went so far."""
+
+    index: int
+    key: str
+    prepared: Any
+    attempts: int = 0
+    started: float = 0.0
+
+
+@attrs.define
+class _Counts:
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+
+    def add(self, result: BatchResult) -> None:
+        self.done += 1
+        if result.ok:
+            self.succeeded += 1
+        else:
+            self.failed += 1
+        self.retried += max(0, result.attempts - 1)
+
+
+class Batch:
+    """One batch run; :meth:`results` yields one :class:`BatchResult` per item as it ends.
+
+    ``prepare(item)`` checks an item and returns what ``send(prepared, key)`` sends.
+    Only cancellation, ``fail_fast``, the caller's own callbacks, the caller's input
+    raising and a server no attempt can reach (``target``) end it early; whatever it
+    raises then carries ``batch_key``, and the early end is logged with the key.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[Any] | AsyncIterable[Any],
+        *,
+        prepare: Prepare,
+        send: Send,
+        concurrency: int,
+        rate_limit: float | None,
+        on_progress: Callable[[BatchProgress], object] | None,
+        fail_fast: bool,
+        batch_key: str,
+        max_retries: int,
+        total: int | None,
+        target: str,
+    ) -> None:
+        self.prepare = prepare
+        self.send = send
+        self.concurrency = concurrency
+        self.on_progress = on_progress
+        self.fail_fast = fail_fast
+        self.batch_key = batch_key
+        self.max_retries = max_retries
+        self.total = total
+        self.limiter = RateLimiter(rate_limit)
+        self.reach = Reachability(target)
+        self.items = items
+        self.counts = _Counts()
+        # Unbounded, but bounded by the slots: at most 2 x concurrency items are between
+        # being read and their result being consumed.
+        self.finished: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
+        self.slots = asyncio.Semaphore(2 * concurrency)
+
+    async def results(self) -> AsyncGenerator[BatchResult, None]:
+        """Run the batch, yielding each result as it finishes (completion order)."""
+        source = Source(self.items, self.concurrency)
+        workers = [
+            asyncio.create_task(self._worker(source), name=f"{WORKER_NAME} {self.batch_key}")
+            for _ in range(self.concurrency)
+        ]
+        running = len(workers)
+        ended = False
+        try:
+            while running:
+                got = await self.finished.get()
+                if got is None:
+                    running -= 1
+                    continue
+                if isinstance(got, BaseException):
+                    raise got
+                self.slots.release()
+                self.counts.add(got)
+                if self.on_progress is not None:
+                    self.on_progress(BatchProgress(total=self.total, **attrs.asdict(self.counts)))
+                if self.fail_fast and got.error is not None:
+                    raise got.error
+                yield got
+            ended = True
+        except BaseException as e:
+            mark_batch_key(e, self.batch_key)
+            raise
+        finally:
+            if not ended:
+                logger.warning(
+                    "batch %s ended early after %d of %s items; run it again with "
+                    "batch_key=%r to create nothing twice",
+                    self.batch_key,
+                    self.counts.done,
+                    "?" if self.total is None else self.total,
+                    self.batch_key,
+                )
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await source.aclose()
+
+    async def _worker(self, source: Source) -> None:
+        try:
+            while True:
+                await self.slots.acquire()
+                got = await source.next()
+                if got is None:
+                    self.slots.release()
+                    return
+                self.finished.put_nowait(await self._run(*got))
+        except Exception as e:  # the caller's input raised: end the stream with it
+            self.finished.put_nowait(e)
+        finally:
+            self.finished.put_nowait(None)
+
+    async def _run(self, index: int, raw: Any) -> BatchResult:
+        key = f"{self.batch_key}-{index}"
+        try:
+            item = _Item(index, key, self.prepare(raw))
+        except Exception as e:  # any bad item is that item's failure, never the batch's
+            error = e if isinstance(e, ValidationError) else _unreadable_item(e)
+            error.idempotency_key, error.batch_key = key, self.batch_key
+            return BatchResult(index, key, error=error, batch_key=self.batch_key)
+        failure: StripeError
+        try:
+            session = await _retry.call_with_retries(
+                lambda: self._attempt(item), self.max_retries, _retryable, self._wait
+            )
+        except StripeError as e:
+            failure = e
+        except Exception as e:  # a bug or an unforeseen answer: still only this item's
+            failure = APIError(
+                f"sending this item failed: {type(e).__name__}: {redact(str(e))[:200]}",
+                idempotency_key=key,
+            )
+        else:
+            self.limiter.succeeded()
+            return self._result(item, session=session)
+        failure.batch_key = self.batch_key
+        return self._result(item, error=failure)
+
+    def _result(
+        self,
+        item: _Item,
+        session: CustomerSession | None = None,
+        error: StripeError | None = None,
+    ) -> BatchResult:
+        elapsed = time.monotonic() - item.started if item.attempts else 0.0
+        return BatchResult(
+            item.index,
+            item.key,
+            session=session,
+            error=error,
+            attempts=item.attempts,
+            elapsed=elapsed,
+            batch_key=self.batch_key,
+        )
+
+    async def _attempt(self, item: _Item) -> CustomerSession:
+        await self.limiter.acquire()
+        item.attempts += 1
+        if item.attempts == 1:
+            item.started = time.monotonic()
+        try:
+            session = await self.send(item.prepared, item.key)
+        except Exception as e:
+            stop = self.reach.failed(e)
+            if stop is not None:  # nothing reaches the server: end the whole batch
+                self.finished.put_nowait(stop)
+            raise
+        self.reach.answered()
+        return session
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, StripeError) and is_rate_limit(exc):
+            # The limiter holds every start, this one included: no wait of its own.
+            self.limiter.rate_limited(retry_after_of(exc))
+            return 0.0
+        return _retry.wait(state)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return _retry.should_retry(exc) or is_rate_limit(exc)
+
+
+def _unreadable_item(e: Exception) -> ValidationError:
+    return ValidationError(
+        f"params: this item could not be read: {type(e).__name__}: {redact(str(e))[:200]}",
+        param="params",
+    )
