@@ -42,8 +42,16 @@ class Portal:
     join the thread, once.
     """
 
-    def __init__(self, on_close: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def __init__(
+        self,
+        on_close: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        name: str = "stripe-sessions-loop",
+        warn_in_loop: bool = True,
+    ) -> None:
         self._on_close = on_close
+        self._name = name
+        self._warn_in_loop = warn_in_loop
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -70,7 +78,7 @@ class Portal:
             loop = asyncio.new_event_loop()
             running = threading.Event()
             thread = threading.Thread(
-                target=self._run, args=(loop, running), name="stripe-sessions-loop", daemon=True
+                target=self._run, args=(loop, running), name=self._name, daemon=True
             )
             thread.start()
             running.wait()
@@ -102,7 +110,7 @@ class Portal:
             asyncio.get_running_loop()
         except RuntimeError:
             return
-        if not _warned_running_loop:
+        if self._warn_in_loop and not _warned_running_loop:
             _warned_running_loop = True
             warnings.warn(
                 "stripe_sessions.Client was called from a thread with a running event loop; "

@@ -8,7 +8,6 @@ import json
 import math
 import random
 import ssl
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ import attrs
 from aiohttp import web
 
 from .._form import decode
+from .._portal import Portal
 from ._auth import check_key, mask_headers
 from ._objects import error_body, new_request_id, session_object
 from ._schema import ParamError, validate
@@ -194,8 +194,6 @@ class FakeStripe:
         self._stored: dict[str, _Stored] = {}
         self._in_flight: set[str] = set()
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -244,35 +242,17 @@ class FakeStripe:
             with ss.Client(api_key=fake.api_key, base_url=fake.url) as stripe: ...
         """
         fake = cls(**kwargs)
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(fake.start())
-            except BaseException as e:  # reported to the caller below
-                failure.append(e)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(fake.stop())
-            loop.close()
-
-        thread = threading.Thread(target=serve, name="FakeStripe", daemon=True)
-        thread.start()
-        started.wait()
-        if failure:
-            thread.join()
-            raise failure[0]
-        fake._thread, fake._loop = thread, loop
+        # The sync client's private loop thread serves the fake too: one mechanism.
+        portal = Portal(fake.stop, name="FakeStripe", warn_in_loop=False)
+        try:
+            portal.call(fake.start)
+        except BaseException:
+            portal.close()
+            raise
         try:
             yield fake
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
+            portal.close()
 
     def add_customer(self, *customer_ids: str) -> None:
         """Make these customers exist; from then on any other customer is ``resource_missing``."""
