@@ -29,7 +29,14 @@ from ._errors import (
 )
 from ._models import CustomerSession
 
-__all__ = ["BatchProgress", "BatchResult", "RateLimiter", "Reachability", "mark_batch_key"]
+__all__ = [
+    "BatchProgress",
+    "BatchResult",
+    "Counts",
+    "RateLimiter",
+    "Reachability",
+    "mark_batch_key",
+]
 
 #: Pace used when the caller gives none: safely below Stripe's 25 requests/s in test mode.
 DEFAULT_RATE_LIMIT: Final = 20.0
@@ -97,6 +104,29 @@ class BatchProgress:
     succeeded: int
     failed: int
     retried: int
+
+
+@attrs.define
+class Counts:
+    """What a batch has counted so far: the numbers behind ``on_progress``."""
+
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+
+    def add(self, result: BatchResult) -> None:
+        """Count one finished item."""
+        self.done += 1
+        if result.ok:
+            self.succeeded += 1
+        else:
+            self.failed += 1
+        self.retried += max(0, result.attempts - 1)
+
+    def progress(self, total: int | None) -> BatchProgress:
+        """The counts as a :class:`BatchProgress`."""
+        return BatchProgress(self.done, total, self.succeeded, self.failed, self.retried)
 
 
 class RateLimiter:

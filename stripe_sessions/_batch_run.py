@@ -23,6 +23,7 @@ from ._batch import (
     READ_AHEAD,
     BatchProgress,
     BatchResult,
+    Counts,
     RateLimiter,
     Reachability,
     is_rate_limit,
@@ -101,22 +102,6 @@ class _Item:
     started: float = 0.0
 
 
-@attrs.define
-class _Counts:
-    done: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    retried: int = 0
-
-    def add(self, result: BatchResult) -> None:
-        self.done += 1
-        if result.ok:
-            self.succeeded += 1
-        else:
-            self.failed += 1
-        self.retried += max(0, result.attempts - 1)
-
-
 class Batch:
     """One batch run; :meth:`results` yields one :class:`BatchResult` per item as it ends.
 
@@ -152,7 +137,7 @@ class Batch:
         self.limiter = RateLimiter(rate_limit)
         self.reach = Reachability(target)
         self.items = items
-        self.counts = _Counts()
+        self.counts = Counts()
         # Unbounded, but bounded by the slots: at most 2 x concurrency items are between
         # being read and their result being consumed.
         self.finished: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
@@ -178,7 +163,7 @@ class Batch:
                 self.slots.release()
                 self.counts.add(got)
                 if self.on_progress is not None:
-                    self.on_progress(BatchProgress(total=self.total, **attrs.asdict(self.counts)))
+                    self.on_progress(self.counts.progress(self.total))
                 if self.fail_fast and got.error is not None:
                     raise got.error
                 yield got

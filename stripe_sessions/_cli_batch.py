@@ -22,8 +22,10 @@ import time
 from collections.abc import Iterator
 from typing import Any, Final, TextIO
 
+import attrs
+
 from ._async_client import AsyncClient
-from ._batch import BatchResult, make_batch_key
+from ._batch import BatchResult, Counts, make_batch_key
 from ._errors import StripeError
 
 __all__ = ["Progress", "Stats", "count_ids", "read_ids", "run_batch"]
@@ -63,32 +65,26 @@ def count_ids(source: TextIO) -> int | None:
     return total
 
 
-class Stats:
-    """Counts and a bounded latency sample of the results seen so far."""
+@attrs.define
+class Stats(Counts):
+    """The batch's counts, plus a bounded latency sample for the summary."""
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.done = self.created = self.failed = self.retried = 0
-        self._latencies: list[float] = []
-        self._seen = 0
-        self._rng = random.Random(0)
+    started: float = attrs.field(factory=time.monotonic)
+    _latencies: list[float] = attrs.field(factory=list)
+    _seen: int = 0
+    _rng: random.Random = attrs.field(factory=lambda: random.Random(0))
 
-    def add(self, r: BatchResult) -> None:
-        """Count one result."""
-        self.done += 1
-        if r.ok:
-            self.created += 1
-        else:
-            self.failed += 1
-        self.retried += max(0, r.attempts - 1)
-        if r.attempts:  # reservoir sampling (Algorithm R): each latency kept equally likely
+    def add(self, result: BatchResult) -> None:
+        """Count one result and sample its latency."""
+        super().add(result)
+        if result.attempts:  # reservoir sampling (Algorithm R): each latency equally likely
             self._seen += 1
             if len(self._latencies) < SAMPLE:
-                self._latencies.append(r.elapsed)
+                self._latencies.append(result.elapsed)
             else:
                 slot = self._rng.randrange(self._seen)
                 if slot < SAMPLE:
-                    self._latencies[slot] = r.elapsed
+                    self._latencies[slot] = result.elapsed
 
     def elapsed(self) -> float:
         """Seconds since the batch started."""
@@ -106,7 +102,7 @@ class Stats:
         wall = self.elapsed()
         rate = f"{self.done / wall:.1f}/s" if wall > 0 else "-"
         return (
-            f"created {self.created}, failed {self.failed}, retried {self.retried} in "
+            f"created {self.succeeded}, failed {self.failed}, retried {self.retried} in "
             f"{wall:.1f} s ({rate}); latency p50 {self.percentile(0.5):.0f} ms, "
             f"p99 {self.percentile(0.99):.0f} ms; batch key {batch_key}"
         )
@@ -137,7 +133,7 @@ class Progress:
         wall = s.elapsed()
         # No rate in the first second: 1 result in 2 ms is not "500/s".
         rate = f"  {s.done / wall:.1f}/s" if wall >= 1.0 else ""
-        return f"{head}  created {s.created}  failed {s.failed}  retried {s.retried}{rate}"
+        return f"{head}  created {s.succeeded}  failed {s.failed}  retried {s.retried}{rate}"
 
     def update(self, force: bool = False) -> None:
         """Draw the line, at most every 0.1 s on a terminal and every 2 s otherwise."""
