@@ -18,8 +18,7 @@ from stripe_sessions import _retry
 from stripe_sessions._batch import READ_AHEAD
 from stripe_sessions._batch_run import WORKER_NAME
 from stripe_sessions.testing import FakeStripe, FaultMix
-from tests.conftest import PRICING, Api
-from tests.test_sync import _run
+from tests.helpers import PRICING, Api, run_script
 
 
 def items(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
@@ -275,7 +274,7 @@ async def _on_loop_workers() -> int:
 
 
 def test_sync_ctrl_c_cancels_a_batch_and_leaves_the_client_usable() -> None:
-    out = _run(
+    out = run_script(
         """
         items = ({"customer": f"cus_{i}", "components": P} for i in range(1000))
         with FakeStripe.running(latency=0.05) as fake:
@@ -308,8 +307,8 @@ def test_sync_ctrl_c_cancels_a_batch_and_leaves_the_client_usable() -> None:
     assert lines[1:] == ["pending []", "sent after 0 of True", "usable True"], out.stdout
 
 
-def test_closing_a_sync_stream_cancels_in_flight(fake_thread: FakeStripe) -> None:
-    with ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url) as client:
+def test_closing_a_sync_stream_cancels_in_flight(fake_stripe: FakeStripe) -> None:
+    with ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as client:
         stream = client.customer_sessions.stream_many(items(100), concurrency=4, rate_limit=None)
         loop = client._portal._loop
         with contextlib.closing(stream):
@@ -320,7 +319,7 @@ def test_closing_a_sync_stream_cancels_in_flight(fake_thread: FakeStripe) -> Non
                 break
         assert loop is not None
         assert asyncio.run_coroutine_threadsafe(_on_loop_workers(), loop).result() == 0
-        created = fake_thread.created
+        created = fake_stripe.created
         assert created < 100
         assert client.customer_sessions.create(customer="c", components=PRICING).request_id
 

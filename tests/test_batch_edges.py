@@ -13,10 +13,8 @@ from aiohttp import web
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING, Api
+from tests.helpers import PRICING, Api, Exploding, run_script
 from tests.hostile import Hostile, deep_json, serve
-from tests.test_inputs import Exploding
-from tests.test_sync import _run
 
 
 def poisoned() -> list[Any]:
@@ -147,7 +145,7 @@ async def test_a_slow_input_never_blocks_the_loop_and_each_item_goes_at_once(
 
 
 def test_keyboard_interrupt_through_sync_batch_carries_the_key() -> None:
-    out = _run(
+    out = run_script(
         """
         items = ({"customer": f"cus_{i}", "components": P} for i in range(400))
         with FakeStripe.running(latency=0.05) as fake:

@@ -13,7 +13,7 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING
+from tests.helpers import PRICING
 
 
 async def _create(client: ss.AsyncClient, **kw: object) -> ss.CustomerSession:

@@ -8,7 +8,7 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING, fixture_json
+from tests.helpers import PRICING, fixture_json
 
 
 @pytest.mark.parametrize(

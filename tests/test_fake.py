@@ -14,7 +14,7 @@ import pytest
 
 from stripe_sessions._form import encode
 from stripe_sessions.testing import FakeStripe, FaultMix
-from tests.conftest import fixture_json
+from tests.helpers import fixture_json
 
 GOOD: dict[str, Any] = {"components": {"pricing_table": {"enabled": True}}, "customer": "cus_1"}
 

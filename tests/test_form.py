@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stripe_sessions._form import EncodeError, decode, encode, join
-from tests.conftest import as_form
+from tests.helpers import as_form
 
 
 def test_nested_objects_use_brackets() -> None:

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 import stripe_sessions as ss
-from tests.conftest import PRICING
+from tests.helpers import PRICING
 from tests.hostile import (
     Hostile,
     MiB,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._converter import structure_session
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING, fixture_json
+from tests.helpers import PRICING, Exploding, fixture_json
 
 KEY = "sk_test_inputs0123456789"
 
@@ -145,19 +145,6 @@ async def test_deep_and_self_referential_extra_params(
     assert fake.requests == []
 
 
-class Exploding(Mapping[str, Any]):
-    """A caller's Mapping that fails when read."""
-
-    def __getitem__(self, key: str) -> Any:
-        raise RuntimeError("database went away")
-
-    def __iter__(self) -> Iterator[str]:
-        raise RuntimeError("database went away")
-
-    def __len__(self) -> int:
-        return 1
-
-
 async def test_a_callers_failing_mapping_is_a_validation_error(
     client: ss.AsyncClient, fake: FakeStripe
 ) -> None:
@@ -259,9 +246,9 @@ def test_any_input_is_sent_readably_or_refused(
         event("sent: created")
 
 
-def test_errors_from_http_answers_pickle_and_deep_copy(fake_thread: FakeStripe) -> None:
-    fake_thread.fail_next(400, code="parameter_unknown")
-    with ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url) as c:
+def test_errors_from_http_answers_pickle_and_deep_copy(fake_stripe: FakeStripe) -> None:
+    fake_stripe.fail_next(400, code="parameter_unknown")
+    with ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as c:
         with pytest.raises(ss.InvalidRequestError) as info:
             c.customer_sessions.create(customer="c", components=PRICING)
     err = info.value

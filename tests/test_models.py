@@ -17,7 +17,7 @@ import pytest
 import stripe_sessions as ss
 from stripe_sessions._converter import build_converter, structure_session
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING, fixture_json
+from tests.helpers import PRICING, fixture_json
 
 STRICT = build_converter(strict=True)
 SPEC = "customer_sessions.openapi.json"

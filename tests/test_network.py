@@ -16,7 +16,7 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING
+from tests.helpers import PRICING
 
 trustme = pytest.importorskip("trustme")
 pytest.importorskip("proxy")

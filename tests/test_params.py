@@ -9,7 +9,7 @@ import pytest
 import stripe_sessions as ss
 from stripe_sessions._params import encode_create
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING, as_form
+from tests.helpers import PRICING, as_form
 
 FULL_DICT: dict[str, Any] = {
     "active_entitlements": {"enabled": True},

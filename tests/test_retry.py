@@ -11,7 +11,7 @@ from tenacity import RetryCallState
 import stripe_sessions as ss
 from stripe_sessions import _retry
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING
+from tests.helpers import PRICING
 
 
 async def _create(client: ss.AsyncClient, **kw: object) -> ss.CustomerSession:

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 import stripe_sessions as ss
-from tests.conftest import PRICING
+from tests.helpers import PRICING
 from tests.hostile import Hostile, serve, session_body, trickle
 
 KEY = "sk_test_leakcheck0123456789abcdef"

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import subprocess
-import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ import pytest
 import stripe_sessions as ss
 from stripe_sessions import _codegen
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import Api
+from tests.helpers import Api, run_script
 
 PRICING = {"pricing_table": {"enabled": True}}
 
@@ -156,8 +153,8 @@ async def test_both_with_options(api: Api) -> None:
 # --- the private loop ----------------------------------------------------------------
 
 
-def test_eight_threads_share_one_client(fake_thread: FakeStripe) -> None:
-    with ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url) as client:
+def test_eight_threads_share_one_client(fake_stripe: FakeStripe) -> None:
+    with ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as client:
         secrets: list[str] = []
 
         def work() -> None:
@@ -172,11 +169,11 @@ def test_eight_threads_share_one_client(fake_thread: FakeStripe) -> None:
             t.join()
         assert len(set(secrets)) == 80
         assert client._async._pool._session is not None
-    assert fake_thread.created == 80
+    assert fake_stripe.created == 80
 
 
-def test_close_stops_the_thread(fake_thread: FakeStripe) -> None:
-    client = ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url)
+def test_close_stops_the_thread(fake_stripe: FakeStripe) -> None:
+    client = ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url)
     client.customer_sessions.create(customer="c", components=PRICING)
     thread = client._portal._thread
     assert thread is not None and thread.is_alive()
@@ -187,8 +184,8 @@ def test_close_stops_the_thread(fake_thread: FakeStripe) -> None:
         client.customer_sessions.create(customer="c", components=PRICING)
 
 
-def test_call_from_the_loops_own_thread_is_an_error(fake_thread: FakeStripe) -> None:
-    with ss.Client(api_key=fake_thread.api_key, base_url=fake_thread.url) as client:
+def test_call_from_the_loops_own_thread_is_an_error(fake_stripe: FakeStripe) -> None:
+    with ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as client:
 
         def progress(_: ss.BatchProgress) -> None:
             client.customer_sessions.create(customer="c", components=PRICING)
@@ -201,27 +198,8 @@ def test_call_from_the_loops_own_thread_is_an_error(fake_thread: FakeStripe) -> 
         assert client.customer_sessions.create(customer="c", components=PRICING).request_id
 
 
-def _run(code: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args, "-c", PRELUDE + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-PRELUDE = """
-import os, sys, time, signal, threading, asyncio, warnings
-import stripe_sessions as ss
-from stripe_sessions.testing import FakeStripe
-from tests.conftest import Api
-P = {"pricing_table": {"enabled": True}}
-"""
-
-
 def test_exit_without_close_leaves_nothing_behind() -> None:
-    out = _run(
+    out = run_script(
         """
         fake_cm = FakeStripe.running(); fake = fake_cm.__enter__()
         client = ss.Client(api_key=fake.api_key, base_url=fake.url)
@@ -239,7 +217,7 @@ def test_exit_without_close_leaves_nothing_behind() -> None:
 
 
 def test_fork_gives_the_child_a_fresh_loop() -> None:
-    out = _run(
+    out = run_script(
         """
         with FakeStripe.running() as fake:
             client = ss.Client(api_key=fake.api_key, base_url=fake.url)
@@ -266,7 +244,7 @@ def test_fork_gives_the_child_a_fresh_loop() -> None:
 
 
 def test_ctrl_c_cancels_the_request_and_leaves_the_client_usable() -> None:
-    out = _run(
+    out = run_script(
         """
         with FakeStripe.running() as fake:
             with ss.Client(api_key=fake.api_key, base_url=fake.url) as client:
@@ -292,7 +270,7 @@ def test_ctrl_c_cancels_the_request_and_leaves_the_client_usable() -> None:
 
 
 def test_called_inside_a_running_loop_works_and_warns_once() -> None:
-    out = _run(
+    out = run_script(
         """
         with FakeStripe.running() as fake:
             async def handler():
@@ -312,7 +290,7 @@ def test_called_inside_a_running_loop_works_and_warns_once() -> None:
 
 def test_dropped_clients_stop_their_threads_and_close_their_connections() -> None:
     """20 clients dropped without close(): no thread, descriptor or warning is left."""
-    out = _run(
+    out = run_script(
         """
         import gc
         with FakeStripe.running() as fake:

@@ -14,7 +14,7 @@ from aiohttp import web
 import stripe_sessions as ss
 from stripe_sessions import _batch
 from stripe_sessions.testing import FakeStripe
-from tests.conftest import PRICING
+from tests.helpers import PRICING
 
 
 def free_port() -> int:

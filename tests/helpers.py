@@ -1,0 +1,106 @@
+"""Helpers the tests share: a plain module (fixtures stay in conftest.py).
+
+- ``PRICING``, ``fixture_json``, ``as_form``: the common parameters and Stripe's bodies.
+- ``Api``: drives either client from an async test (the sync one from a worker thread).
+- ``run_script``: runs a snippet in a fresh interpreter (exit, signals, fork, leaks).
+- ``Exploding``: a caller's mapping that fails when read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+PRICING = {"pricing_table": {"enabled": True}}
+
+
+def as_form(value: Any) -> Any:
+    """What a server decodes from an encoded value: every scalar as its string."""
+    if isinstance(value, dict):
+        return {k: as_form(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_form(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+class Api:
+    """Drives either client from an async test (the sync one from a worker thread)."""
+
+    def __init__(self, kind: str, fake: FakeStripe) -> None:
+        self.kind = kind
+        self.fake = fake
+        if kind == "async":
+            self.client: Any = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+        else:
+            self.client = ss.Client(api_key=fake.api_key, base_url=fake.url)
+
+    async def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.client.customer_sessions, name)
+        if self.kind == "async":
+            if name == "stream_many":
+                return [r async for r in method(*args, **kwargs)]
+            return await method(*args, **kwargs)
+        if name == "stream_many":
+            return await asyncio.to_thread(lambda: list(method(*args, **kwargs)))
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    async def close(self) -> None:
+        if self.kind == "async":
+            await self.client.aclose()
+        else:
+            await asyncio.to_thread(self.client.close)
+
+    async def __aenter__(self) -> Api:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def run_script(code: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args, "-c", PRELUDE + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+PRELUDE = """
+import os, sys, time, signal, threading, asyncio, warnings
+import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe
+from tests.helpers import Api
+P = {"pricing_table": {"enabled": True}}
+"""
+
+
+class Exploding(Mapping[str, Any]):
+    """A caller's Mapping that fails when read."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("database went away")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("database went away")
+
+    def __len__(self) -> int:
+        return 1
