@@ -269,10 +269,6 @@ def _workers(loop: asyncio.AbstractEventLoop | None = None) -> list[asyncio.Task
     return [t for t in tasks if t.get_name().startswith(WORKER_NAME)]
 
 
-async def _on_loop_workers() -> int:
-    return len(_workers())
-
-
 def test_sync_ctrl_c_cancels_a_batch_and_leaves_the_client_usable() -> None:
     out = run_script(
         """
@@ -286,10 +282,13 @@ def test_sync_ctrl_c_cancels_a_batch_and_leaves_the_client_usable() -> None:
                     print("not interrupted")
                 except KeyboardInterrupt:
                     print("interrupted after %.1fs" % (time.monotonic() - t0))
-                loop = client._portal._loop
-                async def pending():
-                    return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-                print("pending", asyncio.run_coroutine_threadsafe(pending(), loop).result())
+                tasks = []
+                client.customer_sessions.create_many(  # its callback runs on the loop
+                    [{"customer": "c", "components": P}], rate_limit=None, concurrency=1,
+                    batch_key="probe", on_progress=lambda p: tasks.extend(
+                        t for t in asyncio.all_tasks() if t.get_name() != "probe"))
+                print("pending", [t for t in tasks if "batch worker" in t.get_name()
+                                  and not t.get_name().endswith(" probe")])
                 sent = len(fake.requests)
                 time.sleep(0.3)
                 print("sent after", len(fake.requests) - sent, "of", sent < 1000)
@@ -308,20 +307,29 @@ def test_sync_ctrl_c_cancels_a_batch_and_leaves_the_client_usable() -> None:
 
 
 def test_closing_a_sync_stream_cancels_in_flight(fake_stripe: FakeStripe) -> None:
+    # on_progress runs on the client's loop: there it sees the loop's tasks.
+    seen: list[int] = []
+
+    def count_workers(_: ss.BatchProgress) -> None:
+        seen.append(len(_workers()))
+
     with ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as client:
-        stream = client.customer_sessions.stream_many(items(100), concurrency=4, rate_limit=None)
-        loop = client._portal._loop
+        stream = client.customer_sessions.stream_many(
+            items(100), concurrency=4, rate_limit=None, on_progress=count_workers
+        )
         with contextlib.closing(stream):
             for _ in stream:
-                loop = client._portal._loop
-                assert loop is not None
-                assert asyncio.run_coroutine_threadsafe(_on_loop_workers(), loop).result() == 4
                 break
-        assert loop is not None
-        assert asyncio.run_coroutine_threadsafe(_on_loop_workers(), loop).result() == 0
+        assert seen[0] == 4  # four workers of the batch were running
         created = fake_stripe.created
         assert created < 100
-        assert client.customer_sessions.create(customer="c", components=PRICING).request_id
+        # Another batch on the same loop finds no worker left: the first batch's are gone
+        # (its own single worker has ended by the time its one result is counted).
+        seen.clear()
+        client.customer_sessions.create_many(
+            [{"customer": "c", "components": PRICING}], concurrency=1, on_progress=count_workers
+        )
+        assert seen == [0]
 
 
 async def test_closing_a_stream_cancels_in_flight_at_once(client: ss.AsyncClient) -> None:

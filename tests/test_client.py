@@ -82,9 +82,21 @@ async def test_callers_session_is_used_and_never_closed(fake: FakeStripe) -> Non
         assert fake.requests[-1].headers["X-Mine"] == "yes"
 
 
-def test_client_can_be_built_without_a_loop() -> None:
-    client = ss.AsyncClient(api_key="sk_test_0123456789abc")
-    assert client._pool._session is None
+def test_client_can_be_built_without_a_loop_and_used_in_one_later() -> None:
+    client = ss.AsyncClient(api_key="sk_test_0123456789abc", base_url="http://127.0.0.1:9")
+    assert not client.closed
+
+    async def use() -> None:
+        async with FakeStripe() as fake:
+            async with client.with_options(max_retries=0) as copy:
+                assert copy.config.base_url == "http://127.0.0.1:9"
+            local = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+            async with local:
+                await _create(local)
+        await client.aclose()
+
+    asyncio.run(use())
+    assert client.closed
 
 
 async def test_using_a_client_from_another_loop_is_a_clear_error(fake: FakeStripe) -> None:

@@ -168,17 +168,18 @@ def test_eight_threads_share_one_client(fake_stripe: FakeStripe) -> None:
         for t in threads:
             t.join()
         assert len(set(secrets)) == 80
-        assert client._async._pool._session is not None
     assert fake_stripe.created == 80
 
 
 def test_close_stops_the_thread(fake_stripe: FakeStripe) -> None:
     client = ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url)
     client.customer_sessions.create(customer="c", components=PRICING)
-    thread = client._portal._thread
-    assert thread is not None and thread.is_alive()
+    loops = [t for t in threading.enumerate() if t.name == "stripe-sessions-loop"]
+    assert len(loops) == 1 and loops[0].is_alive()
+    assert not client.closed
     client.close()
-    assert not thread.is_alive()
+    assert client.closed
+    assert not loops[0].is_alive()
     client.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         client.customer_sessions.create(customer="c", components=PRICING)
