@@ -48,7 +48,7 @@ from ._errors import APIError, ValidationError
 from ._models import CustomerSession
 from ._options import RequestOptions
 from ._params import Components, CreateParams, encode_create, params_of
-from ._transport import Pool, Transport
+from ._transport import LazySession, Transport
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
 
@@ -351,13 +351,15 @@ class AsyncClient:
             trust_env=trust_env,
             ssl=ssl,
         )
-        self._setup(config, Pool(config.max_connections, session, trust_env), owns_pool=True)
+        self._setup(
+            config, LazySession(config.max_connections, session, trust_env), owns_session=True
+        )
 
-    def _setup(self, config: Config, pool: Pool, *, owns_pool: bool) -> None:
+    def _setup(self, config: Config, session: LazySession, *, owns_session: bool) -> None:
         self._config = config
-        self._pool = pool
-        self._owns_pool = owns_pool
-        self._transport = Transport(config, pool)
+        self._session = session
+        self._owns_session = owns_session
+        self._transport = Transport(config, session)
         self.customer_sessions = AsyncCustomerSessions(self._transport)
 
     @property
@@ -399,18 +401,18 @@ class AsyncClient:
         # pool, so a copy keeps them; the rest is checked again by Config's converters.
         config = attrs.evolve(self._config, **changes)
         clone = object.__new__(type(self))
-        clone._setup(config, self._pool, owns_pool=False)
+        clone._setup(config, self._session, owns_session=False)
         return clone
 
     @property
     def closed(self) -> bool:
         """Whether ``aclose()`` has closed the connection pool (copies share it)."""
-        return self._pool.closed
+        return self._session.closed
 
     async def aclose(self) -> None:
         """Close the connection pool (unless it is your own session, or this is a copy)."""
-        if self._owns_pool:
-            await self._pool.aclose()
+        if self._owns_session:
+            await self._session.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

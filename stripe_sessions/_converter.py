@@ -152,8 +152,8 @@ def _bad_map(value: Any) -> Any:
 converter = build_converter()
 _structure_session = converter.get_structure_hook(CustomerSession)
 _structure_components = converter.get_structure_hook(Components)
-_set = object.__setattr__
-_unset = object.__delattr__
+_set_slot = object.__setattr__
+_clear_slot = object.__delattr__
 
 
 #: The fields of a customer_session whose JSON type is checked before structuring,
@@ -212,14 +212,14 @@ def structure_session(
             request_id=request_id,
         )
     # The model is frozen; these three come from the response, not the JSON body.
-    _set(session, "request_id", request_id)
-    _set(session, "idempotent_replayed", replayed)
-    _set(session, "_raw", data)
+    _set_slot(session, "request_id", request_id)
+    _set_slot(session, "idempotent_replayed", replayed)
+    _set_slot(session, "_raw", data)
     if conv is None and data.get("components") is not None:
         # Unset slot: CustomerSession.__getattr__ structures it on first read. This
         # keeps the common path (hand on client_secret) cheap: components is most
         # of the structuring work.
-        _unset(session, "components")
+        _clear_slot(session, "components")
     return session
 
 

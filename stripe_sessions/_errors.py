@@ -221,7 +221,7 @@ def _classify(status: int, err_type: str | None, code: str | None) -> type[Strip
     }.get(status, APIError)
 
 
-def _s(value: Any) -> str | None:
+def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
@@ -270,16 +270,16 @@ def error_from_response(
             json_body=payload if isinstance(payload, dict) else None,
             should_retry=should_retry,
         )
-    err_type, code = _s(error.get("type")), _s(error.get("code"))
+    err_type, code = _text_or_none(error.get("type")), _text_or_none(error.get("code"))
     cls = _classify(status, err_type, code)
     return cls(
-        _s(error.get("message")) or f"Stripe answered HTTP {status}",
+        _text_or_none(error.get("message")) or f"Stripe answered HTTP {status}",
         http_status=status,
         type=err_type,
         code=code,
-        param=_s(error.get("param")),
-        doc_url=_s(error.get("doc_url")),
-        decline_code=_s(error.get("decline_code")),
+        param=_text_or_none(error.get("param")),
+        doc_url=_text_or_none(error.get("doc_url")),
+        decline_code=_text_or_none(error.get("decline_code")),
         request_id=request_id,
         idempotency_key=idempotency_key,
         headers=headers,

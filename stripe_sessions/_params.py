@@ -7,6 +7,7 @@ enum value and names the path of the first problem, before anything is sent.
 
 from __future__ import annotations
 
+import enum
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union
@@ -166,10 +167,21 @@ class CreateParams:
 
 # --- the checker/encoder -------------------------------------------------------------
 
-# A field spec: (name, required, kind, argument). Kinds: "bool", "int", "str",
-# "enum" (argument: allowed values), "list" (argument: item spec), "obj" (argument: class).
-_Spec = tuple[str, Any]
-_Field = tuple[str, bool, str, Any]
+
+class Kind(enum.Enum):
+    """What a parameter is, for the walker that checks and encodes it."""
+
+    BOOL = "bool"
+    INT = "int"
+    STR = "str"
+    ENUM = "enum"  # argument: the allowed values
+    LIST = "list"  # argument: the items' spec
+    OBJECT = "object"  # argument: the attrs class
+
+
+# A field spec: (name, required, kind, argument).
+_Spec = tuple[Kind, Any]
+_Field = tuple[str, bool, Kind, Any]
 
 
 def _kind(hint: Any) -> _Spec:
@@ -179,17 +191,17 @@ def _kind(hint: Any) -> _Spec:
         rest = [a for a in args if a is not type(None)]
         return _kind(rest[0])
     if hint is bool:
-        return ("bool", None)
+        return (Kind.BOOL, None)
     if hint is int:
-        return ("int", None)
+        return (Kind.INT, None)
     if hint is str:
-        return ("str", None)
+        return (Kind.STR, None)
     if origin is Literal:
-        return ("enum", args)
+        return (Kind.ENUM, args)
     if origin is Sequence or origin is list:
-        return ("list", _kind(args[0]))
+        return (Kind.LIST, _kind(args[0]))
     if attrs.has(hint):
-        return ("obj", hint)
+        return (Kind.OBJECT, hint)
     raise TypeError(f"no parameter kind for {hint!r}")  # pragma: no cover - programming error
 
 
@@ -219,19 +231,19 @@ def _typename(value: Any) -> str:
     return type(value).__name__
 
 
-def _value(
-    value: Any, kind: str, arg: Any, path: str, key: str, out: list[tuple[str, str]]
+def _encode_value(
+    value: Any, kind: Kind, arg: Any, path: str, key: str, out: list[tuple[str, str]]
 ) -> None:
-    if kind == "bool":
+    if kind is Kind.BOOL:
         if value is not True and value is not False:
             raise _fail(path, f"expected true or false, got {safe_repr(value)}")
         out.append((key, "true" if value else "false"))
-    elif kind == "enum":
+    elif kind is Kind.ENUM:
         if not isinstance(value, str) or value not in arg:
             allowed = ", ".join(repr(a) for a in arg)
             raise _fail(path, f"expected one of {allowed}, got {safe_repr(value)}")
         out.append((key, value))
-    elif kind == "str":
+    elif kind is Kind.STR:
         if not isinstance(value, str):
             raise _fail(path, f"expected a string, got {_typename(value)}")
         if len(value) > MAX_STRING:
@@ -239,25 +251,25 @@ def _value(
         if not is_text(value):
             raise _fail(path, "is not valid Unicode text (a lone surrogate?)")
         out.append((key, value))
-    elif kind == "int":
+    elif kind is Kind.INT:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(path, f"expected a whole number, got {safe_repr(value)}")
         if not -MAX_INT <= value < MAX_INT:
             raise _fail(path, f"is out of range: {safe_repr(value)}")
         out.append((key, str(value)))
-    elif kind == "list":
+    elif kind is Kind.LIST:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise _fail(path, f"expected a list, got {_typename(value)}")
         if not value:
             out.append((key, ""))
         item_kind, item_arg = arg
         for i, item in enumerate(value):
-            _value(item, item_kind, item_arg, f"{path}[{i}]", f"{key}[{i}]", out)
+            _encode_value(item, item_kind, item_arg, f"{path}[{i}]", f"{key}[{i}]", out)
     else:
-        _object(value, arg, path, key, out)
+        _encode_object(value, arg, path, key, out)
 
 
-def _object(value: Any, cls: type, path: str, key: str, out: list[tuple[str, str]]) -> None:
+def _encode_object(value: Any, cls: type, path: str, key: str, out: list[tuple[str, str]]) -> None:
     fields = _FIELDS[cls]
     if isinstance(value, cls):
         get = value.__getattribute__
@@ -276,12 +288,12 @@ def _object(value: Any, cls: type, path: str, key: str, out: list[tuple[str, str
             if required:
                 raise _fail(f"{path}.{name}", "is required")
             continue
-        _value(sub, kind, arg, f"{path}.{name}", f"{key}[{name}]", out)
+        _encode_value(sub, kind, arg, f"{path}.{name}", f"{key}[{name}]", out)
 
 
 def _check_limits(components: Any) -> None:
-    pe = _get(components, "payment_element")
-    limit = _get(_get(pe, "features"), "payment_method_redisplay_limit")
+    pe = _field_of(components, "payment_element")
+    limit = _field_of(_field_of(pe, "features"), "payment_method_redisplay_limit")
     if limit is not None and not 0 <= limit <= MAX_REDISPLAY_LIMIT:
         raise _fail(
             "components.payment_element.features.payment_method_redisplay_limit",
@@ -289,7 +301,7 @@ def _check_limits(components: Any) -> None:
         )
 
 
-def _get(value: Any, name: str) -> Any:
+def _field_of(value: Any, name: str) -> Any:
     if value is None:
         return None
     if isinstance(value, Mapping):
@@ -336,17 +348,17 @@ def _encode_create(
     out: list[tuple[str, str]] = []
     if components is None:
         raise _fail("components", "is required: enable at least one component")
-    _object(components, Components, "components", "components", out)
+    _encode_object(components, Components, "components", "components", out)
     if not _any_enabled(out):
         raise _fail("components", "at least one component must be enabled")
     _check_limits(components)
     for name, given in (("customer", customer), ("customer_account", customer_account)):
         if given is not None:
-            _value(given, "str", None, name, name, out)
+            _encode_value(given, Kind.STR, None, name, name, out)
     if customer is None and customer_account is None:
         raise _fail("customer", "give customer (cus_...) or customer_account (acct_...)")
     if expand is not None:
-        _value(expand, "list", ("str", None), "expand", "expand", out)
+        _encode_value(expand, Kind.LIST, (Kind.STR, None), "expand", "expand", out)
     if extra_params is not None and not isinstance(extra_params, Mapping):
         raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
     if extra_params:

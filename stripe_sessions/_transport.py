@@ -28,7 +28,7 @@ from ._options import RequestOptions
 from ._retry import call_with_retries
 from ._version import __version__
 
-__all__ = ["Pool", "Response", "Transport"]
+__all__ = ["LazySession", "Response", "Transport"]
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -39,10 +39,10 @@ USER_AGENT: Final = (
 #: The largest answer read, in bytes. Stripe's answers for this endpoint are a few KB,
 #: an expanded Customer a few more: anything near this size is not Stripe talking.
 MAX_RESPONSE_BYTES: Final = 1024 * 1024
-#: Sessions a forked child inherited from its parent and must never close (see Pool.forget).
+#: Sessions a forked child inherited from its parent and must never close (see LazySession.forget).
 _INHERITED: Final[list[object]] = []
-#: Every live Pool, so that a forked child can make each forget its parent's session.
-_POOLS: Final[weakref.WeakSet[Pool]] = weakref.WeakSet()
+#: Every live LazySession, so that a forked child can make each forget its parent's session.
+_SESSIONS: Final[weakref.WeakSet[LazySession]] = weakref.WeakSet()
 
 
 class Masked(str):
@@ -72,10 +72,10 @@ class Response:
     options: RequestOptions
 
 
-class Pool:
+class LazySession:
     """Owns (or borrows) the aiohttp session, created lazily on the loop that first uses it.
 
-    Copies made by ``with_options`` share one Pool, and so one connection pool.
+    Copies made by ``with_options`` share one LazySession, and so one connection pool.
     """
 
     def __init__(
@@ -86,7 +86,7 @@ class Pool:
     ) -> None:
         self._max_connections = max_connections
         self._trust_env = trust_env
-        _POOLS.add(self)
+        _SESSIONS.add(self)
         self._session = session
         self._owned = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -119,7 +119,7 @@ class Pool:
         return session
 
     async def aclose(self) -> None:
-        """Close the session if this pool created it; a caller's own session is left open."""
+        """Close the session if this holder created it; a caller's own session is left open."""
         self._closed = True
         session, self._session = self._session, None
         if session is not None and self._owned and not session.closed:
@@ -145,8 +145,8 @@ class Pool:
 
 
 def _forget_all_in_child() -> None:
-    for pool in list(_POOLS):
-        pool.forget()
+    for lazy in list(_SESSIONS):
+        lazy.forget()
 
 
 # Each owner handles its own fork (as synchronicity does): a child's pools start afresh.
@@ -156,9 +156,9 @@ os.register_at_fork(after_in_child=_forget_all_in_child)
 class Transport:
     """Sends one logical POST with Stripe's headers, idempotency and retry rules."""
 
-    def __init__(self, config: Config, pool: Pool) -> None:
+    def __init__(self, config: Config, session: LazySession) -> None:
         self.config = config
-        self.pool = pool
+        self.session = session
         headers: dict[str, str] = {
             "Authorization": masked(f"Bearer {config.api_key}", f"Bearer {config.masked_key}"),
             "Stripe-Version": config.stripe_version,
@@ -274,7 +274,7 @@ class Transport:
         key: str,
     ) -> tuple[int, Mapping[str, str], bytes | None]:
         """Send one request; return status, headers and body (None: body over the cap)."""
-        session = self.pool.get()
+        session = self.session.get()
         failure: StripeError
         try:
             async with session.post(

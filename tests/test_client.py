@@ -62,7 +62,8 @@ async def test_with_options_shares_the_pool_and_changes_settings(
 ) -> None:
     await _create(client)
     other = client.with_options(stripe_account="acct_3", max_retries=0)
-    assert other._pool is client._pool
+    await _create(other)
+    assert fake.requests[1].peer == fake.requests[0].peer  # the same pooled connection
     assert other.config.max_retries == 0
     assert client.config.max_retries == 2
     fake.fail_next(500)
