@@ -32,7 +32,6 @@ from ._batch import (
     check_batch_options,
     make_batch_key,
 )
-from ._batch_run import Batch
 from ._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -240,6 +239,8 @@ class AsyncCustomerSessions:
 
         async def send(body: str, idempotency_key: str) -> CustomerSession:
             return await self._send(body, options.for_key(idempotency_key))
+
+        from ._batch_run import Batch  # noqa: PLC0415 - only batches need it (import time)
 
         return Batch(
             params,

@@ -13,10 +13,9 @@ import contextlib
 import itertools
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from tenacity import RetryCallState
 
 from . import _retry
 from ._batch import (
@@ -34,6 +33,9 @@ from ._batch import (
 from ._errors import APIError, StripeError, ValidationError, redact
 from ._models import CustomerSession
 from ._reader import END, ThreadedReader
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["WORKER_NAME", "Batch", "Source"]
 

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from types import UnionType
-from typing import Any, Final, Literal, Union
-
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
-from cattrs.preconf.json import make_converter
+from typing import TYPE_CHECKING, Any, Final, Literal, Union
 
 from ._errors import APIError, safe_repr
 from ._models import CustomerSession, read_components_with
 from ._params import Components
 
+if TYPE_CHECKING:  # cattrs loads with the first answer (import time): see _hooks
+    import cattrs
+
 __all__ = [
     "Unreadable",
     "build_converter",
     "check_shape",
-    "converter",
+    "get_converter",
     "json_type",
     "structure_components",
     "structure_session",
@@ -100,6 +100,9 @@ def build_converter(*, strict: bool = False) -> cattrs.Converter:
     The default converter leaves ``CustomerSession.components`` to be structured on
     first read (``structure_components``); the strict one structures it at once.
     """
+    from cattrs.gen import make_dict_structure_fn, override  # noqa: PLC0415 - see _hooks
+    from cattrs.preconf.json import make_converter  # noqa: PLC0415
+
     conv = make_converter(forbid_extra_keys=strict, detailed_validation=strict)
     conv.register_structure_hook_func(_is_literal, _literal)
     conv.register_structure_hook(datetime, _datetime)
@@ -149,9 +152,22 @@ def _bad_map(value: Any) -> Any:
     raise Unreadable(f"expected an object, got {json_type(value)}")
 
 
-converter = build_converter()
-_structure_session = converter.get_structure_hook(CustomerSession)
-_structure_components = converter.get_structure_hook(Components)
+@functools.cache
+def _hooks() -> tuple[cattrs.Converter, Any, Any]:
+    """The converter and its two hooks, built on first use, once.
+
+    Importing cattrs and generating the structuring code costs about 15 ms: built at
+    import, every program importing the SDK would pay it, most before any answer.
+    """
+    conv = build_converter()
+    return conv, conv.get_structure_hook(CustomerSession), conv.get_structure_hook(Components)
+
+
+def get_converter() -> cattrs.Converter:
+    """The one converter (built on first use)."""
+    return _hooks()[0]
+
+
 _set_slot = object.__setattr__
 _clear_slot = object.__delattr__
 
@@ -198,7 +214,7 @@ def structure_session(
     """
     problem = check_shape(data)
     if problem is None:
-        hook = _structure_session if conv is None else conv.get_structure_hook(CustomerSession)
+        hook = _hooks()[1] if conv is None else conv.get_structure_hook(CustomerSession)
         try:
             session: CustomerSession = hook(data, CustomerSession)
         except Unreadable as e:
@@ -228,7 +244,7 @@ def structure_components(data: Any, request_id: str | None = None) -> Components
     if data is None:
         return Components()
     try:
-        components: Components = _structure_components(data, Components)
+        components: Components = _hooks()[2](data, Components)
     except Exception as e:  # cattrs raises several kinds; the caller needs one
         problem = str(e) if isinstance(e, Unreadable) else type(e).__name__
         raise APIError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Union
+from typing import Any, Final, Literal, Union
 
 import attrs
 
@@ -212,15 +212,28 @@ def _fields(cls: type) -> tuple[_Field, ...]:
     )
 
 
-_FIELDS: dict[type, tuple[_Field, ...]] = {}
-_NAMES: dict[type, frozenset[str]] = {}
-for _cls in (
-    ActiveEntitlements, BuyButton, CustomerPortal, PricingTable,
-    CustomerSheetFeatures, CustomerSheet, MobilePaymentElementFeatures, MobilePaymentElement,
-    PaymentElementFeatures, PaymentElement, Components,
-):  # fmt: skip
-    _FIELDS[_cls] = _fields(_cls)
-    _NAMES[_cls] = frozenset(f[0] for f in _FIELDS[_cls])
+class _FieldTable(dict[type, tuple[_Field, ...]]):
+    """Each parameter class's field specs, worked out on first use.
+
+    ``typing.get_type_hints`` over the eleven classes costs milliseconds: done at import,
+    every program importing the SDK would pay it; done here, only the first ``create``.
+    """
+
+    def __missing__(self, cls: type) -> tuple[_Field, ...]:
+        fields = self[cls] = _fields(cls)
+        return fields
+
+
+class _NameTable(dict[type, frozenset[str]]):
+    """Each parameter class's field names (for "unknown parameter"), on first use."""
+
+    def __missing__(self, cls: type) -> frozenset[str]:
+        names = self[cls] = frozenset(f[0] for f in _FIELDS[cls])
+        return names
+
+
+_FIELDS: Final = _FieldTable()
+_NAMES: Final = _NameTable()
 
 
 def _fail(path: str, message: str) -> ValidationError:

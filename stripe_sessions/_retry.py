@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from ._errors import APIConnectionError, StripeError, parse_retry_after
+
+if TYPE_CHECKING:  # tenacity is imported on the first retry: most calls never retry
+    from tenacity import AsyncRetrying, RetryCallState
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -112,6 +113,12 @@ def make_retrying(
     wait: Callable[[RetryCallState], float] = wait,
 ) -> AsyncRetrying:
     """A tenacity controller for one logical call with ``max_retries`` retries."""
+    from tenacity import (  # noqa: PLC0415 - only a retry needs it (import time)
+        AsyncRetrying,
+        retry_if_exception,
+        stop_after_attempt,
+    )
+
     return AsyncRetrying(
         stop=stop_after_attempt(max_retries + 1),
         retry=retry_if_exception(retry),

@@ -107,3 +107,15 @@ def test_a_misspelt_name_is_still_an_attribute_error() -> None:
         _ = stripe_sessions.AsyncClinet  # type: ignore[attr-defined]
     with pytest.raises(ImportError):
         from stripe_sessions.testing import FakeStrip  # type: ignore[attr-defined]  # noqa: F401, PLC0415
+
+
+def test_a_client_imports_only_what_its_first_call_needs() -> None:
+    # Import time: retries (tenacity), answers (cattrs), batches, the fake and the CLI
+    # load when first used, not with the client.
+    code = (
+        "import sys, stripe_sessions as ss; ss.AsyncClient; ss.Client\n"
+        "print(sorted(m for m in ('tenacity', 'cattrs', 'stripe_sessions._batch_run', "
+        "'stripe_sessions.testing', 'stripe_sessions._cli_batch') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
