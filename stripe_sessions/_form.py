@@ -153,7 +153,8 @@ def _listify(node: Any) -> Any:
         return node
     for key, sub in node.items():
         node[key] = _listify(sub)
-    if node and all(k.isdigit() for k in node):
+    # Only canonical indexes ("0", "1", ...; not "00" or other digits) make a list.
+    if node and all(k.isascii() and k.isdigit() and str(int(k)) == k for k in node):
         indexes = sorted(int(k) for k in node)
         if indexes == list(range(len(indexes))):
             return [node[str(i)] for i in indexes]

@@ -81,3 +81,10 @@ def test_a_key_with_a_bracket_is_refused_not_sent_as_nesting(
     with pytest.raises(EncodeError, match=r"must not contain '\['") as e:
         encode({"metadata": {key: "x"}})
     assert e.value.path == f"metadata.{key}"
+
+
+@pytest.mark.parametrize("key", ["00", "01", "\u0660", "1"])
+def test_decode_makes_lists_of_canonical_indexes_only(key: str) -> None:
+    # A key like "00" is a hash key, not list index 0 (the fake answered 500 to it).
+    got = decode(encode({"metadata": {key: "x"}}))
+    assert got == {"metadata": {key: "x"}}
