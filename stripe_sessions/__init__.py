@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
         StripeError,
         ValidationError,
     )
+    from ._limiter import LocalRateLimiter, RateLimiter, RedisRateLimiter
     from ._models import Customer, CustomerSession
     from ._params import (
         ActiveEntitlements,
@@ -73,6 +74,9 @@ _LAZY: dict[str, str] = {
     "RateLimitError": "._errors",
     "StripeError": "._errors",
     "ValidationError": "._errors",
+    "LocalRateLimiter": "._limiter",
+    "RateLimiter": "._limiter",
+    "RedisRateLimiter": "._limiter",
     "Customer": "._models",
     "CustomerSession": "._models",
     "ActiveEntitlements": "._params",
@@ -103,6 +107,9 @@ __all__ = [
     "Config",
     "NOT_GIVEN",
     "NotGiven",
+    "LocalRateLimiter",
+    "RateLimiter",
+    "RedisRateLimiter",
     # results
     "BatchProgress",
     "BatchResult",

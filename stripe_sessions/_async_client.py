@@ -44,6 +44,7 @@ from ._config import (
 )
 from ._converter import structure_session
 from ._errors import APIError, ValidationError
+from ._limiter import RateLimiter
 from ._models import CustomerSession
 from ._options import RequestOptions
 from ._params import Components, CreateParams, encode_create, params_of
@@ -234,6 +235,7 @@ class AsyncCustomerSessions:
             stripe_version=stripe_version,
             timeout=timeout,
             max_retries=0,
+            batch=True,
         )
         total = len(params) if isinstance(params, Sized) else None
 
@@ -308,6 +310,10 @@ class AsyncClient:
     as aiohttp does (off by default); ``ssl`` is the ``ssl.SSLContext`` that verifies
     the server, for a corporate CA. ``with_options`` copies keep all three.
 
+    ``rate_limiter`` paces every request against one budget, shared by every process
+    that uses the same one (:class:`RedisRateLimiter`): single creates first, batches
+    held to their share, and one process's ``rate_limit`` 429 slows them all.
+
     ``session`` lends the client your own ``aiohttp.ClientSession``, which it
     then never closes. The client's own session is created on the running loop
     and stays bound to that loop.
@@ -329,8 +335,15 @@ class AsyncClient:
         proxy: str | None = None,
         trust_env: bool = False,
         ssl: SSLContext | None = None,
+        rate_limiter: RateLimiter | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
+        if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+            raise ValidationError(
+                "rate_limiter: must be a RateLimiter (e.g. stripe_sessions.RedisRateLimiter), "
+                f"got {type(rate_limiter).__name__}",
+                param="rate_limiter",
+            )
         if session is not None and trust_env:
             raise ValidationError(
                 "trust_env: applies to the client's own session; create the session you "
@@ -352,15 +365,22 @@ class AsyncClient:
             trust_env=trust_env,
             ssl=ssl,
         )
-        self._setup(
-            config, LazySession(config.max_connections, session, trust_env), owns_session=True
-        )
+        lazy = LazySession(config.max_connections, session, trust_env)
+        self._setup(config, lazy, rate_limiter, owns_session=True)
 
-    def _setup(self, config: Config, session: LazySession, *, owns_session: bool) -> None:
+    def _setup(
+        self,
+        config: Config,
+        session: LazySession,
+        limiter: RateLimiter | None,
+        *,
+        owns_session: bool,
+    ) -> None:
         self._config = config
         self._session = session
         self._owns_session = owns_session
-        self._transport = Transport(config, session)
+        self._limiter = limiter
+        self._transport = Transport(config, session, limiter)
         self.customer_sessions = AsyncCustomerSessions(self._transport)
 
     @property
@@ -402,7 +422,7 @@ class AsyncClient:
         # pool, so a copy keeps them; the rest is checked again by Config's converters.
         config = attrs.evolve(self._config, **changes)
         clone = object.__new__(type(self))
-        clone._setup(config, self._session, owns_session=False)
+        clone._setup(config, self._session, self._limiter, owns_session=False)
         return clone
 
     @property

@@ -33,7 +33,7 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "Counts",
-    "RateLimiter",
+    "Pacer",
     "Reachability",
     "mark_batch_key",
 ]
@@ -129,7 +129,7 @@ class Counts:
         return BatchProgress(self.done, total, self.succeeded, self.failed, self.retried)
 
 
-class RateLimiter:
+class Pacer:
     """Paces request starts across a batch: an even spacing of ``1/rate`` seconds.
 
     A ``rate_limit`` 429 pauses every start for ``Retry-After`` (starts already

@@ -23,7 +23,7 @@ from ._batch import (
     BatchProgress,
     BatchResult,
     Counts,
-    RateLimiter,
+    Pacer,
     Reachability,
     is_rate_limit,
     logger,
@@ -136,7 +136,7 @@ class Batch:
         self.batch_key = batch_key
         self.max_retries = max_retries
         self.total = total
-        self.limiter = RateLimiter(rate_limit)
+        self.limiter = Pacer(rate_limit)
         self.reach = Reachability(target)
         self.items = items
         self.counts = Counts()

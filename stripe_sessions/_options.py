@@ -75,6 +75,8 @@ class RequestOptions:
     stripe_version: str | None = attrs.field(default=None, converter=_version)
     timeout: float | None = attrs.field(default=None, converter=_timeout)
     max_retries: int | None = attrs.field(default=None, converter=_retries)
+    #: A batch item: a shared ``rate_limiter`` holds it to the batch's share.
+    batch: bool = False
 
     def for_key(self, idempotency_key: str) -> RequestOptions:
         """The same options with another idempotency key (a batch item's)."""

@@ -25,6 +25,7 @@ from ._config import (
     Config,
     NotGiven,
 )
+from ._limiter import RateLimiter
 from ._models import CustomerSession
 from ._params import Components, CreateParams
 from ._portal import Portal
@@ -210,6 +211,10 @@ class Client(SyncClient):
     message); ``trust_env=True`` honours ``HTTPS_PROXY``, ``NO_PROXY`` and ``~/.netrc``
     as aiohttp does (off by default); ``ssl`` is the ``ssl.SSLContext`` that verifies
     the server, for a corporate CA. ``with_options`` copies keep all three.
+
+    ``rate_limiter`` paces every request against one budget, shared by every process
+    that uses the same one (:class:`RedisRateLimiter`): single creates first, batches
+    held to their share, and one process's ``rate_limit`` 429 slows them all.
     """
 
     def __init__(
@@ -228,6 +233,7 @@ class Client(SyncClient):
         proxy: str | None = None,
         trust_env: bool = False,
         ssl: SSLContext | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(
             AsyncClient(
@@ -244,6 +250,7 @@ class Client(SyncClient):
                 proxy=proxy,
                 trust_env=trust_env,
                 ssl=ssl,
+                rate_limiter=rate_limiter,
             )
         )
 

@@ -22,8 +22,10 @@ from ._errors import (
     APITimeoutError,
     StripeError,
     error_from_response,
+    parse_retry_after,
     redact,
 )
+from ._limiter import RateLimiter
 from ._options import RequestOptions
 from ._retry import call_with_retries
 from ._version import __version__
@@ -181,9 +183,13 @@ os.register_at_fork(after_in_child=_forget_all_in_child)
 class Transport:
     """Sends one logical POST with Stripe's headers, idempotency and retry rules."""
 
-    def __init__(self, config: Config, session: LazySession) -> None:
+    def __init__(
+        self, config: Config, session: LazySession, limiter: RateLimiter | None = None
+    ) -> None:
         self.config = config
         self.session = session
+        #: Takes a slot before every attempt (``rate_limiter=``), or None.
+        self.limiter = limiter
         headers: dict[str, str] = {
             "Authorization": masked(f"Bearer {config.api_key}", f"Bearer {config.masked_key}"),
             "Stripe-Version": config.stripe_version,
@@ -226,9 +232,22 @@ class Transport:
         url = self.config.base_url + path
         data = body.encode()
         retries = self.config.max_retries if options.max_retries is None else options.max_retries
-        return await call_with_retries(
-            lambda: self._attempt(url, data, headers, client_timeout, options), retries
-        )
+        limiter = self.limiter
+        if limiter is None:
+            return await call_with_retries(
+                lambda: self._attempt(url, data, headers, client_timeout, options), retries
+            )
+
+        async def paced() -> Response:
+            await limiter.acquire(batch=options.batch, timeout=client_timeout.total or 0.0)
+            try:
+                return await self._attempt(url, data, headers, client_timeout, options)
+            except StripeError as e:
+                if e.code == "rate_limit":  # every process sharing the limiter slows down
+                    await limiter.rate_limited(parse_retry_after(e.headers.get("Retry-After")))
+                raise
+
+        return await call_with_retries(paced, retries)
 
     async def _attempt(
         self,

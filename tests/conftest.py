@@ -6,14 +6,16 @@ helpers that are not fixtures live in ``tests/helpers.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 import stripe_sessions as ss
 from stripe_sessions import _retry
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import Api
+from tests.helpers import Api, RedisServer
 
 pytest_plugins = ["pytester"]
 
@@ -49,3 +51,17 @@ async def api(kind: str, fake: FakeStripe) -> AsyncIterator[Api]:
     api = Api(kind, fake)
     yield api
     await api.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server for the test. Skipped when none is installed, except in CI."""
+    try:
+        server = RedisServer(tmp_path)
+    except FileNotFoundError:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("no redis-server binary: the shared rate limiter's tests need one")
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,183 @@
+"""One rate budget for many processes, through a real redis-server (see conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe
+from tests.helpers import PRICING, RedisServer
+
+WORKER = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    import stripe_sessions as ss
+
+    url, redis_url, mode, name, count, share = sys.argv[1:7]
+    count, share = int(count), float(share)
+
+    async def main():
+        limiter = (ss.RedisRateLimiter(redis_url, rate=25, name="test", batch_share=share)
+                   if mode == "shared" else None)
+        async with ss.AsyncClient(api_key="sk_test_123", base_url=url,
+                                  rate_limiter=limiter) as client:
+            if name.startswith("live"):
+                waits = []
+                for i in range(count):
+                    t0 = time.monotonic()
+                    await client.customer_sessions.create(
+                        customer=f"cus_{name}_{i}", components={"buy_button": {"enabled": True}})
+                    waits.append(time.monotonic() - t0)
+                    await asyncio.sleep(0.125)  # live traffic at about 8/s
+                print(json.dumps({"waits": waits}))
+                return
+            results = await client.customer_sessions.create_many(
+                ({"customer": f"cus_{name}_{i}", "components": {"pricing_table": {"enabled": True}}}
+                 for i in range(count)),
+                concurrency=8, rate_limit=None if mode == "shared" else 25.0, batch_key=name)
+            print(json.dumps({"ok": sum(r.ok for r in results)}))
+        if limiter is not None:
+            await limiter.aclose()
+
+    asyncio.run(main())
+    """
+)
+
+
+def start(fake: FakeStripe, redis: RedisServer, mode: str, name: str, count: int, share: float):  # type: ignore[no-untyped-def]
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, fake.url, redis.url, mode, name, str(count), str(share)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> dict[str, object]:
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def accepted_rate(fake: FakeStripe, prefix: str = "") -> float:
+    times = sorted(
+        r.at for r in fake.requests if r.status == 200 and r.form["customer"].startswith(prefix)
+    )
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def test_four_processes_share_stripes_test_mode_budget(redis_server: RedisServer) -> None:
+    with FakeStripe.running(rate_limit=25) as fake:
+        procs = [start(fake, redis_server, "shared", f"p{i}", 200, 1.0) for i in range(4)]
+        results = [finish(p) for p in procs]
+        assert [r["ok"] for r in results] == [200] * 4
+        assert not [r for r in fake.requests if r.status == 429]
+        assert fake.created == 800
+        assert len(set(fake.session_keys)) == 800  # every item created exactly once
+        rate = accepted_rate(fake)
+        assert 25 * 0.9 <= rate <= 25 * 1.1, rate
+
+
+def test_the_same_run_without_sharing_meets_429s(redis_server: RedisServer) -> None:
+    # The control: each process paced at 25/s on its own sends 4x the budget.
+    with FakeStripe.running(rate_limit=25) as fake:
+        procs = [start(fake, redis_server, "local", f"p{i}", 100, 1.0) for i in range(4)]
+        for p in procs:
+            finish(p)
+        assert len([r for r in fake.requests if r.status == 429]) > 20
+        assert len(set(fake.session_keys)) == fake.created == 400
+
+
+def test_live_traffic_goes_first(redis_server: RedisServer) -> None:
+    with FakeStripe.running(rate_limit=25) as fake:
+        batches = [start(fake, redis_server, "shared", f"b{i}", 90, 0.5) for i in range(2)]
+        time.sleep(2.0)  # the batches saturate their share (12.5/s)
+        live = start(fake, redis_server, "shared", "live", 50, 0.5)
+        waits = finish(live)["waits"]
+        for b in batches:
+            finish(b)
+        assert isinstance(waits, list)
+        slot = 1 / 25
+        assert sum(waits) / len(waits) <= 2 * slot, waits  # no queue behind the batches
+        batch_rate = accepted_rate(fake, "cus_b")
+        assert 12.5 * 0.9 <= batch_rate <= 12.5 * 1.1, batch_rate
+        assert not [r for r in fake.requests if r.status == 429]
+
+
+async def test_redis_down_mid_batch_falls_back_warns_once_and_duplicates_nothing(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = ss.RedisRateLimiter(
+        redis_server.url, rate=25, name="faults", batch_share=1.0, processes=4
+    )
+    caplog.set_level(logging.WARNING, logger="stripe_sessions")
+    async with FakeStripe() as fake:
+        async with ss.AsyncClient(
+            api_key="sk_test_123", base_url=fake.url, rate_limiter=limiter
+        ) as client:
+
+            async def outage() -> tuple[float, float]:
+                await asyncio.sleep(1.0)
+                redis_server.stop()
+                down = time.monotonic()
+                await asyncio.sleep(2.0)
+                redis_server.start()
+                return down, time.monotonic()
+
+            task = asyncio.create_task(outage())
+            results = await client.customer_sessions.create_many(
+                ({"customer": f"cus_{i}", "components": PRICING} for i in range(75)),
+                rate_limit=None,
+                batch_key="faults",
+            )
+            down, up = await task
+        await limiter.aclose()
+    assert all(r.ok for r in results)
+    assert len(set(fake.session_keys)) == fake.created == 75
+    failed = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failed) == 1, [r.getMessage() for r in caplog.records]
+    assert "****" not in failed[0].getMessage() or "@" not in redis_server.url
+    # While Redis was down: at most the fallback's 25/4 = 6.25 per second (+1 slot).
+    during = [r.at for r in fake.requests if down + 0.3 < r.at < up - 0.1]
+    window = (up - 0.1) - (down + 0.3)
+    assert len(during) <= 6.25 * window + 2, (len(during), window)
+    assert len(during) >= 1  # it went on, in-process
+
+
+def test_redis_limiter_checks_its_arguments_and_hides_the_password() -> None:
+    limiter = ss.RedisRateLimiter("redis://:hunter2@127.0.0.1:6379/0", rate=25)
+    assert "hunter2" not in repr(limiter)
+    for kwargs, param in [
+        ({"url": "http://x", "rate": 25}, "url"),
+        ({"url": "redis://x", "rate": 0}, "rate"),
+        ({"url": "redis://x", "rate": 25, "batch_share": 1.5}, "batch_share"),
+        ({"url": "redis://x", "rate": 25, "processes": 0}, "processes"),
+    ]:
+        with pytest.raises(ss.ValidationError) as info:
+            ss.RedisRateLimiter(**kwargs)  # type: ignore[arg-type]
+        assert info.value.param == param
+    with pytest.raises(ss.ValidationError, match="rate_limiter"):
+        ss.AsyncClient(api_key="sk_test_123", rate_limiter=object())  # type: ignore[arg-type]
+
+
+async def test_a_429_anywhere_pauses_batches_everywhere(redis_server: RedisServer) -> None:
+    first = ss.RedisRateLimiter(redis_server.url, rate=50, name="pause", batch_share=1.0)
+    second = ss.RedisRateLimiter(redis_server.url, rate=50, name="pause", batch_share=1.0)
+    await first.rate_limited(None)  # no Retry-After, as Stripe: the default 1 s pause
+    t0 = time.monotonic()
+    await second.acquire(batch=True, timeout=10)
+    assert 0.8 <= time.monotonic() - t0 <= 1.5
+    t0 = time.monotonic()
+    await second.acquire(batch=False, timeout=10)  # live traffic is not paused
+    assert time.monotonic() - t0 < 0.2
+    await first.aclose()
+    await second.aclose()
