@@ -103,7 +103,17 @@ def _client(args: argparse.Namespace) -> Any:
     if not key:
         raise SystemExit(f"error: {NO_KEY}")
     base_url = args.base_url or os.environ.get("STRIPE_BASE_URL") or None
-    return AsyncClient(api_key=key, base_url=base_url)
+    redis_url = getattr(args, "redis_url", None) or os.environ.get("STRIPE_SESSIONS_REDIS_URL")
+    limiter = None
+    if redis_url and args.command == "batch":
+        from ._limiter import RedisRateLimiter  # noqa: PLC0415 - an optional extra
+
+        limiter = RedisRateLimiter(
+            redis_url, rate=args.rate, name=args.limiter_name, batch_share=args.batch_share
+        )
+        args.shared = True  # the shared limiter paces the batch: no pacing of its own
+        args.limiter = limiter
+    return AsyncClient(api_key=key, base_url=base_url, rate_limiter=limiter)
 
 
 async def _create(args: argparse.Namespace) -> int:
@@ -124,8 +134,13 @@ async def _create(args: argparse.Namespace) -> int:
 async def _batch(args: argparse.Namespace) -> int:
     from ._cli_batch import run_batch  # noqa: PLC0415 - the CLI starts light
 
-    async with _client(args) as stripe:
-        code: int = await run_batch(args, stripe)
+    try:
+        async with _client(args) as stripe:
+            code: int = await run_batch(args, stripe)
+    finally:
+        limiter = getattr(args, "limiter", None)
+        if limiter is not None:
+            await limiter.aclose()
     return code
 
 
@@ -224,6 +239,23 @@ def _parser() -> Parser:
     batch.add_argument("--concurrency", type=positive_int, default=16, help="in flight (16)")
     batch.add_argument("--rate", type=positive_float, default=20.0, help="requests/s (20)")
     batch.add_argument("--batch-key", help="reuse to re-run a batch without duplicates")
+    batch.add_argument(
+        "--redis-url",
+        default=None,
+        help="share one rate budget with every process using this Redis "
+        "($STRIPE_SESSIONS_REDIS_URL); --rate is then the account's rate",
+    )
+    batch.add_argument(
+        "--batch-share",
+        type=positive_float,
+        default=0.5,
+        help="with --redis-url: the fraction of --rate batches may use (0.5)",
+    )
+    batch.add_argument(
+        "--limiter-name",
+        default="default",
+        help="with --redis-url: the shared budget's name (default)",
+    )
     component_option(batch)
     api_options(batch)
     batch.set_defaults(run=_batch)

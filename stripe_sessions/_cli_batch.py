@@ -223,7 +223,7 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
         stream = client.customer_sessions.stream_many(
             params(),
             concurrency=args.concurrency,
-            rate_limit=args.rate,
+            rate_limit=None if getattr(args, "shared", False) else args.rate,
             batch_key=key,
         )
         async with contextlib.aclosing(stream):

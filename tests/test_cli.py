@@ -20,6 +20,7 @@ import pytest
 from stripe_sessions.__main__ import COMPONENTS
 from stripe_sessions._params import _NAMES, Components
 from stripe_sessions.testing import FakeStripe
+from tests.helpers import RedisServer
 
 
 def cli(
@@ -415,3 +416,32 @@ def test_stripe_base_url_environment_variable(fake: FakeStripe) -> None:
 
 def test_cli_components_are_the_sdks() -> None:
     assert sorted(COMPONENTS) == sorted(_NAMES[Components])
+
+
+def test_two_batch_commands_share_one_budget_through_redis(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    with FakeStripe.running(rate_limit=20) as fake:
+        env = {**os.environ, "STRIPE_SESSIONS_REDIS_URL": redis_server.url}
+        procs = []
+        for name in ("a", "b"):
+            path = tmp_path / f"{name}.txt"
+            path.write_text("".join(f"cus_{name}{i}\n" for i in range(40)))
+            args = at(fake, "--rate", "20", "--batch-share", "1", "--limiter-name", "cli")
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "stripe_sessions", "batch", str(path), *args],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
+            )
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            assert "created 40, failed 0" in err
+        assert not [r for r in fake.requests if r.status == 429]
+        assert fake.created == 80
+        times = sorted(r.at for r in fake.requests)
+        assert (len(times) - 1) / (times[-1] - times[0]) <= 20 * 1.1
