@@ -56,6 +56,10 @@ def _components(names: Sequence[str] | None) -> dict[str, Any]:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    if args.processes:
+        from ._cli_demo import run_processes_demo  # noqa: PLC0415 - the CLI starts light
+
+        return await run_processes_demo(args)
     from ._async_client import AsyncClient  # noqa: PLC0415 - the CLI starts light
     from ._cli_batch import Progress, Stats  # noqa: PLC0415
     from .testing import FakeStripe, FaultMix  # noqa: PLC0415
@@ -205,6 +209,18 @@ def _parser() -> Parser:
     demo.add_argument("--concurrency", type=positive_int, default=16, help="in flight (16)")
     demo.add_argument("--rate", type=positive_float, default=150.0, help="requests/s (150)")
     demo.add_argument("--seed", type=int, default=1, help="seed of the fake's faults (1)")
+    demo.add_argument(
+        "--processes",
+        type=positive_int,
+        default=None,
+        help="run N batch processes against one rate-limited fake, each pacing itself, "
+        "then sharing one budget through Redis, and compare their 429s",
+    )
+    demo.add_argument(
+        "--redis-url",
+        default=None,
+        help="with --processes: the Redis to share (default: start a redis-server)",
+    )
     component_option(demo)
     demo.set_defaults(run=_demo)
 

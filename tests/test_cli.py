@@ -445,3 +445,14 @@ def test_two_batch_commands_share_one_budget_through_redis(
         assert fake.created == 80
         times = sorted(r.at for r in fake.requests)
         assert (len(times) - 1) / (times[-1] - times[0]) <= 20 * 1.1
+
+
+def test_demo_processes_compares_429s_with_and_without_sharing(
+    redis_server: RedisServer,
+) -> None:
+    out = cli("demo", "--processes", "3", "--count", "90", "--redis-url", redis_server.url)
+    assert out.returncode == 0, out.stderr
+    rows = {line[:28].strip(): line[28:].split() for line in out.stdout.splitlines()[1:]}
+    alone, shared = rows["each paced at 25/s"], rows["one shared budget (Redis)"]
+    assert int(alone[0]) > 0  # each process alone: 3 x 25/s against 25/s
+    assert shared[:3] == ["0", "90", "0"]  # no 429, every session, no duplicate
