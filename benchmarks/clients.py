@@ -10,6 +10,7 @@ import json
 import resource
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -118,19 +119,59 @@ async def create_many_from_list(url: str, n: int, concurrency: int) -> None:
         assert all(r.ok for r in results)
 
 
+async def create_many_limited(url: str, n: int, concurrency: int, kind: str) -> None:
+    """create_many (a list) through a rate limiter set far above the run's rate."""
+    import os
+
+    import stripe_sessions as ss
+
+    limiter: Any
+    if kind == "redis":
+        limiter = ss.RedisRateLimiter(
+            os.environ["BENCH_REDIS_URL"], rate=1e5, batch_share=1.0, name=uuid.uuid4().hex
+        )
+    else:
+        limiter = ss.LocalRateLimiter(1e5, batch_share=1.0)
+    async with ss.AsyncClient(api_key=KEY, base_url=url, rate_limiter=limiter) as client:
+        results = await client.customer_sessions.create_many(
+            [PARAMS] * n, concurrency=concurrency, rate_limit=None
+        )
+        assert all(r.ok for r in results)
+    if kind == "redis":
+        await limiter.aclose()
+
+
+async def redis_calls() -> int:
+    """Scripts Redis has run so far (one round trip each)."""
+    import os
+
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(os.environ["BENCH_REDIS_URL"])
+    stats = await redis.info("commandstats")
+    await redis.aclose()
+    return sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
 BATCH_CLIENTS = {
     "gather-raw-aiohttp": gather_raw_aiohttp,
     "create_many": create_many_stripe_sessions,
     "create_many-list": create_many_from_list,
+    "create_many+local-limiter": lambda u, n, c: create_many_limited(u, n, c, "local"),
+    "create_many+redis-limiter": lambda u, n, c: create_many_limited(u, n, c, "redis"),
 }
 
 
 async def run_batch(name: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
     await BATCH_CLIENTS[name](url, 200, concurrency)  # warm-up
+    calls = await redis_calls() if name.endswith("redis-limiter") else 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await BATCH_CLIENTS[name](url, n, concurrency)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if name.endswith("redis-limiter"):
+        calls = await redis_calls() - calls
     return {
+        "redis_round_trips_per_req": calls / n,
         "requests": n,
         "cpu_us_per_req": cpu / n * 1e6,
         "rps": n / wall,
@@ -392,7 +433,7 @@ def main() -> None:
         result = asyncio.run(run_async(name, url, int(n), int(concurrency)))
     elif scenario == "sync":
         result = run_sync(name, url, int(n))
-    elif scenario == "batch":
+    elif scenario in ("batch", "limiter"):
         result = asyncio.run(run_batch(name, url, int(n), int(concurrency)))
     elif scenario == "stream-memory":
         result = asyncio.run(run_stream_memory(name, url, int(n), int(concurrency)))

@@ -17,6 +17,7 @@ import random
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,19 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
     ),
     "batch": ("gather-raw-aiohttp", ["gather-raw-aiohttp", "create_many", "create_many-list"]),
     "stream-memory": ("stream_many", ["stream_many"]),
+    "limiter": (
+        "create_many-list",
+        ["create_many-list", "create_many+local-limiter", "create_many+redis-limiter"],
+    ),
 }
 #: Requests per run of each scenario, unless --n says otherwise.
-DEFAULT_N = {"async": 3000, "sync": 1500, "batch": 3000, "stream-memory": 100_000}
+DEFAULT_N = {
+    "async": 3000,
+    "sync": 1500,
+    "batch": 3000,
+    "stream-memory": 100_000,
+    "limiter": 3000,
+}
 METRICS = ["cpu_us_per_req", "rps", "p50_ms", "p99_ms", "peak_rss_mib"]
 
 
@@ -49,6 +60,29 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     assert proc.stdout is not None
     port = proc.stdout.readline().strip()
     return proc, f"http://127.0.0.1:{port}"
+
+
+def start_redis() -> str:
+    """A redis-server on a free port for the limiter scenario (killed at exit)."""
+    import atexit
+    import shutil
+    import socket
+    import tempfile
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("the limiter scenario needs redis-server (or BENCH_REDIS_URL)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tempfile.mkdtemp()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    atexit.register(proc.kill)
+    time.sleep(0.5)
+    return f"redis://127.0.0.1:{port}/0"
 
 
 def run_one(scenario: str, client: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
@@ -76,6 +110,8 @@ def main() -> None:
         for scenario in args.scenario or list(SCENARIOS):
             baseline, clients = SCENARIOS[scenario]
             n = args.n or DEFAULT_N[scenario]
+            if scenario == "limiter" and "BENCH_REDIS_URL" not in os.environ:
+                os.environ["BENCH_REDIS_URL"] = start_redis()
             if scenario == "stream-memory":
                 result = run_one(scenario, "stream_many", url, n, args.concurrency)
                 report_memory(result, args.concurrency)
@@ -127,6 +163,14 @@ def report(
             f"{m['rps']:.0f} | {m['rps'] / base_rps:.1%} | "
             f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['peak_rss_mib']:.0f} |"
         )
+    for client, rs in runs.items():
+        trips = [r.get("redis_round_trips_per_req", 0.0) for r in rs]
+        if any(trips):
+            extra = statistics.median(r["cpu_us_per_req"] for r in rs) - base_cpu
+            print(
+                f"\n{client}: {statistics.median(trips):.2f} Redis round trips per create; "
+                f"{extra:.0f} µs more client CPU per create than {baseline}"
+            )
     sys.stdout.flush()
 
 
