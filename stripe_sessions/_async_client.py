@@ -431,9 +431,16 @@ class AsyncClient:
         return self._session.closed
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it is your own session, or this is a copy)."""
+        """Close the connection pool (unless it is your own session, or this is a copy).
+
+        A ``rate_limiter`` with an ``aclose()`` has it called too: its connections
+        belong to this event loop (a shared limiter reconnects on its next use).
+        """
         if self._owns_session:
             await self._session.aclose()
+            close = getattr(self._limiter, "aclose", None)
+            if close is not None:
+                await close()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -239,7 +239,6 @@ class RedisRateLimiter:
         self._pause: Any = None
         self._down_until = 0.0
         self._warned = False
-        self._closing: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return (
@@ -262,13 +261,11 @@ class RedisRateLimiter:
             self._pause = self._redis.register_script(PAUSE_SCRIPT)
         return self._redis
 
-    def _failed(self, e: BaseException) -> None:
+    async def _failed(self, e: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_REDIS_AFTER
         old, self._redis = self._redis, None
         if old is not None:  # close its connections now, not when garbage-collected
-            task = asyncio.get_running_loop().create_task(_close_quietly(old))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            await _close_quietly(old)
         if not self._warned:
             self._warned = True
             logger.warning(
@@ -295,12 +292,14 @@ class RedisRateLimiter:
                       self.recovery * 1000.0],
             )  # fmt: skip
         except Exception as e:  # unreachable, slow, or refusing: pace in-process instead
-            self._failed(e)
-            return None
-        if self._warned:
-            self._warned = False
-            logger.warning("rate limiter %r: Redis is back; pacing is shared again", self.name)
-        return float(answer) / 1000.0
+            failure = e
+        else:
+            if self._warned:
+                self._warned = False
+                logger.warning("rate limiter %r: Redis is back; pacing is shared again", self.name)
+            return float(answer) / 1000.0
+        await self._failed(failure)
+        return None
 
     async def acquire(self, *, batch: bool, timeout: float) -> None:
         """Wait for a slot (see :class:`RateLimiter`)."""
@@ -330,15 +329,16 @@ class RedisRateLimiter:
             self._connection()
             await self._pause(keys=[self._keys[2], self._keys[3]], args=[pause * 1000.0])
         except Exception as e:
-            self._failed(e)
+            failure = e
+        else:
+            return
+        await self._failed(failure)
 
     async def aclose(self) -> None:
         """Close the Redis connection (a new one is made on next use)."""
         redis, self._redis = self._redis, None
         if redis is not None:
             await _close_quietly(redis)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 async def _close_quietly(redis: Any) -> None:

@@ -181,3 +181,43 @@ async def test_a_429_anywhere_pauses_batches_everywhere(redis_server: RedisServe
     assert time.monotonic() - t0 < 0.2
     await first.aclose()
     await second.aclose()
+
+
+async def test_a_redis_that_never_answers_costs_at_most_its_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A hostile "Redis": accepts connections and never says a word.
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"redis://:s3cret-redis-pw@127.0.0.1:{port}/0"
+    limiter = ss.RedisRateLimiter(url, rate=10, name="silent", redis_timeout=0.2)
+    caplog.set_level(logging.WARNING, logger="stripe_sessions")
+    t0 = time.monotonic()
+    await limiter.acquire(batch=False, timeout=5)  # falls back, takes a local slot
+    assert time.monotonic() - t0 < 1.0
+    await limiter.acquire(batch=False, timeout=0.05)  # within the call's own timeout
+    assert time.monotonic() - t0 < 1.2
+    await limiter.aclose()
+    server.close()
+    await server.wait_closed()
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "failed" in logged and "s3cret-redis-pw" not in logged
+    assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1
+
+
+def test_the_sync_client_takes_a_shared_limiter(
+    redis_server: RedisServer, fake_stripe: FakeStripe
+) -> None:
+    limiter = ss.RedisRateLimiter(redis_server.url, rate=20, name="sync")
+    with ss.Client(api_key="sk_test_123", base_url=fake_stripe.url, rate_limiter=limiter) as client:
+        t0 = time.monotonic()
+        for i in range(5):
+            client.customer_sessions.create(customer=f"cus_{i}", components=PRICING)
+        assert time.monotonic() - t0 >= 4 / 20 * 0.9  # paced at 20/s
+        copy = client.with_options(stripe_account="acct_1")
+        copy.customer_sessions.create(customer="cus_x", components=PRICING)
+    assert fake_stripe.created == 6
