@@ -221,3 +221,24 @@ def test_the_sync_client_takes_a_shared_limiter(
         copy = client.with_options(stripe_account="acct_1")
         copy.customer_sessions.create(customer="cus_x", components=PRICING)
     assert fake_stripe.created == 6
+
+
+async def test_after_a_429_the_batch_share_recovers_gradually(redis_server: RedisServer) -> None:
+    limiter = ss.RedisRateLimiter(
+        redis_server.url, rate=50, name="recovery", batch_share=1.0, recovery=1.0
+    )
+
+    async def spacing() -> float:
+        t0 = time.monotonic()
+        for _ in range(6):
+            await limiter.acquire(batch=True, timeout=10)
+        return (time.monotonic() - t0) / 5
+
+    await limiter.acquire(batch=True, timeout=10)
+    assert await spacing() < 0.03  # 50/s: 20 ms apart
+    await limiter.rate_limited(0.0)  # a 429 (with a zero Retry-After: no pause)
+    slowed = await spacing()
+    assert slowed >= 0.03, slowed  # right after: about half the pace (40 ms apart)
+    await asyncio.sleep(1.0)
+    assert await spacing() < 0.03  # recovered
+    await limiter.aclose()
