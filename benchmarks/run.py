@@ -17,7 +17,6 @@ import random
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -65,24 +64,16 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
 def start_redis() -> str:
     """A redis-server on a free port for the limiter scenario (killed at exit)."""
     import atexit
-    import shutil
-    import socket
-    import tempfile
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("the limiter scenario needs redis-server (or BENCH_REDIS_URL)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tempfile.mkdtemp()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
-    atexit.register(proc.kill)
-    time.sleep(0.5)
-    return f"redis://127.0.0.1:{port}/0"
+    from stripe_sessions.testing import RedisServer
+
+    try:
+        server = RedisServer()
+    except FileNotFoundError:
+        raise SystemExit("the limiter scenario needs redis-server (or BENCH_REDIS_URL)") from None
+    server.start()
+    atexit.register(server.stop)
+    return server.url
 
 
 def run_one(scenario: str, client: str, url: str, n: int, concurrency: int) -> dict[str, Any]:

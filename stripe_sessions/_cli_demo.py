@@ -13,16 +13,14 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
-import socket
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
-from .testing import FakeStripe
+from .testing import FakeStripe, RedisServer
 
 __all__ = ["run_processes_demo"]
 
@@ -30,36 +28,19 @@ __all__ = ["run_processes_demo"]
 RATE = 25.0
 
 
-@contextlib.asynccontextmanager
-async def _redis(url: str | None) -> AsyncIterator[str]:
+@contextlib.contextmanager
+def _redis(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
+    try:
+        server = RedisServer()
+    except FileNotFoundError:
         raise SystemExit(
             "error: demo --processes needs Redis: give --redis-url or install redis-server"
-        )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as workdir:
-        proc = await asyncio.create_subprocess_exec(
-            binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
-            "--save", "", "--appendonly", "no",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            for _ in range(200):
-                with contextlib.suppress(OSError):
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    writer.close()
-                    break
-                await asyncio.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.kill()
-            await proc.wait()
+        ) from None
+    with server:
+        yield server.url
 
 
 async def _round(
@@ -109,9 +90,10 @@ async def run_processes_demo(args: argparse.Namespace) -> int:
             path = Path(workdir) / f"ids-{i}.txt"
             path.write_text("".join(f"cus_p{i}_{j:05d}\n" for j in range(per)))
             files.append(path)
-        async with _redis(redis_url) as url, FakeStripe(rate_limit=RATE) as fake:
-            alone = await _round(fake, files, None)
-            shared = await _round(fake, files, url)
+        with _redis(redis_url) as url:
+            async with FakeStripe(rate_limit=RATE) as fake:
+                alone = await _round(fake, files, None)
+                shared = await _round(fake, files, url)
     print(f"{'':28s} {'429s':>6s} {'created':>8s} {'duplicates':>11s} {'time':>8s}")
     for label, (limited, created, dupes, seconds) in (
         (f"each paced at {RATE:g}/s", alone),

@@ -14,8 +14,8 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions import _retry
-from stripe_sessions.testing import FakeStripe
-from tests.helpers import Api, RedisServer
+from stripe_sessions.testing import FakeStripe, RedisServer
+from tests.helpers import Api
 
 pytest_plugins = ["pytester"]
 

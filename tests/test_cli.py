@@ -19,8 +19,7 @@ import pytest
 
 from stripe_sessions.__main__ import COMPONENTS
 from stripe_sessions._params import _NAMES, Components
-from stripe_sessions.testing import FakeStripe
-from tests.helpers import RedisServer
+from stripe_sessions.testing import FakeStripe, RedisServer
 
 
 def cli(

@@ -13,8 +13,8 @@ import time
 import pytest
 
 import stripe_sessions as ss
-from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING, RedisServer
+from stripe_sessions.testing import FakeStripe, RedisServer
+from tests.helpers import PRICING
 
 WORKER = textwrap.dedent(
     """
@@ -52,7 +52,9 @@ WORKER = textwrap.dedent(
 )
 
 
-def start(fake: FakeStripe, redis: RedisServer, mode: str, name: str, count: int, share: float):  # type: ignore[no-untyped-def]
+def start(
+    fake: FakeStripe, redis: RedisServer, mode: str, name: str, count: int, share: float
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", WORKER, fake.url, redis.url, mode, name, str(count), str(share)],
         stdout=subprocess.PIPE,

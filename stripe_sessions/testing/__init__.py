@@ -13,23 +13,30 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
     from ._fake import FakeStripe, FaultMix, RecordedRequest
+    from ._redis import RedisServer
 
-__all__ = ["FakeStripe", "FaultMix", "RecordedRequest"]
+__all__ = ["FakeStripe", "FaultMix", "RecordedRequest", "RedisServer"]
 
 # Lazy (PEP 562): pytest imports this package at every start-up, for the registered
 # plugin, and the fake pulls in aiohttp. Only a test that uses the fake pays for it.
-_LAZY = frozenset(__all__)
+_LAZY = {
+    "FakeStripe": "_fake",
+    "FaultMix": "_fake",
+    "RecordedRequest": "_fake",
+    "RedisServer": "_redis",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import _fake  # noqa: PLC0415 - only on a first use
+    import importlib  # noqa: PLC0415 - only on a first use
 
-    value = getattr(_fake, name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY)
+    return sorted(set(globals()) | set(_LAZY))
