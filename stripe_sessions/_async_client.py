@@ -48,7 +48,7 @@ from ._limiter import RateLimiter
 from ._models import CustomerSession
 from ._options import RequestOptions
 from ._params import Components, CreateParams, encode_create, params_of
-from ._transport import LazySession, Transport
+from ._transport import LazySession, Response, Transport
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
 
@@ -102,7 +102,7 @@ class AsyncCustomerSessions:
             timeout=timeout,
             max_retries=max_retries,
         )
-        return await self._send(body, options)
+        return _session_of(await self._transport.post(PATH, body, options))
 
     async def create_many(
         self,
@@ -240,7 +240,8 @@ class AsyncCustomerSessions:
         total = len(params) if isinstance(params, Sized) else None
 
         async def send(body: str, idempotency_key: str) -> CustomerSession:
-            return await self._send(body, options.for_key(idempotency_key))
+            post = self._transport.post
+            return _session_of(await post(PATH, body, options.for_key(idempotency_key)))
 
         from ._batch_run import Batch  # noqa: PLC0415 - only batches need it (import time)
 
@@ -258,16 +259,21 @@ class AsyncCustomerSessions:
             target=self._config.base_url,
         ).results()
 
-    async def _send(self, body: str, options: RequestOptions) -> CustomerSession:
-        response = await self._transport.post("/v1/customer_sessions", body, options)
-        try:
-            return structure_session(response.data, response.request_id, response.replayed)
-        except APIError as e:
-            failure = e
-        # Raised afresh, with no frame that holds the answer (it has the client secret).
-        failure.idempotency_key = response.options.idempotency_key
-        del response
-        raise failure.with_traceback(None)
+
+#: Where sessions are created.
+PATH = "/v1/customer_sessions"
+
+
+def _session_of(response: Response) -> CustomerSession:
+    """The session in a successful answer, or the APIError saying why it cannot be read."""
+    try:
+        return structure_session(response.data, response.request_id, response.replayed)
+    except APIError as e:
+        failure = e
+    # Raised afresh, with no frame that holds the answer (it has the client secret).
+    failure.idempotency_key = response.options.idempotency_key
+    del response
+    raise failure.with_traceback(None)
 
 
 _CREATE_KEYS = frozenset(("components", "customer", "customer_account", "expand", "extra_params"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote_plus
 
@@ -114,9 +114,16 @@ _PLAIN_VALUE: Final = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_.~\[\]-]*").fullmatch
 
 
-def join(pairs: Iterable[tuple[str, str]]) -> str:
+def join(pairs: Sequence[tuple[str, str]]) -> str:
     """Percent-encode pairs into a body; brackets in keys stay readable, as Stripe sends them."""
-    # Most keys and values (ids, "true", enum strings) need no quoting: skip quote_plus.
+    if not pairs:
+        return ""
+    # Most keys and values (ids, "true", enum strings) need no quoting: when none does,
+    # skip quote_plus and build the body in C, with one match over all keys and one
+    # over all values.
+    keys, values = zip(*pairs, strict=True)
+    if _PLAIN_KEY("".join(keys)) and _PLAIN_VALUE("".join(values)):
+        return "&".join(map("=".join, pairs))
     return "&".join(
         f"{k if _PLAIN_KEY(k) else quote_plus(k, safe='[]')}="
         f"{v if _PLAIN_VALUE(v) else quote_plus(v)}"

@@ -261,7 +261,7 @@ def _encode_value(
             raise _fail(path, f"expected a string, got {_typename(value)}")
         if len(value) > MAX_STRING:
             raise _fail(path, f"is longer than {MAX_STRING} characters")
-        if not is_text(value):
+        if not value.isascii() and not is_text(value):
             raise _fail(path, "is not valid Unicode text (a lone surrogate?)")
         out.append((key, value))
     elif kind is Kind.INT:
@@ -286,11 +286,12 @@ def _encode_object(value: Any, cls: type, path: str, key: str, out: list[tuple[s
     fields = _FIELDS[cls]
     if isinstance(value, cls):
         get = value.__getattribute__
-    elif isinstance(value, Mapping):
-        unknown = [k for k in value if k not in _NAMES[cls]]
-        if unknown:
+    elif _is_mapping(value):
+        names = _NAMES[cls]
+        if not names.issuperset(value):
+            unknown = [k for k in value if k not in names]
             name = min(k if isinstance(k, str) and is_text(k) else safe_repr(k) for k in unknown)
-            known = ", ".join(sorted(_NAMES[cls]))
+            known = ", ".join(sorted(names))
             raise _fail(f"{path}.{name}", f"unknown parameter (known here: {known})")
         get = value.get
     else:
@@ -301,11 +302,16 @@ def _encode_object(value: Any, cls: type, path: str, key: str, out: list[tuple[s
             if required:
                 raise _fail(f"{path}.{name}", "is required")
             continue
-        _encode_value(sub, kind, arg, f"{path}.{name}", f"{key}[{name}]", out)
+        if kind is Kind.OBJECT:  # straight in: a component is an object on every create
+            _encode_object(sub, arg, f"{path}.{name}", f"{key}[{name}]", out)
+        else:
+            _encode_value(sub, kind, arg, f"{path}.{name}", f"{key}[{name}]", out)
 
 
 def _check_limits(components: Any) -> None:
     pe = _field_of(components, "payment_element")
+    if pe is None:  # the common case: no payment element, no limit
+        return
     limit = _field_of(_field_of(pe, "features"), "payment_method_redisplay_limit")
     if limit is not None and not 0 <= limit <= MAX_REDISPLAY_LIMIT:
         raise _fail(
@@ -317,14 +323,22 @@ def _check_limits(components: Any) -> None:
 def _field_of(value: Any, name: str) -> Any:
     if value is None:
         return None
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         return value.get(name)
     return getattr(value, name, None)
 
 
+def _is_mapping(value: Any) -> bool:
+    # A plain dict first: isinstance against the Mapping ABC costs a call into abc.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _any_enabled(pairs: list[tuple[str, str]]) -> bool:
     # The encoded components: "components[<name>][enabled]=true" for an enabled one.
-    return any(v == "true" and k.endswith("][enabled]") and k.count("[") == 2 for k, v in pairs)
+    for k, v in pairs:  # a loop, not any(<generator>): this runs on every create
+        if v == "true" and k.endswith("][enabled]") and k.count("[") == 2:
+            return True
+    return False
 
 
 def encode_create(
@@ -372,7 +386,7 @@ def _encode_create(
         raise _fail("customer", "give customer (cus_...) or customer_account (acct_...)")
     if expand is not None:
         _encode_value(expand, Kind.LIST, (Kind.STR, None), "expand", "expand", out)
-    if extra_params is not None and not isinstance(extra_params, Mapping):
+    if extra_params is not None and not _is_mapping(extra_params):
         raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
     if extra_params:
         extra: list[tuple[str, str]] = []

@@ -33,6 +33,7 @@ __all__ = [
     "backoff",
     "call_with_retries",
     "make_retrying",
+    "retry_failed",
     "should_retry",
     "wait",
 ]
@@ -136,17 +137,33 @@ async def call_with_retries(
 ) -> T:
     """Await ``fn()``; while ``retry`` says so and the budget lasts, wait and try again.
 
-    The first attempt runs bare. Only when it fails in a retryable way is the tenacity
-    controller built, and its first "attempt" re-raises that failure, so attempt counts,
-    waits, stop and logging are exactly those of tenacity having made every call; the
-    common successful call never pays for building the controller.
+    The first attempt runs bare; see :func:`retry_failed` for the rest. (The transport
+    inlines these few lines: its every call would otherwise pay one more coroutine.)
     """
     try:
         return await fn()
     except StripeError as e:
         if not max_retries or not retry(e):
             raise
-        first: StripeError | None = e
+        failure = e
+    return await retry_failed(failure, fn, max_retries, retry, wait)
+
+
+async def retry_failed(
+    failure: StripeError,
+    fn: Callable[[], Awaitable[T]],
+    max_retries: int,
+    retry: Callable[[BaseException], bool] = should_retry,
+    wait: Callable[[RetryCallState], float] = wait,
+) -> T:
+    """After a first attempt failed with ``failure`` (retryable): retry ``fn`` by the rules.
+
+    Only now is the tenacity controller built, and its first "attempt" re-raises that
+    failure, so attempt counts, waits, stop and logging are exactly those of tenacity
+    having made every call; the common successful call never pays for building it.
+    """
+    first: StripeError | None = failure
+    del failure
     async for attempt in make_retrying(max_retries, retry, wait):
         with attempt:
             if first is not None:

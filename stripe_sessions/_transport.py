@@ -8,7 +8,8 @@ import logging
 import os
 import platform
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ from ._errors import (
 )
 from ._limiter import RateLimiter
 from ._options import RequestOptions
-from ._retry import call_with_retries
+from ._retry import retry_failed, should_retry
 from ._version import __version__
 
 __all__ = ["LazySession", "Response", "Transport"]
@@ -41,6 +42,17 @@ USER_AGENT: Final = (
 #: The largest answer read, in bytes. Stripe's answers for this endpoint are a few KB,
 #: an expanded Customer a few more: anything near this size is not Stripe talking.
 MAX_RESPONSE_BYTES: Final = 1024 * 1024
+#: Headers every request of this SDK sends, whatever the client's options. An owned
+#: session sends them as its defaults: aiohttp merges per-request headers one by one in
+#: Python, so each header moved to the defaults is work saved on every request.
+SDK_HEADERS: Final = {
+    "User-Agent": USER_AGENT,
+    "Content-Type": "application/x-www-form-urlencoded",
+    "Accept": "application/json",
+    # Stripe answers in identity encoding: a compressed answer is refused, never
+    # inflated (a small gzip bomb inflates to gigabytes).
+    "Accept-Encoding": "identity",
+}
 #: Sessions a forked child inherited from its parent and must never close (see LazySession.forget).
 _INHERITED: Final[list[object]] = []
 #: Every live LazySession, so that a forked child can make each forget its parent's session.
@@ -114,6 +126,7 @@ class LazySession:
             connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
             session = self._session = aiohttp.ClientSession(
                 connector=connector,
+                headers=SDK_HEADERS,
                 # Stripe never sets cookies; a proxy's must not follow the key around.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
@@ -145,6 +158,11 @@ class LazySession:
     def closed(self) -> bool:
         """Whether ``aclose()`` was called."""
         return self._closed
+
+    @property
+    def default_headers(self) -> Mapping[str, str]:
+        """What the session sends on every request: SDK_HEADERS, or nothing for a lent one."""
+        return SDK_HEADERS if self._owned else {}
 
 
 #: Larger than asyncio's read size (``sock.recv(256 KiB)`` per read of a socket).
@@ -193,22 +211,19 @@ class Transport:
         headers: dict[str, str] = {
             "Authorization": masked(f"Bearer {config.api_key}", f"Bearer {config.masked_key}"),
             "Stripe-Version": config.stripe_version,
-            "User-Agent": USER_AGENT,
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-            # Stripe answers in identity encoding: a compressed answer is refused, never
-            # inflated (a small gzip bomb inflates to gigabytes).
-            "Accept-Encoding": "identity",
+            **SDK_HEADERS,
         }
         if config.stripe_account:
             headers["Stripe-Account"] = config.stripe_account
         if config.stripe_context:
             headers["Stripe-Context"] = config.stripe_context
         headers.update(config.default_headers)
-        self._headers: Final = headers
+        sent = session.default_headers  # what the session sends anyway
+        self._headers: Final = {k: v for k, v in headers.items() if sent.get(k) != v}
         self._timeout: Final = aiohttp.ClientTimeout(
             total=config.timeout, connect=config.connect_timeout
         )
+        self._ssl: Final = True if config.ssl is None else config.ssl
 
     async def post(self, path: str, body: str, options: RequestOptions) -> Response:
         """POST ``body`` to ``path`` with ``options``, retrying as Stripe's rules allow.
@@ -229,25 +244,28 @@ class Transport:
                 total=timeout, connect=min(timeout, self.config.connect_timeout)
             )
         )
-        url = self.config.base_url + path
-        data = body.encode()
-        retries = self.config.max_retries if options.max_retries is None else options.max_retries
-        limiter = self.limiter
-        if limiter is None:
-            return await call_with_retries(
-                lambda: self._attempt(url, data, headers, client_timeout, options), retries
+        attempt = partial(
+            self._attempt,
+            self.config.base_url + path,
+            body.encode(),
+            headers,
+            client_timeout,
+            options,
+        )
+        if self.limiter is not None:
+            attempt = partial(
+                _paced, self.limiter, attempt, options.batch, client_timeout.total or 0.0
             )
-
-        async def paced() -> Response:
-            await limiter.acquire(batch=options.batch, timeout=client_timeout.total or 0.0)
-            try:
-                return await self._attempt(url, data, headers, client_timeout, options)
-            except StripeError as e:
-                if e.code == "rate_limit":  # every process sharing the limiter slows down
-                    await limiter.rate_limited(parse_retry_after(e.headers.get("Retry-After")))
+        try:
+            return await attempt()
+        except StripeError as e:
+            retries = (
+                self.config.max_retries if options.max_retries is None else options.max_retries
+            )
+            if not retries or not should_retry(e):
                 raise
-
-        return await call_with_retries(paced, retries)
+            failure = e
+        return await retry_failed(failure, attempt, retries)
 
     async def _attempt(
         self,
@@ -257,69 +275,13 @@ class Transport:
         timeout: aiohttp.ClientTimeout,
         options: RequestOptions,
     ) -> Response:
+        """Send one request and read its answer: a Response, or a StripeError raised."""
         # Failure paths build their error, drop the body, and raise outside any
         # ``except``: no chained aiohttp error (its request holds the headers) and no
         # local holding a body (a client secret) for a traceback with locals to show.
-        key = options.idempotency_key
-        status, resp_headers, raw = await self._exchange(url, data, headers, timeout, key)
-        request_id = resp_headers.get("Request-Id")
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("POST %s -> %d request_id=%s", url, status, request_id)
-        failure: StripeError
-        unread: str | None = None
-        if raw is None:
-            unread = (
-                f"a {resp_headers.get('Content-Encoding')!r}-encoded body although only "
-                "identity encoding was asked for"
-                if _encoded(resp_headers)
-                else f"a body larger than {MAX_RESPONSE_BYTES} bytes"
-            )
-        if 300 <= status < 400:
-            failure = _redirect_error(status, resp_headers, key)
-        elif status >= 300:
-            failure = error_from_response(
-                status,
-                resp_headers,
-                b"" if raw is None else raw,
-                idempotency_key=key,
-                secrets=self.config.secrets,
-                unread=unread,
-            )
-        elif raw is None:
-            failure = APIError(
-                f"Stripe answered HTTP {status} with {unread}; it was not read",
-                http_status=status,
-                request_id=request_id,
-                idempotency_key=key,
-                headers=resp_headers,
-            )
-        else:
-            payload = _decode(raw)
-            if isinstance(payload, dict):
-                replayed = resp_headers.get("Idempotent-Replayed") == "true"
-                return Response(payload, request_id, replayed, options)
-            # The body is not kept: a damaged session body may hold a client secret.
-            failure = APIError(
-                f"Stripe answered HTTP {status} with a body that is not a JSON object ({payload})",
-                http_status=status,
-                request_id=request_id,
-                idempotency_key=key,
-                headers=resp_headers,
-            )
-        raw = None
-        raise failure
-
-    async def _exchange(
-        self,
-        url: str,
-        data: bytes,
-        headers: Mapping[str, str],
-        timeout: aiohttp.ClientTimeout,
-        key: str,
-    ) -> tuple[int, Mapping[str, str], bytes | None]:
-        """Send one request; return status, headers and body (None: body over the cap)."""
         session = self.session.get()
-        failure: StripeError
+        key = options.idempotency_key
+        outcome: Response | StripeError
         try:
             async with session.post(
                 url,
@@ -329,23 +291,101 @@ class Transport:
                 allow_redirects=False,  # Stripe never redirects; the key must not follow one
                 auto_decompress=False,  # also for a session lent by the caller
                 proxy=self.config.proxy,
-                ssl=True if self.config.ssl is None else self.config.ssl,
+                ssl=self._ssl,
             ) as resp:
-                if _encoded(resp.headers):
-                    resp.close()  # not read, so the connection cannot be reused
-                    return resp.status, resp.headers, None
-                return resp.status, resp.headers, await _read_capped(resp)
+                status, resp_headers = resp.status, resp.headers
+                raw: bytes | None = None
+                if not _encoded(resp_headers):
+                    length = resp.content_length
+                    raw = (
+                        await resp.read()  # the common case: aiohttp reads exactly that much
+                        if length is not None and length <= MAX_RESPONSE_BYTES
+                        else await _read_capped(resp)
+                    )
+                if raw is None:
+                    resp.close()  # not read in full, so the connection cannot be reused
         except asyncio.TimeoutError as e:
-            failure = _timeout_error(e, timeout, key)
-            failure.reached = not isinstance(e, aiohttp.ConnectionTimeoutError)
+            outcome = _timeout_error(e, timeout, key)
+            outcome.reached = not isinstance(e, aiohttp.ConnectionTimeoutError)
         except aiohttp.ClientError as e:
-            failure = APIConnectionError(
+            outcome = APIConnectionError(
                 f"Could not reach Stripe at {self.config.base_url}: {_why(e, self.config)}",
                 idempotency_key=key,
             )
             # Refused, DNS, TLS and proxy failures happen before anything reaches Stripe.
-            failure.reached = not isinstance(e, aiohttp.ClientConnectorError)
-        raise failure
+            outcome.reached = not isinstance(e, aiohttp.ClientConnectorError)
+        else:
+            outcome = self._answer(url, status, resp_headers, raw, options)
+            raw = None
+        if isinstance(outcome, Response):
+            return outcome
+        raise outcome
+
+    def _answer(
+        self,
+        url: str,
+        status: int,
+        headers: Mapping[str, str],
+        raw: bytes | None,
+        options: RequestOptions,
+    ) -> Response | StripeError:
+        """What an answer means: the decoded session, or the error to raise."""
+        key = options.idempotency_key
+        request_id = headers.get("Request-Id")
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("POST %s -> %d request_id=%s", url, status, request_id)
+        unread: str | None = None
+        if raw is None:
+            unread = (
+                f"a {headers.get('Content-Encoding')!r}-encoded body although only "
+                "identity encoding was asked for"
+                if _encoded(headers)
+                else f"a body larger than {MAX_RESPONSE_BYTES} bytes"
+            )
+        if 300 <= status < 400:
+            return _redirect_error(status, headers, key)
+        if status >= 300:
+            return error_from_response(
+                status,
+                headers,
+                b"" if raw is None else raw,
+                idempotency_key=key,
+                secrets=self.config.secrets,
+                unread=unread,
+            )
+        if raw is None:
+            return APIError(
+                f"Stripe answered HTTP {status} with {unread}; it was not read",
+                http_status=status,
+                request_id=request_id,
+                idempotency_key=key,
+                headers=headers,
+            )
+        payload = _decode(raw)
+        if isinstance(payload, dict):
+            replayed = headers.get("Idempotent-Replayed") == "true"
+            return Response(payload, request_id, replayed, options)
+        # The body is not kept: a damaged session body may hold a client secret.
+        return APIError(
+            f"Stripe answered HTTP {status} with a body that is not a JSON object ({payload})",
+            http_status=status,
+            request_id=request_id,
+            idempotency_key=key,
+            headers=headers,
+        )
+
+
+async def _paced(
+    limiter: RateLimiter, attempt: Callable[[], Awaitable[Response]], batch: bool, wait: float
+) -> Response:
+    """One attempt, after the shared rate limiter gives it a slot."""
+    await limiter.acquire(batch=batch, timeout=wait)
+    try:
+        return await attempt()
+    except StripeError as e:
+        if e.code == "rate_limit":  # every process sharing the limiter slows down
+            await limiter.rate_limited(parse_retry_after(e.headers.get("Retry-After")))
+        raise
 
 
 def _encoded(headers: Mapping[str, str]) -> bool:
@@ -354,11 +394,8 @@ def _encoded(headers: Mapping[str, str]) -> bool:
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
-    """The whole body, or None (and the connection closed) when it is over the cap."""
-    length = resp.content_length
-    if length is not None and length <= MAX_RESPONSE_BYTES:
-        return await resp.read()  # the common case: aiohttp reads exactly that much
-    if length is None:
+    """The whole body of an answer of unknown length, or None when it is over the cap."""
+    if resp.content_length is None:
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_any():
@@ -368,7 +405,6 @@ async def _read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
             chunks.append(chunk)
         else:
             return b"".join(chunks)
-    resp.close()
     return None
 
 

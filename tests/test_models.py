@@ -13,9 +13,11 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._converter import build_converter, structure_session
+from stripe_sessions._converter import build_converter, get_converter, structure_session
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING, fixture_json
 
@@ -155,6 +157,36 @@ def test_lazy_components_equal_eager_ones(name: str) -> None:
     assert attrs.evolve(lazy, livemode=True).components == eager.components
     with pytest.raises(AttributeError, match="no attribute 'component'"):
         _ = lazy.component  # type: ignore[attr-defined]
+
+
+_ids = st.none() | st.text(max_size=30)
+_bodies = st.fixed_dictionaries(
+    {
+        "object": st.just("customer_session"),
+        "client_secret": st.text(max_size=80),
+        "created": st.integers(0, 2**33),
+        "expires_at": st.integers(0, 2**33),
+        "livemode": st.booleans(),
+        "customer": _ids,
+    },
+    optional={
+        "customer_account": _ids,
+        "components": st.none() | st.just(fixture_json("customer_session.json")["components"]),
+        "new_field": st.integers(),
+    },
+)
+
+
+@given(body=_bodies, request_id=_ids, replayed=st.booleans())
+def test_the_fast_path_builds_what_the_converter_builds(
+    body: dict[str, Any], request_id: str | None, replayed: bool
+) -> None:
+    """Every session (customer as an id) is built without cattrs' generic hooks: same result."""
+    fast = structure_session(body, request_id, replayed)
+    generic = structure_session(body, request_id, replayed, conv=get_converter())
+    for field in attrs.fields(ss.CustomerSession):
+        assert getattr(fast, field.name) == getattr(generic, field.name), field.name
+    assert fast.to_dict() == body
 
 
 def test_sessions_are_frozen() -> None:
