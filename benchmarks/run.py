@@ -21,6 +21,23 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
+#: The import scenario: what each measured import runs after ``import aiohttp`` (the
+#: baseline runs nothing more), timed in-process in a fresh interpreter.
+IMPORTS = {
+    "aiohttp": "",
+    "stripe_sessions.AsyncClient": "import stripe_sessions; stripe_sessions.AsyncClient",
+    "stripe_sessions.Client": "import stripe_sessions; stripe_sessions.Client",
+    "stripe (stripe-python)": "import stripe; stripe.StripeClient",
+}
+IMPORT_SCRIPT = """
+import time
+t0 = time.perf_counter()
+import aiohttp
+t1 = time.perf_counter()
+{code}
+t2 = time.perf_counter()
+print((t1 - t0) * 1000, (t2 - t1) * 1000)
+"""
 SCENARIOS: dict[str, tuple[str, list[str]]] = {
     # scenario: (baseline, clients)
     "async": ("raw-aiohttp", ["raw-aiohttp", "stripe-sessions", "stripe-python"]),
@@ -36,6 +53,7 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
     ),
     "batch": ("gather-raw-aiohttp", ["gather-raw-aiohttp", "create_many", "create_many-list"]),
     "stream-memory": ("stream_many", ["stream_many"]),
+    "import": ("aiohttp", list(IMPORTS)),
     "limiter": (
         "create_many-list",
         ["create_many-list", "create_many+local-limiter", "create_many+redis-limiter"],
@@ -100,6 +118,9 @@ def main() -> None:
     try:
         for scenario in args.scenario or list(SCENARIOS):
             baseline, clients = SCENARIOS[scenario]
+            if scenario == "import":
+                report_imports(args.reps)
+                continue
             n = args.n or DEFAULT_N[scenario]
             if scenario == "limiter" and "BENCH_REDIS_URL" not in os.environ:
                 os.environ["BENCH_REDIS_URL"] = start_redis()
@@ -117,6 +138,39 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
+
+
+def report_imports(reps: int) -> None:
+    """Import times in fresh processes, interleaved; medians of ``reps`` (at least 21)."""
+    import compileall
+
+    import stripe_sessions
+
+    # As an installed wheel has (pip compiles it): without bytecode every import would
+    # compile the sources first. This machine sets PYTHONDONTWRITEBYTECODE=1, so an
+    # editable install never gets its own, and its imports cost about 20 ms more.
+    compileall.compile_dir(Path(stripe_sessions.__file__).parent, quiet=1)
+    reps = max(reps, 21)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in IMPORTS}
+    for _ in range(reps):
+        order = list(IMPORTS)
+        random.shuffle(order)
+        for name in order:
+            script = IMPORT_SCRIPT.format(code=IMPORTS[name])
+            out = subprocess.run(
+                [sys.executable, "-c", script], capture_output=True, text=True, check=True
+            )
+            aio, more = map(float, out.stdout.split())
+            times[name].append((aio, more))
+    print(f"\n## scenario import: fresh processes, reps={reps} (medians, bytecode compiled)\n")
+    print("| import | ms | ms more than `import aiohttp` |")
+    print("|---|---|---|")
+    for name, ts in times.items():
+        aio = statistics.median(t[0] for t in ts)
+        more = statistics.median(t[1] for t in ts)
+        shown = "`import aiohttp`" if not IMPORTS[name] else f"`{IMPORTS[name]}`"
+        print(f"| {shown} | {aio + more:.1f} | {more:+.1f} |")
+    sys.stdout.flush()
 
 
 def report_memory(result: dict[str, Any], concurrency: int) -> None:
