@@ -98,6 +98,21 @@ async def gather_raw_aiohttp(url: str, n: int, concurrency: int) -> None:
     await close()
 
 
+async def gather_stripe_sessions(url: str, n: int, concurrency: int) -> None:
+    """What a user of the SDK writes by hand: asyncio.gather over create, results kept."""
+    import stripe_sessions as ss
+
+    async with ss.AsyncClient(api_key=KEY, base_url=url) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def guarded() -> Any:
+            async with gate:
+                return await client.customer_sessions.create(**PARAMS)
+
+        sessions = await asyncio.gather(*(guarded() for _ in range(n)))
+        assert len(sessions) == n
+
+
 async def create_many_stripe_sessions(url: str, n: int, concurrency: int) -> None:
     import stripe_sessions as ss
 
@@ -155,6 +170,7 @@ async def redis_calls() -> int:
 
 BATCH_CLIENTS = {
     "gather-raw-aiohttp": gather_raw_aiohttp,
+    "gather-stripe-sessions": gather_stripe_sessions,
     "create_many": create_many_stripe_sessions,
     "create_many-list": create_many_from_list,
     "create_many+local-limiter": lambda u, n, c: create_many_limited(u, n, c, "local"),

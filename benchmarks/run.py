@@ -51,7 +51,10 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
             "floor:asyncio-protocol-via-loop-thread",
         ],
     ),
-    "batch": ("gather-raw-aiohttp", ["gather-raw-aiohttp", "create_many", "create_many-list"]),
+    "batch": (
+        "gather-raw-aiohttp",
+        ["gather-raw-aiohttp", "gather-stripe-sessions", "create_many", "create_many-list"],
+    ),
     "stream-memory": ("stream_many", ["stream_many"]),
     "import": ("aiohttp", list(IMPORTS)),
     "limiter": (
@@ -70,9 +73,11 @@ DEFAULT_N = {
 METRICS = ["cpu_us_per_req", "rps", "p50_ms", "p99_ms", "peak_rss_mib"]
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+def start_server(fake: bool = False) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "server.py")], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(HERE / "server.py"), *(["--fake"] if fake else [])],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     port = proc.stdout.readline().strip()
@@ -112,9 +117,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--n", type=int, default=None, help="requests per run")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--fake",
+        action="store_true",
+        help="serve the embedded fake (the server is then the limit) instead of the "
+        "Stripe-like server that answers at once (the client is then the limit)",
+    )
     args = parser.parse_args()
     print(f"# {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    server, url = start_server()
+    print(f"# server: {'the embedded fake' if args.fake else 'Stripe-like (server.py)'}")
+    server, url = start_server(args.fake)
     try:
         for scenario in args.scenario or list(SCENARIOS):
             baseline, clients = SCENARIOS[scenario]

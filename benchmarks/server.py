@@ -6,7 +6,7 @@ benchmark against a terse server flatters every client and hides that cost. This
 answers with Stripe's shape and nothing else (no validation, no idempotency store: the
 fake does that in tests), so its own CPU stays small beside the client's.
 
-Prints the port, then serves until killed.
+Prints the port, then serves until killed. ``--fake`` serves the embedded fake instead.
 """
 
 from __future__ import annotations
@@ -79,7 +79,16 @@ SECRET = _EXAMPLE["client_secret"]
 
 
 async def main() -> None:
-    """Serve on a free port of 127.0.0.1 and print it."""
+    """Serve on a free port of 127.0.0.1 and print it (``--fake``: the embedded fake)."""
+    if "--fake" in sys.argv:
+        # The SDK's own fake (checks every parameter, keeps an idempotency store): its CPU
+        # per request is above a client's, so the server, not the client, is the limit.
+        from stripe_sessions.testing import FakeStripe
+
+        fake = FakeStripe()
+        await fake.start()
+        print(fake.port, flush=True)
+        await asyncio.Event().wait()
     app = web.Application()
     app.router.add_post("/v1/customer_sessions", handle)
     runner = web.AppRunner(app, access_log=None)

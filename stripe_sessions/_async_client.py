@@ -95,7 +95,7 @@ class AsyncCustomerSessions:
         and ``max_retries`` override the client's settings.
         """
         body = encode_create(components, customer, customer_account, expand, extra_params)
-        options = RequestOptions(
+        options = RequestOptions.checked(
             idempotency_key=idempotency_key,
             stripe_account=stripe_account,
             stripe_version=stripe_version,
@@ -229,7 +229,7 @@ class AsyncCustomerSessions:
         key = make_batch_key(batch_key)
         # One options value for the whole batch; each item gets its own key. The batch
         # retries (pacing each attempt), so a single send never does.
-        options = RequestOptions(
+        options = RequestOptions.checked(
             idempotency_key=f"{key}-0",
             stripe_account=stripe_account,
             stripe_version=stripe_version,

@@ -145,6 +145,18 @@ class Pacer:
         self._pauses = 0  # bumped by each 429: a slot booked before it is void
         self._pause_end = 0.0
 
+    def take_now(self) -> bool:
+        """Book a start now if its slot is now; False means ``await acquire()``.
+
+        The same booking as ``acquire`` when it would not wait, without a coroutine:
+        with no pacing (``rate=None``), every start of a batch takes this path.
+        """
+        now = time.monotonic()
+        if self._next > now:
+            return False
+        self._next = now + (1.0 / self.rate if self.rate else 0.0)
+        return True
+
     async def acquire(self) -> None:
         """Wait for this start's slot."""
         while True:

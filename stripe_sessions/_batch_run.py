@@ -246,7 +246,8 @@ class Batch:
         )
 
     async def _attempt(self, item: _Item) -> CustomerSession:
-        await self.limiter.acquire()
+        if not self.limiter.take_now():
+            await self.limiter.acquire()
         item.attempts += 1
         if item.attempts == 1:
             item.started = time.monotonic()

@@ -212,11 +212,13 @@ def structure_session(
     Raises :class:`APIError` (naming the field and type, never a value) when a known
     field has the wrong JSON type; unknown fields and enum values are kept.
     """
+    if conv is None:
+        built = _build_session(data, request_id, replayed)
+        if built is not None:
+            return built
     problem = check_shape(data)
     if problem is None:
         try:
-            if conv is None and type(data.get("customer")) is not dict:
-                return _build_session(data, request_id, replayed)
             hook = _hooks()[1] if conv is None else conv.get_structure_hook(CustomerSession)
             session: CustomerSession = hook(data, CustomerSession)
         except Unreadable as e:
@@ -243,35 +245,53 @@ def structure_session(
 
 #: Stands in for ``components`` while a session is built, until its slot is cleared.
 _NOT_READ_YET: Final = Components()
+_UTC: Final = timezone.utc
 
 
 def _build_session(
     data: Mapping[str, Any], request_id: str | None, replayed: bool
-) -> CustomerSession:
-    """The common answer (``customer`` an id or null), built without the generic hooks.
+) -> CustomerSession | None:
+    """The common answer, built without the generic hooks; None for any other.
 
-    This is what the cattrs hook would do for such an answer, in a quarter of the time
-    (it runs on every create): ``check_shape`` has already checked the JSON type of
-    every field, so only the timestamps are converted. ``tests/test_models.py`` checks
-    that both build equal sessions. An expanded customer goes through cattrs.
+    The common answer is what Stripe sends for a create: every field of the JSON type
+    ``check_shape`` asks for, ``customer`` an id (not expanded) and ``components`` an
+    object. It is built directly, in a third of the time of the generic path, which
+    handles (and explains) everything else. ``tests/test_models.py`` checks both give
+    equal sessions.
     """
+    get = data.get
+    secret, created, expires_at = get("client_secret"), get("created"), get("expires_at")
+    livemode, customer, account = get("livemode"), get("customer"), get("customer_account")
+    if not (
+        get("object") == "customer_session"
+        and type(secret) is str
+        and type(created) is int
+        and type(expires_at) is int
+        and type(livemode) is bool
+        and (customer is None or type(customer) is str)
+        and (account is None or type(account) is str)
+        and type(get("components")) is dict
+    ):
+        return None
+    try:
+        created_at = datetime.fromtimestamp(created, _UTC)
+        expires = datetime.fromtimestamp(expires_at, _UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
     session = CustomerSession(
-        data["client_secret"],
-        _datetime(data["created"], datetime),
-        _datetime(data["expires_at"], datetime),
-        data["livemode"],
-        data.get("customer"),
+        secret,
+        created_at,
+        expires,
+        livemode,
+        customer,
         "customer_session",
-        data.get("customer_account"),
+        account,
         _NOT_READ_YET,
         request_id,
         replayed,
         data,
     )
-    if data.get("components") is not None:
-        _clear_slot(session, "components")  # read on first use (CustomerSession.__getattr__)
-    else:
-        _set_slot(session, "components", Components())
+    _clear_slot(session, "components")  # read on first use (CustomerSession.__getattr__)
     return session
 
 

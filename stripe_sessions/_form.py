@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote_plus
 
-__all__ = ["MAX_DEPTH", "EncodeError", "decode", "encode", "flatten", "is_text"]
+__all__ = ["MAX_DEPTH", "EncodeError", "decode", "encode", "flatten", "is_text", "quote_value"]
 
 #: Deepest nesting encoded. Stripe's own parameters nest a few levels; deeper is a mistake
 #: (or a mapping that contains itself).
@@ -114,20 +114,16 @@ _PLAIN_VALUE: Final = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_.~\[\]-]*").fullmatch
 
 
-def join(pairs: Sequence[tuple[str, str]]) -> str:
+def quote_value(value: str) -> str:
+    """``value`` percent-encoded for a form body (itself when it needs no quoting)."""
+    return value if _PLAIN_VALUE(value) else quote_plus(value)
+
+
+def join(pairs: Iterable[tuple[str, str]]) -> str:
     """Percent-encode pairs into a body; brackets in keys stay readable, as Stripe sends them."""
-    if not pairs:
-        return ""
-    # Most keys and values (ids, "true", enum strings) need no quoting: when none does,
-    # skip quote_plus and build the body in C, with one match over all keys and one
-    # over all values.
-    keys, values = zip(*pairs, strict=True)
-    if _PLAIN_KEY("".join(keys)) and _PLAIN_VALUE("".join(values)):
-        return "&".join(map("=".join, pairs))
+    # Most keys and values (ids, "true", enum strings) need no quoting: skip quote_plus.
     return "&".join(
-        f"{k if _PLAIN_KEY(k) else quote_plus(k, safe='[]')}="
-        f"{v if _PLAIN_VALUE(v) else quote_plus(v)}"
-        for k, v in pairs
+        f"{k if _PLAIN_KEY(k) else quote_plus(k, safe='[]')}={quote_value(v)}" for k, v in pairs
     )
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import enum
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal, Union
 
 import attrs
 
 from ._errors import ValidationError, safe_repr
-from ._form import MAX_INT, EncodeError, flatten, is_text, join
+from ._form import MAX_INT, EncodeError, flatten, is_text, join, quote_value
 
 __all__ = [
     "ActiveEntitlements",
@@ -179,6 +179,9 @@ class Kind(enum.Enum):
     OBJECT = "object"  # argument: the attrs class
 
 
+# Module-level names for the walker: ``Kind.BOOL`` is an attribute lookup through the
+# enum's metaclass, about ten times a global's (measured: 110 vs 12 ns), on every value.
+_BOOL, _INT, _STR, _ENUM, _LIST, _OBJECT = Kind
 # A field spec: (name, required, kind, argument).
 _Spec = tuple[Kind, Any]
 _Field = tuple[str, bool, Kind, Any]
@@ -247,30 +250,30 @@ def _typename(value: Any) -> str:
 def _encode_value(
     value: Any, kind: Kind, arg: Any, path: str, key: str, out: list[tuple[str, str]]
 ) -> None:
-    if kind is Kind.BOOL:
+    if kind is _BOOL:
         if value is not True and value is not False:
             raise _fail(path, f"expected true or false, got {safe_repr(value)}")
         out.append((key, "true" if value else "false"))
-    elif kind is Kind.ENUM:
+    elif kind is _ENUM:
         if not isinstance(value, str) or value not in arg:
             allowed = ", ".join(repr(a) for a in arg)
             raise _fail(path, f"expected one of {allowed}, got {safe_repr(value)}")
         out.append((key, value))
-    elif kind is Kind.STR:
+    elif kind is _STR:
         if not isinstance(value, str):
             raise _fail(path, f"expected a string, got {_typename(value)}")
         if len(value) > MAX_STRING:
             raise _fail(path, f"is longer than {MAX_STRING} characters")
         if not value.isascii() and not is_text(value):
             raise _fail(path, "is not valid Unicode text (a lone surrogate?)")
-        out.append((key, value))
-    elif kind is Kind.INT:
+        out.append((key, quote_value(value)))  # the caller's text: quoted here
+    elif kind is _INT:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(path, f"expected a whole number, got {safe_repr(value)}")
         if not -MAX_INT <= value < MAX_INT:
             raise _fail(path, f"is out of range: {safe_repr(value)}")
         out.append((key, str(value)))
-    elif kind is Kind.LIST:
+    elif kind is _LIST:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise _fail(path, f"expected a list, got {_typename(value)}")
         if not value:
@@ -284,9 +287,8 @@ def _encode_value(
 
 def _encode_object(value: Any, cls: type, path: str, key: str, out: list[tuple[str, str]]) -> None:
     fields = _FIELDS[cls]
-    if isinstance(value, cls):
-        get = value.__getattribute__
-    elif _is_mapping(value):
+    get: Callable[[str], Any]
+    if type(value) is dict or (not isinstance(value, cls) and isinstance(value, Mapping)):
         names = _NAMES[cls]
         if not names.issuperset(value):
             unknown = [k for k in value if k not in names]
@@ -294,6 +296,8 @@ def _encode_object(value: Any, cls: type, path: str, key: str, out: list[tuple[s
             known = ", ".join(sorted(names))
             raise _fail(f"{path}.{name}", f"unknown parameter (known here: {known})")
         get = value.get
+    elif isinstance(value, cls):
+        get = value.__getattribute__
     else:
         raise _fail(path, f"expected a mapping or {cls.__name__}, got {_typename(value)}")
     for name, required, kind, arg in fields:
@@ -302,7 +306,7 @@ def _encode_object(value: Any, cls: type, path: str, key: str, out: list[tuple[s
             if required:
                 raise _fail(f"{path}.{name}", "is required")
             continue
-        if kind is Kind.OBJECT:  # straight in: a component is an object on every create
+        if kind is _OBJECT:  # straight in: a component is an object on every create
             _encode_object(sub, arg, f"{path}.{name}", f"{key}[{name}]", out)
         else:
             _encode_value(sub, kind, arg, f"{path}.{name}", f"{key}[{name}]", out)
@@ -335,7 +339,7 @@ def _is_mapping(value: Any) -> bool:
 
 def _any_enabled(pairs: list[tuple[str, str]]) -> bool:
     # The encoded components: "components[<name>][enabled]=true" for an enabled one.
-    for k, v in pairs:  # a loop, not any(<generator>): this runs on every create
+    for k, v in pairs:  # noqa: SIM110 - a loop, not any(<generator>): it runs on every create
         if v == "true" and k.endswith("][enabled]") and k.count("[") == 2:
             return True
     return False
@@ -381,11 +385,11 @@ def _encode_create(
     _check_limits(components)
     for name, given in (("customer", customer), ("customer_account", customer_account)):
         if given is not None:
-            _encode_value(given, Kind.STR, None, name, name, out)
+            _encode_value(given, _STR, None, name, name, out)
     if customer is None and customer_account is None:
         raise _fail("customer", "give customer (cus_...) or customer_account (acct_...)")
     if expand is not None:
-        _encode_value(expand, Kind.LIST, (Kind.STR, None), "expand", "expand", out)
+        _encode_value(expand, _LIST, (_STR, None), "expand", "expand", out)
     if extra_params is not None and not _is_mapping(extra_params):
         raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
     if extra_params:
@@ -397,8 +401,12 @@ def _encode_create(
             raise _fail(path, e.reason) from None
         taken = {k for k, _ in extra}
         out = [pair for pair in out if pair[0] not in taken]
-        out.extend(extra)
-    return join(out)
+        if out:
+            return f"{'&'.join(map('='.join, out))}&{join(extra)}"
+        return join(extra)
+    # The walker's keys are field names and indexes, its values true/false, numbers,
+    # enum values, or the caller's text quoted as it was added: all ready to send.
+    return "&".join(map("=".join, out))
 
 
 def params_of(item: Any) -> dict[str, Any]:
@@ -410,6 +418,6 @@ def params_of(item: Any) -> dict[str, Any]:
             "customer_account": item.customer_account,
             "expand": item.expand,
         }
-    if isinstance(item, Mapping):
+    if _is_mapping(item):
         return dict(item)
     raise _fail("params", f"expected a mapping or CreateParams, got {_typename(item)}")

@@ -10,11 +10,10 @@ import platform
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 import aiohttp
-import attrs
 
 from ._config import Config, mask_url
 from ._errors import (
@@ -75,15 +74,21 @@ def masked(value: str, shown: str) -> Masked:
     return secret
 
 
-@attrs.frozen
-class Response:
-    """A successful answer: decoded JSON and the headers worth keeping."""
+class Response(NamedTuple):
+    """A successful answer: decoded JSON and the headers worth keeping.
+
+    A NamedTuple: the cheapest frozen record (one is built per answer).
+    """
 
     data: dict[str, Any]
     request_id: str | None
     replayed: bool
     #: The call's options, as sent (``options.idempotency_key`` is the key that was sent).
     options: RequestOptions
+
+    def __repr__(self) -> str:
+        # Not the data: it holds the client secret.
+        return f"Response(request_id={self.request_id!r}, replayed={self.replayed!r})"
 
 
 class LazySession:

@@ -160,6 +160,7 @@ def test_lazy_components_equal_eager_ones(name: str) -> None:
 
 
 _ids = st.none() | st.text(max_size=30)
+_json = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
 _bodies = st.fixed_dictionaries(
     {
         "object": st.just("customer_session"),
@@ -168,21 +169,38 @@ _bodies = st.fixed_dictionaries(
         "expires_at": st.integers(0, 2**33),
         "livemode": st.booleans(),
         "customer": _ids,
+        "components": st.just(fixture_json("customer_session.json")["components"]),
     },
-    optional={
-        "customer_account": _ids,
-        "components": st.none() | st.just(fixture_json("customer_session.json")["components"]),
-        "new_field": st.integers(),
-    },
+    optional={"customer_account": _ids, "new_field": st.integers()},
+)
+#: One field replaced by any JSON value (often of the wrong type), or removed.
+_changes = st.none() | st.tuples(
+    st.sampled_from(
+        ["object", "client_secret", "created", "expires_at", "livemode", "customer"]
+        + ["customer_account", "components"]
+    ),
+    _json | st.lists(_json, max_size=2) | st.just(...) | st.integers(-(2**70), 2**70),
 )
 
 
-@given(body=_bodies, request_id=_ids, replayed=st.booleans())
+@given(body=_bodies, change=_changes, request_id=_ids, replayed=st.booleans())
 def test_the_fast_path_builds_what_the_converter_builds(
-    body: dict[str, Any], request_id: str | None, replayed: bool
+    body: dict[str, Any], change: tuple[str, Any] | None, request_id: str | None, replayed: bool
 ) -> None:
-    """Every session (customer as an id) is built without cattrs' generic hooks: same result."""
-    fast = structure_session(body, request_id, replayed)
+    """The common answer is built without cattrs' generic hooks: same session, same refusals."""
+    if change is not None:
+        name, value = change
+        if value is ...:
+            body.pop(name)
+        else:
+            body[name] = value
+    try:
+        fast = structure_session(body, request_id, replayed)
+    except ss.APIError as e:
+        with pytest.raises(ss.APIError) as generic_error:
+            structure_session(body, request_id, replayed, conv=get_converter())
+        assert str(generic_error.value) == str(e)
+        return
     generic = structure_session(body, request_id, replayed, conv=get_converter())
     for field in attrs.fields(ss.CustomerSession):
         assert getattr(fast, field.name) == getattr(generic, field.name), field.name

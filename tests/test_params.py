@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import stripe_sessions as ss
+from stripe_sessions._form import encode
 from stripe_sessions._params import encode_create
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING, as_form
@@ -273,3 +277,39 @@ async def test_bad_per_call_timeout_and_retries_are_refused(
     with pytest.raises(ValueError, match="max_retries"):
         await client.customer_sessions.create(customer="cus_1", components=PRICING, max_retries=-1)
     assert fake.requests == []
+
+
+_TOGGLES = ["active_entitlements", "buy_button", "customer_portal", "pricing_table"]
+_text = st.text(min_size=1, max_size=20)
+
+
+@given(
+    enabled=st.lists(st.sampled_from(_TOGGLES), min_size=1, unique=True),
+    customer=_text,
+    expand=st.lists(_text, max_size=3),
+    metadata=st.dictionaries(
+        st.text(st.characters(blacklist_characters="[]"), min_size=1, max_size=8),
+        _text,
+        max_size=3,
+    ),
+)
+def test_the_checked_body_is_the_generic_encoding(
+    enabled: list[str], customer: str, expand: list[str], metadata: dict[str, str]
+) -> None:
+    """The walker quotes the caller's text as it goes: same body as the generic encoder."""
+    order = [f.name for f in attrs.fields(ss.Components)]
+    components = {name: {"enabled": True} for name in order if name in enabled}
+    body = encode_create(
+        components,
+        customer,
+        None,
+        expand or None,
+        {"metadata": metadata} if metadata else None,
+    )
+    params = {
+        "components": components,
+        "customer": customer,
+        "expand": expand or None,
+        "metadata": metadata or None,
+    }
+    assert body == encode(params)
