@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
+    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -239,9 +240,8 @@ class AsyncCustomerSessions:
         )
         total = len(params) if isinstance(params, Sized) else None
 
-        async def send(body: str, idempotency_key: str) -> CustomerSession:
-            post = self._transport.post
-            return _session_of(await post(PATH, body, options.for_key(idempotency_key)))
+        def send(body: str, idempotency_key: str) -> Awaitable[Response]:
+            return self._transport.post(PATH, body, options.for_key(idempotency_key))
 
         from ._batch_run import Batch  # noqa: PLC0415 - only batches need it (import time)
 
@@ -249,6 +249,7 @@ class AsyncCustomerSessions:
             params,
             prepare=_prepare,
             send=send,
+            read=_session_of,
             concurrency=concurrency,
             rate_limit=rate_limit,
             on_progress=on_progress,

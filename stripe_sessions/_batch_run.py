@@ -42,7 +42,11 @@ __all__ = ["WORKER_NAME", "Batch", "Source"]
 #: The name of every worker task (then the batch key): what is in flight can be seen.
 WORKER_NAME = "stripe_sessions batch worker"
 
-Send = Callable[[Any, str], Awaitable[CustomerSession]]
+#: ``send(prepared, key)``: the awaitable answer to one attempt (a plain function that
+#: returns the transport's coroutine: no coroutine layer of its own between the worker
+#: and the transport); ``read(answer)`` turns it into the session.
+Send = Callable[[Any, str], Awaitable[Any]]
+Read = Callable[[Any], CustomerSession]
 Prepare = Callable[[Any], Any]
 
 
@@ -107,7 +111,8 @@ class _Item:
 class Batch:
     """One batch run; :meth:`results` yields one :class:`BatchResult` per item as it ends.
 
-    ``prepare(item)`` checks an item and returns what ``send(prepared, key)`` sends.
+    ``prepare(item)`` checks an item and returns what ``send(prepared, key)`` sends;
+    ``read`` turns what that returns into the session.
     Only cancellation, ``fail_fast``, the caller's own callbacks, the caller's input
     raising and a server no attempt can reach (``target``) end it early; whatever it
     raises then carries ``batch_key``, and the early end is logged with the key.
@@ -119,6 +124,7 @@ class Batch:
         *,
         prepare: Prepare,
         send: Send,
+        read: Read,
         concurrency: int,
         rate_limit: float | None,
         on_progress: Callable[[BatchProgress], object] | None,
@@ -130,6 +136,7 @@ class Batch:
     ) -> None:
         self.prepare = prepare
         self.send = send
+        self.read = read
         self.concurrency = concurrency
         self.on_progress = on_progress
         self.fail_fast = fail_fast
@@ -252,7 +259,7 @@ class Batch:
         if item.attempts == 1:
             item.started = time.monotonic()
         try:
-            session = await self.send(item.prepared, item.key)
+            session = self.read(await self.send(item.prepared, item.key))
         except Exception as e:
             stop = self.reach.failed(e)
             if stop is not None:  # nothing reaches the server: end the whole batch

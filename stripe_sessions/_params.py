@@ -313,9 +313,11 @@ def _encode_object(value: Any, cls: type, path: str, key: str, out: list[tuple[s
 
 
 def _check_limits(components: Any) -> None:
-    pe = _field_of(components, "payment_element")
-    if pe is None:  # the common case: no payment element, no limit
-        return
+    pe = components.get("payment_element") if type(components) is dict else None
+    if pe is None:
+        pe = _field_of(components, "payment_element")
+        if pe is None:  # the common case: no payment element, no limit
+            return
     limit = _field_of(_field_of(pe, "features"), "payment_method_redisplay_limit")
     if limit is not None and not 0 <= limit <= MAX_REDISPLAY_LIMIT:
         raise _fail(
@@ -361,52 +363,42 @@ def encode_create(
     which is how Stripe clears a value.
     """
     try:
-        return _encode_create(components, customer, customer_account, expand, extra_params)
+        out: list[tuple[str, str]] = []
+        if components is None:
+            raise _fail("components", "is required: enable at least one component")
+        _encode_object(components, Components, "components", "components", out)
+        if not _any_enabled(out):
+            raise _fail("components", "at least one component must be enabled")
+        _check_limits(components)
+        for name, given in (("customer", customer), ("customer_account", customer_account)):
+            if given is not None:
+                _encode_value(given, _STR, None, name, name, out)
+        if customer is None and customer_account is None:
+            raise _fail("customer", "give customer (cus_...) or customer_account (acct_...)")
+        if expand is not None:
+            _encode_value(expand, _LIST, (_STR, None), "expand", "expand", out)
+        if extra_params is not None and not _is_mapping(extra_params):
+            raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
+        if extra_params:
+            extra: list[tuple[str, str]] = []
+            try:
+                flatten(extra_params, "", extra)
+            except EncodeError as e:
+                path = f"extra_params.{e.path}" if e.path else "extra_params"
+                raise _fail(path, e.reason) from None
+            taken = {k for k, _ in extra}
+            out = [pair for pair in out if pair[0] not in taken]
+            if out:
+                return f"{'&'.join(map('='.join, out))}&{join(extra)}"
+            return join(extra)
+        # The walker's keys are field names and indexes, its values true/false, numbers,
+        # enum values, or the caller's text quoted as it was added: all ready to send.
+        return "&".join(map("=".join, out))
     except ValidationError:
         raise
     except (Exception, RecursionError) as e:  # a custom Mapping or Sequence that fails
         failure = _fail("params", f"could not be read: {type(e).__name__}")
     raise failure
-
-
-def _encode_create(
-    components: Any,
-    customer: str | None,
-    customer_account: str | None,
-    expand: Sequence[str] | None,
-    extra_params: Mapping[str, Any] | None,
-) -> str:
-    out: list[tuple[str, str]] = []
-    if components is None:
-        raise _fail("components", "is required: enable at least one component")
-    _encode_object(components, Components, "components", "components", out)
-    if not _any_enabled(out):
-        raise _fail("components", "at least one component must be enabled")
-    _check_limits(components)
-    for name, given in (("customer", customer), ("customer_account", customer_account)):
-        if given is not None:
-            _encode_value(given, _STR, None, name, name, out)
-    if customer is None and customer_account is None:
-        raise _fail("customer", "give customer (cus_...) or customer_account (acct_...)")
-    if expand is not None:
-        _encode_value(expand, _LIST, (_STR, None), "expand", "expand", out)
-    if extra_params is not None and not _is_mapping(extra_params):
-        raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
-    if extra_params:
-        extra: list[tuple[str, str]] = []
-        try:
-            flatten(extra_params, "", extra)
-        except EncodeError as e:
-            path = f"extra_params.{e.path}" if e.path else "extra_params"
-            raise _fail(path, e.reason) from None
-        taken = {k for k, _ in extra}
-        out = [pair for pair in out if pair[0] not in taken]
-        if out:
-            return f"{'&'.join(map('='.join, out))}&{join(extra)}"
-        return join(extra)
-    # The walker's keys are field names and indexes, its values true/false, numbers,
-    # enum values, or the caller's text quoted as it was added: all ready to send.
-    return "&".join(map("=".join, out))
 
 
 def params_of(item: Any) -> dict[str, Any]:
