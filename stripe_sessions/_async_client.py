@@ -49,7 +49,8 @@ from ._limiter import RateLimiter
 from ._models import CustomerSession
 from ._options import RequestOptions
 from ._params import Components, CreateParams, encode_create, params_of
-from ._transport import LazySession, Response, Transport
+from ._session import LazySession
+from ._transport import Response, Transport
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
 

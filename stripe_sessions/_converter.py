@@ -9,46 +9,15 @@ from datetime import datetime, timezone
 from types import UnionType
 from typing import TYPE_CHECKING, Any, Final, Literal, Union
 
-from ._errors import APIError, safe_repr
+from ._errors import APIError
 from ._models import CustomerSession, read_components_with
 from ._params import Components
+from ._shape import Unreadable, check_shape, json_type
 
 if TYPE_CHECKING:  # cattrs loads with the first answer (import time): see _hooks
     import cattrs
 
-__all__ = [
-    "Unreadable",
-    "build_converter",
-    "check_shape",
-    "get_converter",
-    "json_type",
-    "structure_components",
-    "structure_session",
-]
-
-
-class Unreadable(ValueError):
-    """A JSON value of the wrong type. Its message names the type, never the value
-    (the value may be a client secret)."""
-
-
-def json_type(value: Any) -> str:
-    """What a JSON value is, in words: ``null``, ``a string``, ``an object``..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+__all__ = ["build_converter", "get_converter", "structure_components", "structure_session"]
 
 
 def _strict(kind: type, words: str) -> Any:
@@ -170,35 +139,6 @@ def get_converter() -> cattrs.Converter:
 
 _set_slot = object.__setattr__
 _clear_slot = object.__delattr__
-
-
-#: The fields of a customer_session whose JSON type is checked before structuring,
-#: with what each may be (Stripe's documented types; ``None`` means null or absent).
-_SHAPE: Final = (
-    ("client_secret", (str,), "a string"),
-    ("created", (int,), "an integer"),
-    ("expires_at", (int,), "an integer"),
-    ("livemode", (bool,), "a boolean"),
-    ("customer", (str, dict, type(None)), "a string, an object or null"),
-    ("customer_account", (str, type(None)), "a string or null"),
-    ("components", (dict, type(None)), "an object or null"),
-)
-
-
-def check_shape(data: Mapping[str, Any]) -> str | None:
-    """Why ``data`` is not a customer_session this SDK can read, or None if it is.
-
-    The answer names fields and JSON types, never values: a value may be a secret.
-    """
-    kind = data.get("object")
-    if kind != "customer_session":
-        shown = safe_repr(kind, 40) if isinstance(kind, str) else json_type(kind)
-        return f"object: expected 'customer_session', got {shown}"
-    for name, kinds, words in _SHAPE:
-        value = data.get(name)
-        if type(value) not in kinds:
-            return f"{name}: expected {words}, got {json_type(value)}"
-    return None
 
 
 def structure_session(
