@@ -6,6 +6,7 @@ The sync client in ``_sync_client.py`` is generated from this module by
 
 from __future__ import annotations
 
+import operator
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -165,7 +166,7 @@ class AsyncCustomerSessions:
         )
         async with aclosing(batch):
             results = [r async for r in batch]
-        results.sort(key=lambda r: r.index)
+        results.sort(key=_by_index)
         return results
 
     async def stream_many(
@@ -278,6 +279,7 @@ def _session_of(response: Response) -> CustomerSession:
     raise failure.with_traceback(None)
 
 
+_by_index = operator.attrgetter("index")
 _CREATE_KEYS = frozenset(("components", "customer", "customer_account", "expand", "extra_params"))
 
 

@@ -217,23 +217,35 @@ class Batch:
             error = e if isinstance(e, ValidationError) else _unreadable_item(e)
             error.idempotency_key, error.batch_key = key, self.batch_key
             return BatchResult(index, key, error=error, batch_key=self.batch_key)
+        # The first attempt is awaited here (see _retry.retry_failed): one coroutine
+        # less between the worker and the socket on every item.
         failure: StripeError
+        retryable = False
         try:
-            session = await _retry.call_with_retries(
-                lambda: self._attempt(item), self.max_retries, _retryable, self._wait
-            )
+            session = await self._attempt(item)
         except StripeError as e:
-            failure = e
+            failure, retryable = e, bool(self.max_retries) and _retryable(e)
         except Exception as e:  # a bug or an unforeseen answer: still only this item's
-            failure = APIError(
-                f"sending this item failed: {type(e).__name__}: {redact(str(e))[:200]}",
-                idempotency_key=key,
-            )
+            failure = _unforeseen(e, key)
         else:
-            self.limiter.succeeded()
-            return self._result(item, session=session)
+            return self._succeeded(item, session)
+        if retryable:
+            try:
+                session = await _retry.retry_failed(
+                    failure, lambda: self._attempt(item), self.max_retries, _retryable, self._wait
+                )
+            except StripeError as e:
+                failure = e
+            except Exception as e:
+                failure = _unforeseen(e, key)
+            else:
+                return self._succeeded(item, session)
         failure.batch_key = self.batch_key
         return self._result(item, error=failure)
+
+    def _succeeded(self, item: _Item, session: CustomerSession) -> BatchResult:
+        self.limiter.succeeded()
+        return self._result(item, session=session)
 
     def _result(
         self,
@@ -279,6 +291,13 @@ class Batch:
 
 def _retryable(exc: BaseException) -> bool:
     return _retry.should_retry(exc) or is_rate_limit(exc)
+
+
+def _unforeseen(e: Exception, key: str) -> APIError:
+    return APIError(
+        f"sending this item failed: {type(e).__name__}: {redact(str(e))[:200]}",
+        idempotency_key=key,
+    )
 
 
 def _unreadable_item(e: Exception) -> ValidationError:

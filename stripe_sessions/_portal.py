@@ -100,15 +100,15 @@ class Portal:
 
     def _check_caller(self) -> None:
         global _warned_running_loop  # noqa: PLW0603 - warn once per process
-        if self._thread is not None and threading.current_thread() is self._thread:
+        if self._thread is not None and threading.get_ident() == self._thread.ident:
             raise RuntimeError(
                 "A stripe_sessions.Client was called from its own event loop thread (for "
                 "example from an on_progress callback); that would deadlock. Use the "
                 "AsyncClient from async code."
             )
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        # asyncio._get_running_loop (in asyncio.__all__) says None where
+        # get_running_loop raises: no exception raised and caught on every call.
+        if asyncio._get_running_loop() is None:
             return
         if self._warn_in_loop and not _warned_running_loop:
             _warned_running_loop = True
@@ -127,7 +127,12 @@ class Portal:
         return self._wait(loop, fn(*args, **kwargs))
 
     def _wait(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
-        finished = threading.Event()
+        # Only a Ctrl-C waits for the coroutine to unwind, so the threading.Event it
+        # waits on is made then, not on every call (it costs a few µs per call):
+        # ``done`` and ``waiters`` are each written by one thread and read by the other,
+        # in orders that make at least one of them see the other's write.
+        done: list[bool] = []
+        waiters: list[threading.Event] = []
         unwound: list[BaseException] = []
 
         async def run() -> T:
@@ -137,7 +142,9 @@ class Portal:
                 unwound.append(e)
                 raise
             finally:
-                finished.set()
+                done.append(True)
+                for waiter in waiters:
+                    waiter.set()
 
         future = asyncio.run_coroutine_threadsafe(run(), loop)
         try:
@@ -146,7 +153,10 @@ class Portal:
             # Ctrl-C: cancel the request on the loop, let it unwind, then re-raise,
             # with what the unwinding said (a batch's key, so it can be run again).
             future.cancel()
-            finished.wait(UNWIND_TIMEOUT)
+            finished = threading.Event()
+            waiters.append(finished)
+            if not done:
+                finished.wait(UNWIND_TIMEOUT)
             for inner in unwound:
                 _carry(inner, interrupt)
             raise

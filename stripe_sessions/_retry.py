@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # tenacity is imported on the first retry: most calls never r
 __all__ = [
     "MAX_RETRY_AFTER",
     "backoff",
-    "call_with_retries",
     "make_retrying",
     "retry_failed",
     "should_retry",
@@ -129,26 +128,6 @@ def make_retrying(
     )
 
 
-async def call_with_retries(
-    fn: Callable[[], Awaitable[T]],
-    max_retries: int,
-    retry: Callable[[BaseException], bool] = should_retry,
-    wait: Callable[[RetryCallState], float] = wait,
-) -> T:
-    """Await ``fn()``; while ``retry`` says so and the budget lasts, wait and try again.
-
-    The first attempt runs bare; see :func:`retry_failed` for the rest. (The transport
-    inlines these few lines: its every call would otherwise pay one more coroutine.)
-    """
-    try:
-        return await fn()
-    except StripeError as e:
-        if not max_retries or not retry(e):
-            raise
-        failure = e
-    return await retry_failed(failure, fn, max_retries, retry, wait)
-
-
 async def retry_failed(
     failure: StripeError,
     fn: Callable[[], Awaitable[T]],
@@ -158,9 +137,11 @@ async def retry_failed(
 ) -> T:
     """After a first attempt failed with ``failure`` (retryable): retry ``fn`` by the rules.
 
-    Only now is the tenacity controller built, and its first "attempt" re-raises that
-    failure, so attempt counts, waits, stop and logging are exactly those of tenacity
-    having made every call; the common successful call never pays for building it.
+    Callers make the first attempt themselves (the transport and the batch: one
+    coroutine less on every call) and come here only when it failed in a way ``retry``
+    accepts. Only now is the tenacity controller built, and its first "attempt"
+    re-raises that failure, so attempt counts, waits, stop and logging are exactly
+    those of tenacity having made every call; a successful call never pays for it.
     """
     first: StripeError | None = failure
     del failure

@@ -191,7 +191,7 @@ def test_the_fast_path_builds_what_the_converter_builds(
     if change is not None:
         name, value = change
         if value is ...:
-            body.pop(name)
+            body.pop(name, None)
         else:
             body[name] = value
     try:
