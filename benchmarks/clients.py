@@ -22,6 +22,12 @@ PARAMS: dict[str, Any] = {
 }
 BODY = "components[pricing_table][enabled]=true&customer=cus_bench"
 WARMUP = 200
+#: The floor's request headers: the least a client must send.
+FLOOR_HEADERS = {
+    "Authorization": f"Bearer {KEY}",
+    "Stripe-Version": VERSION,
+    "Content-Type": "application/x-www-form-urlencoded",
+}
 
 Factory = Callable[
     [str], Awaitable[tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[None]]]]
@@ -35,11 +41,7 @@ async def raw_aiohttp(
 
     session = aiohttp.ClientSession()
     endpoint = url + "/v1/customer_sessions"
-    base = {
-        "Authorization": f"Bearer {KEY}",
-        "Stripe-Version": VERSION,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    base = FLOOR_HEADERS
 
     async def one() -> Any:
         # The floor: three headers, a pre-built body, read + json.loads; nothing else.
@@ -96,6 +98,24 @@ async def gather_raw_aiohttp(url: str, n: int, concurrency: int) -> None:
 
     await asyncio.gather(*(guarded() for _ in range(n)))
     await close()
+
+
+async def gather_raw_aiohttp_kept(url: str, n: int, concurrency: int) -> None:
+    """The same gather, keeping each parsed answer (as create_many keeps each session)."""
+    import aiohttp
+
+    session = aiohttp.ClientSession()
+    endpoint = url + "/v1/customer_sessions"
+    headers = FLOOR_HEADERS
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded() -> Any:
+        async with gate, session.post(endpoint, data=BODY, headers=headers) as resp:
+            return json.loads(await resp.read())
+
+    answers = await asyncio.gather(*(guarded() for _ in range(n)))
+    assert len(answers) == n
+    await session.close()
 
 
 async def gather_stripe_sessions(url: str, n: int, concurrency: int) -> None:
@@ -170,6 +190,7 @@ async def redis_calls() -> int:
 
 BATCH_CLIENTS = {
     "gather-raw-aiohttp": gather_raw_aiohttp,
+    "gather-raw-aiohttp-kept": gather_raw_aiohttp_kept,
     "gather-stripe-sessions": gather_stripe_sessions,
     "create_many": create_many_stripe_sessions,
     "create_many-list": create_many_from_list,
@@ -238,11 +259,7 @@ def sync_raw_http_client(url: str) -> tuple[Callable[[], Any], Callable[[], None
 
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
-    base = {
-        "Authorization": f"Bearer {KEY}",
-        "Stripe-Version": VERSION,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    base = FLOOR_HEADERS
     body = BODY.encode()
 
     def one() -> Any:

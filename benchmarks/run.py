@@ -53,7 +53,13 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
     ),
     "batch": (
         "gather-raw-aiohttp",
-        ["gather-raw-aiohttp", "gather-stripe-sessions", "create_many", "create_many-list"],
+        [
+            "gather-raw-aiohttp",
+            "gather-raw-aiohttp-kept",
+            "gather-stripe-sessions",
+            "create_many",
+            "create_many-list",
+        ],
     ),
     "stream-memory": ("stream_many", ["stream_many"]),
     "import": ("aiohttp", list(IMPORTS)),

@@ -88,7 +88,9 @@ async def main() -> None:
         fake = FakeStripe()
         await fake.start()
         print(fake.port, flush=True)
-        await asyncio.Event().wait()
+        while True:  # it records every request for tests: forget them, or it slows down
+            await asyncio.sleep(1.0)
+            fake.reset()
     app = web.Application()
     app.router.add_post("/v1/customer_sessions", handle)
     runner = web.AppRunner(app, access_log=None)

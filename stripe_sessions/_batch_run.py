@@ -9,8 +9,6 @@ item at a time, a queue of finished results, and the counts behind ``on_progress
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -19,7 +17,6 @@ import attrs
 
 from . import _retry
 from ._batch import (
-    READ_AHEAD,
     BatchProgress,
     BatchResult,
     Counts,
@@ -32,12 +29,12 @@ from ._batch import (
 )
 from ._errors import APIError, StripeError, ValidationError, redact
 from ._models import CustomerSession
-from ._reader import END, ThreadedReader
+from ._reader import Source
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-__all__ = ["WORKER_NAME", "Batch", "Source"]
+__all__ = ["WORKER_NAME", "Batch"]
 
 #: The name of every worker task (then the batch key): what is in flight can be seen.
 WORKER_NAME = "stripe_sessions batch worker"
@@ -48,53 +45,6 @@ WORKER_NAME = "stripe_sessions batch worker"
 Send = Callable[[Any, str], Awaitable[Any]]
 Read = Callable[[Any], CustomerSession]
 Prepare = Callable[[Any], Any]
-
-
-class Source:
-    """The batch's input, read in order: ``(index, item)`` pairs, then None.
-
-    A list, tuple or range is read directly (``next()`` cannot block); an async
-    iterable is read by one worker at a time; any other iterable (a generator over a
-    cursor or stdin) is read in a :class:`ThreadedReader`, off the event loop.
-    """
-
-    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], concurrency: int) -> None:
-        self._counter = itertools.count()
-        self._lock = asyncio.Lock()
-        self._reader: ThreadedReader | None = None
-        self._aiter: Any = None
-        self._iter: Any = None
-        if isinstance(items, AsyncIterable):
-            self._aiter = items.__aiter__()
-        elif isinstance(items, (list, tuple, range)):
-            self._iter = iter(items)
-        else:
-            self._reader = ThreadedReader(items, max(READ_AHEAD, 2 * concurrency))
-
-    async def next(self) -> tuple[int, Any] | None:
-        """The next item with its index, or None at the end; raises what the input raised."""
-        if self._reader is not None:
-            item = await self._reader.get()
-            return None if item is END else (next(self._counter), item)
-        if self._iter is not None:  # next() cannot be interleaved: no lock needed
-            try:
-                return next(self._counter), next(self._iter)
-            except StopIteration:
-                return None
-        async with self._lock:  # one reader at a time, and indexes in input order
-            try:
-                item = await self._aiter.__anext__()
-            except StopAsyncIteration:
-                return None
-            return next(self._counter), item
-
-    async def aclose(self) -> None:
-        """Stop reading: the input thread ends, an async generator input is closed."""
-        if self._reader is not None:
-            self._reader.close()
-        if self._aiter is not None and hasattr(self._aiter, "aclose"):
-            with contextlib.suppress(Exception):
-                await self._aiter.aclose()
 
 
 @attrs.define

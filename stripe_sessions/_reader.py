@@ -1,4 +1,6 @@
-"""Reads a caller's blocking iterable in a thread, so a slow input never stalls the loop.
+"""Reads a batch's input: :class:`Source` hands out items in order, and
+:class:`ThreadedReader` reads a caller's blocking iterable in a thread, so a slow input
+never stalls the loop.
 
 A batch's input may be a generator over a database cursor or stdin: calling ``next()``
 on it from the event loop would block every request in flight. ``ThreadedReader``
@@ -17,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, Iterable
 from typing import Any, Final
 
-__all__ = ["END", "ThreadedReader"]
+from ._batch import READ_AHEAD
+
+__all__ = ["END", "Source", "ThreadedReader"]
 
 #: Returned by :meth:`ThreadedReader.get` once the input is exhausted.
 END: Final = object()
@@ -111,3 +116,50 @@ class ThreadedReader:
         with self._lock:
             self._stop = True
             self._lock.notify()
+
+
+class Source:
+    """The batch's input, read in order: ``(index, item)`` pairs, then None.
+
+    A list, tuple or range is read directly (``next()`` cannot block); an async
+    iterable is read by one worker at a time; any other iterable (a generator over a
+    cursor or stdin) is read in a :class:`ThreadedReader`, off the event loop.
+    """
+
+    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], concurrency: int) -> None:
+        self._counter = itertools.count()
+        self._lock = asyncio.Lock()
+        self._reader: ThreadedReader | None = None
+        self._aiter: Any = None
+        self._iter: Any = None
+        if isinstance(items, AsyncIterable):
+            self._aiter = items.__aiter__()
+        elif isinstance(items, (list, tuple, range)):
+            self._iter = iter(items)
+        else:
+            self._reader = ThreadedReader(items, max(READ_AHEAD, 2 * concurrency))
+
+    async def next(self) -> tuple[int, Any] | None:
+        """The next item with its index, or None at the end; raises what the input raised."""
+        if self._reader is not None:
+            item = await self._reader.get()
+            return None if item is END else (next(self._counter), item)
+        if self._iter is not None:  # next() cannot be interleaved: no lock needed
+            try:
+                return next(self._counter), next(self._iter)
+            except StopIteration:
+                return None
+        async with self._lock:  # one reader at a time, and indexes in input order
+            try:
+                item = await self._aiter.__anext__()
+            except StopAsyncIteration:
+                return None
+            return next(self._counter), item
+
+    async def aclose(self) -> None:
+        """Stop reading: the input thread ends, an async generator input is closed."""
+        if self._reader is not None:
+            self._reader.close()
+        if self._aiter is not None and hasattr(self._aiter, "aclose"):
+            with contextlib.suppress(Exception):
+                await self._aiter.aclose()
