@@ -46,7 +46,6 @@ VARIANTS = {
     "piece:encode": "checking and encoding the parameters (encode_create)",
     "piece:options": "the call's RequestOptions, with a fresh idempotency key",
     "piece:structure": "building the CustomerSession from the answer's JSON",
-    "piece:nothing": "the loop these pieces are called from (subtract it)",
 }
 
 
@@ -61,7 +60,6 @@ def _piece(variant: str, n: int) -> None:
         "piece:encode": lambda: encode_create(components, "cus_bench", None, None, None),
         "piece:options": lambda: RequestOptions.checked(None, None, None, None, None),
         "piece:structure": lambda: structure_session(example, "req_1", False),
-        "piece:nothing": lambda: None,
     }
     call = calls[variant]
     for _ in range(n):
