@@ -176,8 +176,16 @@ _bodies = st.fixed_dictionaries(
 #: One field replaced by any JSON value (often of the wrong type), or removed.
 _changes = st.none() | st.tuples(
     st.sampled_from(
-        ["object", "client_secret", "created", "expires_at", "livemode", "customer"]
-        + ["customer_account", "components"]
+        [
+            "object",
+            "client_secret",
+            "created",
+            "expires_at",
+            "livemode",
+            "customer",
+            "customer_account",
+            "components",
+        ]
     ),
     _json | st.lists(_json, max_size=2) | st.just(...) | st.integers(-(2**70), 2**70),
 )
