@@ -7,6 +7,7 @@ import gc
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 
 import aiohttp
 import pytest
@@ -75,12 +76,35 @@ async def test_with_options_shares_the_pool_and_changes_settings(
     assert fake.requests[-1].status == 200
 
 
+def _sdk_headers(headers: Mapping[str, str]) -> list[str | None]:
+    return [headers.get(name) for name in ("Content-Type", "Accept", "Accept-Encoding")]
+
+
 async def test_callers_session_is_used_and_never_closed(fake: FakeStripe) -> None:
     async with aiohttp.ClientSession(headers={"X-Mine": "yes"}) as own:
         async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url, session=own) as c:
             await _create(c)
         assert not own.closed
-        assert fake.requests[-1].headers["X-Mine"] == "yes"
+        headers = fake.requests[-1].headers
+        assert headers["X-Mine"] == "yes"
+        # The SDK's own session sends these as its defaults; a lent one gets them per call.
+        assert headers["User-Agent"].startswith("stripe-sessions/")
+        assert _sdk_headers(headers) == [
+            "application/x-www-form-urlencoded",
+            "application/json",
+            "identity",
+        ]
+
+
+async def test_default_headers_override_the_sdks_own(fake: FakeStripe) -> None:
+    mine = {"user-agent": "my-app/1.0", "Accept": "application/json; charset=utf-8"}
+    async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url, default_headers=mine) as c:
+        await _create(c)
+        async with c.with_options(max_retries=0) as copy:  # shares the pooled session
+            await _create(copy)
+    for request in fake.requests[-2:]:
+        assert request.headers["User-Agent"] == "my-app/1.0"
+        assert request.headers["Accept"] == "application/json; charset=utf-8"
 
 
 def test_client_can_be_built_without_a_loop_and_used_in_one_later() -> None:
