@@ -260,8 +260,8 @@ async def _paced(
 
 
 def _encoded(headers: Mapping[str, str]) -> bool:
-    encoding = headers.get("Content-Encoding", "identity").strip().lower()
-    return encoding not in ("", "identity")
+    encoding = headers.get("Content-Encoding")  # Stripe sends none
+    return encoding is not None and encoding.strip().lower() not in ("", "identity")
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
