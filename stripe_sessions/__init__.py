@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
         StripeError,
         ValidationError,
     )
-    from ._limiter import LocalRateLimiter, RateLimiter, RedisRateLimiter
+    from ._limiter import LocalRateLimiter, RateLimiter
     from ._models import Customer, CustomerSession
     from ._params import (
         ActiveEntitlements,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
         SaveUsage,
         Toggle,
     )
+    from ._redis_limiter import RedisRateLimiter
     from ._sync_client import Client, CustomerSessions
 
 # Importing the package imports nothing heavy (aiohttp, cattrs): a name is imported on
@@ -76,7 +77,7 @@ _LAZY: dict[str, str] = {
     "ValidationError": "._errors",
     "LocalRateLimiter": "._limiter",
     "RateLimiter": "._limiter",
-    "RedisRateLimiter": "._limiter",
+    "RedisRateLimiter": "._redis_limiter",
     "Customer": "._models",
     "CustomerSession": "._models",
     "ActiveEntitlements": "._params",

@@ -110,7 +110,7 @@ def _client(args: argparse.Namespace) -> Any:
     redis_url = getattr(args, "redis_url", None) or os.environ.get("STRIPE_SESSIONS_REDIS_URL")
     limiter = None
     if redis_url and args.command == "batch":
-        from ._limiter import RedisRateLimiter  # noqa: PLC0415 - an optional extra
+        from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - an optional extra
 
         limiter = RedisRateLimiter(
             redis_url, rate=args.rate, name=args.limiter_name, batch_share=args.batch_share

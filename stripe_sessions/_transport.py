@@ -8,20 +8,18 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, Final, NamedTuple
-from urllib.parse import urlsplit
 
 import aiohttp
 
-from ._config import Config, mask_url
+from ._config import Config
 from ._errors import (
     APIConnectionError,
     APIError,
-    APITimeoutError,
     StripeError,
     error_from_response,
     parse_retry_after,
-    redact,
 )
+from ._failures import redirect_error, timeout_error, why_unreachable
 from ._limiter import RateLimiter
 from ._options import RequestOptions
 from ._retry import retry_failed, should_retry
@@ -176,11 +174,12 @@ class Transport:
                 if raw is None:
                     resp.close()  # not read in full, so the connection cannot be reused
         except asyncio.TimeoutError as e:
-            outcome = _timeout_error(e, timeout, key)
+            outcome = timeout_error(e, timeout, key)
             outcome.reached = not isinstance(e, aiohttp.ConnectionTimeoutError)
         except aiohttp.ClientError as e:
             outcome = APIConnectionError(
-                f"Could not reach Stripe at {self.config.base_url}: {_why(e, self.config)}",
+                f"Could not reach Stripe at {self.config.base_url}: "
+                f"{why_unreachable(e, self.config)}",
                 idempotency_key=key,
             )
             # Refused, DNS, TLS and proxy failures happen before anything reaches Stripe.
@@ -214,7 +213,7 @@ class Transport:
                 else f"a body larger than {MAX_RESPONSE_BYTES} bytes"
             )
         if 300 <= status < 400:
-            return _redirect_error(status, headers, key)
+            return redirect_error(status, headers, key)
         if status >= 300:
             return error_from_response(
                 status,
@@ -290,44 +289,3 @@ def _decode(raw: bytes) -> Any:
     if isinstance(payload, dict):
         return payload
     return f"a JSON {type(payload).__name__}, {len(raw)} bytes"
-
-
-def _why(e: aiohttp.ClientError, config: Config) -> str:
-    """What went wrong connecting, in words, with no key or proxy credentials."""
-    text = f"{type(e).__name__}: {redact(str(e), *config.secrets)}"
-    if isinstance(e, aiohttp.ClientConnectorCertificateError):
-        return (
-            "the server's TLS certificate failed verification (certificate verify failed); "
-            "for a private or corporate CA give ssl=ssl.create_default_context(cafile=...) "
-            f"[{text}]"
-        )
-    if isinstance(e, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
-        proxy = mask_url(config.proxy) if config.proxy else "the proxy from the environment"
-        return f"through proxy {proxy}: {text}"
-    return text
-
-
-def _redirect_error(status: int, headers: Mapping[str, str], key: str) -> APIError:
-    location = headers.get("Location", "")
-    host = urlsplit(location).hostname if location.isascii() else None
-    where = f"to host {host!r}" if host else "to a relative location" if location else ""
-    return APIError(
-        f"Stripe answered HTTP {status}, a redirect {where}; Stripe never redirects, "
-        "so it was not followed and nothing was sent there (is a proxy in the way?)",
-        http_status=status,
-        request_id=headers.get("Request-Id"),
-        idempotency_key=key,
-        headers=headers,
-    )
-
-
-def _timeout_error(
-    e: asyncio.TimeoutError, timeout: aiohttp.ClientTimeout, key: str
-) -> APITimeoutError:
-    if isinstance(e, aiohttp.ConnectionTimeoutError):
-        what = f"could not connect within the connect timeout of {timeout.connect}s"
-    elif isinstance(e, aiohttp.SocketTimeoutError):
-        what = f"got no data within the read timeout of {timeout.sock_read}s"
-    else:
-        what = f"took longer than the timeout of {timeout.total}s for one attempt"
-    return APITimeoutError(f"Request to Stripe timed out: it {what}", idempotency_key=key)

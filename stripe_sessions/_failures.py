@@ -1,0 +1,58 @@
+"""What went wrong on the way to Stripe, in words: connection failures, redirects, timeouts.
+
+Each message names the cause and what to do, never the key or a proxy's credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ._config import Config, mask_url
+from ._errors import APIError, APITimeoutError, redact
+
+__all__ = ["redirect_error", "timeout_error", "why_unreachable"]
+
+
+def why_unreachable(e: aiohttp.ClientError, config: Config) -> str:
+    """What went wrong connecting, in words, with no key or proxy credentials."""
+    text = f"{type(e).__name__}: {redact(str(e), *config.secrets)}"
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        return (
+            "the server's TLS certificate failed verification (certificate verify failed); "
+            "for a private or corporate CA give ssl=ssl.create_default_context(cafile=...) "
+            f"[{text}]"
+        )
+    if isinstance(e, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
+        proxy = mask_url(config.proxy) if config.proxy else "the proxy from the environment"
+        return f"through proxy {proxy}: {text}"
+    return text
+
+
+def redirect_error(status: int, headers: Mapping[str, str], key: str) -> APIError:
+    location = headers.get("Location", "")
+    host = urlsplit(location).hostname if location.isascii() else None
+    where = f"to host {host!r}" if host else "to a relative location" if location else ""
+    return APIError(
+        f"Stripe answered HTTP {status}, a redirect {where}; Stripe never redirects, "
+        "so it was not followed and nothing was sent there (is a proxy in the way?)",
+        http_status=status,
+        request_id=headers.get("Request-Id"),
+        idempotency_key=key,
+        headers=headers,
+    )
+
+
+def timeout_error(
+    e: asyncio.TimeoutError, timeout: aiohttp.ClientTimeout, key: str
+) -> APITimeoutError:
+    if isinstance(e, aiohttp.ConnectionTimeoutError):
+        what = f"could not connect within the connect timeout of {timeout.connect}s"
+    elif isinstance(e, aiohttp.SocketTimeoutError):
+        what = f"got no data within the read timeout of {timeout.sock_read}s"
+    else:
+        what = f"took longer than the timeout of {timeout.total}s for one attempt"
+    return APITimeoutError(f"Request to Stripe timed out: it {what}", idempotency_key=key)
