@@ -45,11 +45,12 @@ from ._config import (
     mask_url,
 )
 from ._converter import structure_session
+from ._encode import encode_create, params_of
 from ._errors import APIError, ValidationError
 from ._limiter import RateLimiter
 from ._models import CustomerSession
 from ._options import RequestOptions
-from ._params import Components, CreateParams, encode_create, params_of
+from ._params import Components, CreateParams
 from ._session import LazySession
 from ._transport import Response, Transport
 
