@@ -27,14 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from clients import BODY, FLOOR_HEADERS, KEY, PARAMS  # the benchmark's requests
+
 HERE = Path(__file__).parent
-KEY = "sk_test_123"
-VERSION = "2026-09-30.endive"
-BODY = "components[pricing_table][enabled]=true&customer=cus_bench"
-PARAMS: dict[str, Any] = {
-    "customer": "cus_bench",
-    "components": {"pricing_table": {"enabled": True}},
-}
 N1, N2 = 300, 1300
 VARIANTS = {
     "floor": "raw aiohttp: 3 headers, pre-built body, json.loads (gather, 32 at a time)",
@@ -99,11 +94,7 @@ async def _client(variant: str, url: str, n: int) -> None:
             await asyncio.gather(*(one() for _ in range(n)))
         await client.aclose()
         return
-    headers = {
-        "Authorization": f"Bearer {KEY}",
-        "Stripe-Version": VERSION,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    headers = dict(FLOOR_HEADERS)
     options: dict[str, Any] = {}
     session_options: dict[str, Any] = {}
     as_sdk = variant == "floor-as-sdk"

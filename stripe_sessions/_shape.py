@@ -36,6 +36,8 @@ def json_type(value: Any) -> str:
 
 #: The fields of a customer_session whose JSON type is checked before structuring,
 #: with what each may be (Stripe's documented types; ``None`` means null or absent).
+#: ``_converter._build_session`` tests the same types inline for the common answer:
+#: change both (``tests/test_models.py`` checks they agree).
 _SHAPE: Final = (
     ("client_secret", (str,), "a string"),
     ("created", (int,), "an integer"),
