@@ -15,18 +15,30 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from .._form import decode
+from .._form import is_text
 from .._portal import Portal
 from ._auth import check_key, mask_headers
 from ._objects import error_body, new_request_id, session_object
+from ._parse import FormError, FormLimits, parse_form
 from ._schema import ParamError, validate
 
-__all__ = ["FakeStripe", "FaultMix", "RecordedRequest"]
+__all__ = ["FakeStripe", "FaultMix", "FormLimits", "RecordedRequest"]
 
 PATH = "/v1/customer_sessions"
 #: Seconds a stopping fake waits for answers still in progress (slow faults) before dropping them.
 SHUTDOWN_TIMEOUT = 0.5
+#: Requests (and sessions) the fake remembers by default; older ones are dropped.
+MAX_RECORDS = 10_000
+#: Idempotency keys the fake remembers by default; the oldest is dropped first.
+MAX_IDEMPOTENCY_KEYS = 10_000
+#: Seconds an idempotency key is remembered by default: Stripe keeps keys for 24 hours.
+IDEMPOTENCY_TTL = 24 * 60 * 60
+#: Characters of a body a :class:`RecordedRequest` keeps (a real request is a few KB).
+RECORDED_BODY_CHARS = 16 * 1024
+#: Stripe's bounds on an ``Idempotency-Key``, in characters.
+MAX_IDEMPOTENCY_KEY = 255
 
 
 @attrs.define
@@ -37,16 +49,24 @@ class RecordedRequest:
     path: str
     #: As received; the repr masks the key in ``Authorization``.
     headers: dict[str, str] = attrs.field(repr=lambda h: repr(mask_headers(h)))
+    #: The body as text (bytes that are not UTF-8 as U+FFFD), at most
+    #: ``RECORDED_BODY_CHARS`` (16 KiB) of it; ``size`` is its whole length in bytes.
     body: str
-    #: The decoded form body (``{}`` for a body that is not a form, or not a POST).
+    #: The decoded form body (``{}`` for a body that is not a form, not a POST, or longer
+    #: than ``RECORDED_BODY_CHARS``).
     form: dict[str, Any]
     request_id: str
     status: int | None = None
     fault: str | None = None
-    #: ``time.monotonic()`` when the request arrived.
+    #: ``time.monotonic()`` when the request's headers arrived (before its body was read).
     at: float = attrs.field(factory=time.monotonic)
     #: The peer's ``host:port``: requests on one connection share it.
     peer: str | None = None
+    #: ``time.monotonic()`` when the answer was ready (None until then, or for a reset).
+    answered_at: float | None = None
+    #: Bytes of body received (``None`` while it is still arriving, or when it was refused
+    #: for its size before the end).
+    size: int | None = None
 
     @property
     def idempotency_key(self) -> str | None:
@@ -105,6 +125,7 @@ class _Stored:
     fingerprint: str
     body: bytes
     request_id: str
+    at: float = attrs.field(factory=time.monotonic)
 
 
 class _RateLimiter:
@@ -149,6 +170,20 @@ class FakeStripe:
     Every customer exists by default, so any ``cus_…`` id works. Give ``customers=``
     (or call :meth:`add_customer`) to make the fake strict: any other customer is
     answered 400 ``resource_missing`` ("No such customer: 'cus_x'"), as Stripe does.
+
+    Every answer to a request that carried an ``Idempotency-Key`` carries the same key
+    back in an ``Idempotency-Key`` header, as Stripe's do: successes, replays, errors,
+    injected faults and 429s alike (a fault's own ``headers=`` may override it, to test a
+    client against a wrong echo). A key that is not valid UTF-8 cannot be sent back byte
+    for byte, so it is refused with a 400 and not echoed.
+
+    Limits, so that it can serve for days and no client can stall it: a body is parsed in
+    linear time within ``limits`` (:class:`FormLimits`: 1 MiB, 1000 fields, 32 brackets
+    per key by default) and a body beyond them is answered 400 ``invalid_request_error``;
+    ``requests`` and ``sessions`` keep the last ``max_records`` (10,000) entries, oldest
+    dropped (``created`` still counts them all); idempotency keys are kept for
+    ``idempotency_ttl`` seconds (24 h, as Stripe) and at most ``max_idempotency_keys``
+    (10,000) of them, oldest dropped first.
     """
 
     api_key = "sk_test_fake_0123456789abcdef"
@@ -166,11 +201,33 @@ class FakeStripe:
         retry_after: float | None = None,
         customers: Iterable[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        limits: FormLimits | None = None,
+        max_records: int = MAX_RECORDS,
+        max_idempotency_keys: int = MAX_IDEMPOTENCY_KEYS,
+        idempotency_ttl: float = IDEMPOTENCY_TTL,
     ) -> None:
         if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
             raise ValueError(
                 f"retry_after: must be a finite number of seconds >= 0, got {retry_after!r}"
             )
+        for name, bound in (
+            ("max_records", max_records),
+            ("max_idempotency_keys", max_idempotency_keys),
+        ):
+            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+                raise ValueError(f"{name}: must be an integer >= 1, got {bound!r}")
+        if not (math.isfinite(idempotency_ttl) and idempotency_ttl >= 0):
+            raise ValueError(
+                f"idempotency_ttl: must be a finite number of seconds >= 0, got {idempotency_ttl!r}"
+            )
+        #: The parser's caps: a body beyond them is answered 400.
+        self.limits = limits if limits is not None else FormLimits()
+        #: Most entries kept in ``requests`` and in ``sessions``/``session_keys``.
+        self.max_records = max_records
+        #: Most idempotency keys remembered; the oldest is forgotten first.
+        self.max_idempotency_keys = max_idempotency_keys
+        #: Seconds an idempotency key is remembered (Stripe: 24 hours).
+        self.idempotency_ttl = idempotency_ttl
         self.host = host
         #: Serve HTTPS with this server-side context (e.g. from ``trustme``); None: HTTP.
         self.ssl_context = ssl_context
@@ -183,15 +240,18 @@ class FakeStripe:
         self.faults = faults
         self.latency = latency
         self.record = record
+        #: The last ``max_records`` requests, oldest first (a request is recorded when its
+        #: headers arrive; its body, form and status are filled in as they come).
         self.requests: list[RecordedRequest] = []
-        #: Every session created, as the JSON body first sent for it.
+        #: The last ``max_records`` sessions created, as the JSON body first sent for each.
         self.sessions: list[dict[str, Any]] = []
         #: The idempotency key of each entry of ``sessions`` (None when none was sent).
         self.session_keys: list[str | None] = []
+        self._created = 0
         self._rng = random.Random(seed)
         self._limiter = _RateLimiter(rate_limit) if rate_limit else None
         self._queue: collections.deque[_Fault] = collections.deque()
-        self._stored: dict[str, _Stored] = {}
+        self._stored: collections.OrderedDict[str, _Stored] = collections.OrderedDict()
         self._in_flight: set[str] = set()
         self._runner: web.AppRunner | None = None
 
@@ -207,7 +267,8 @@ class FakeStripe:
 
     async def start(self) -> None:
         """Start serving on ``host``:``port`` (a free port when 0)."""
-        app = web.Application()
+        # One byte over the cap, so that a body of exactly max_body_bytes is read whole.
+        app = web.Application(client_max_size=self.limits.max_body_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
@@ -379,33 +440,59 @@ class FakeStripe:
             return _Fault("slow", seconds=self.faults.slow_seconds)
         return _Fault(kind)
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        request_id = new_request_id()
-        raw = await request.read()
-        body = raw.decode("utf-8", "replace")
+    def _record(self, rec: RecordedRequest) -> None:
+        if not self.record:
+            return
+        self.requests.append(rec)
+        if len(self.requests) > self.max_records:
+            del self.requests[: len(self.requests) - self.max_records]
+
+    async def _read(self, request: web.Request, rec: RecordedRequest) -> tuple[Any, str | None]:
+        """The request's form (None when not a POST or not readable) and why it is refused."""
         try:
-            form: dict[str, Any] | None = decode(body) if request.method == "POST" else None
-            form_error = None
-        except ValueError as e:
-            form, form_error = None, str(e)
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            limit = self.limits.max_body_bytes
+            return None, f"Invalid request body: it is larger than {limit} bytes."
+        except HttpProcessingError as e:  # bad chunking, bad gzip, cut short
+            return None, f"Invalid request body: it could not be read ({e.message})."
+        rec.size = len(raw)
+        rec.body = raw[:RECORDED_BODY_CHARS].decode("utf-8", "replace")
+        if request.method != "POST":
+            return None, None
+        try:
+            form = parse_form(raw, self.limits)
+        except FormError as e:
+            return None, str(e)
+        if len(raw) <= RECORDED_BODY_CHARS:
+            rec.form = form
+        return form, None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         peername = request.transport.get_extra_info("peername") if request.transport else None
         rec = RecordedRequest(
             request.method,
             request.path,
             dict(request.headers),
-            body,
-            form or {},
-            request_id,
+            "",
+            {},
+            new_request_id(),
             peer=f"{peername[0]}:{peername[1]}" if peername else None,
         )
-        if self.record:
-            self.requests.append(rec)
-        resp = await self._answer(request, rec, form, form_error)
+        self._record(rec)
+        idem = request.headers.get("Idempotency-Key")
+        # The echo: a key that is not UTF-8 (surrogate escapes) cannot go back unchanged.
+        echo = idem if idem is not None and is_text(idem) else None
+        form, form_error = await self._read(request, rec)
+        resp = await self._answer(request, rec, form, form_error, echo)
+        rec.answered_at = time.monotonic()
         rec.status = resp.status if resp is not None else None
         if resp is None:  # a simulated connection reset
             if request.transport is not None:
                 request.transport.abort()
             return web.Response()
+        if echo is not None and not resp.prepared:
+            resp.headers.setdefault("Idempotency-Key", echo)
         return resp
 
     async def _answer(
@@ -414,6 +501,7 @@ class FakeStripe:
         rec: RecordedRequest,
         form: dict[str, Any] | None,
         form_error: str | None,
+        echo: str | None,
     ) -> web.StreamResponse | None:
         rid = rec.request_id
         if request.path != PATH or request.method != "POST":
@@ -439,19 +527,23 @@ class FakeStripe:
             if fault.kind == "malformed":
                 return self._json(200, "<html>not json</html>", rid, content_type="text/html")
             if fault.kind == "truncated":
-                return await self._truncated(request, rid)
+                return await self._truncated(request, rid, echo)
         if self._limiter is not None and not self._limiter.take():
             rec.fault = "rate_limited"
             return self._status_fault(_Fault("status", 429, "rate_limit"), rid)
 
         if form is None:
-            return self._error(400, rid, f"Invalid request body: {form_error}")
+            return self._error(400, rid, form_error or "Invalid request body.")
         idem = request.headers.get("Idempotency-Key")
+        if idem is not None:
+            refused = self._check_idempotency_key(idem, echo)
+            if refused is not None:
+                return self._error(400, rid, refused)
         fingerprint = json.dumps(form, sort_keys=True)
         if idem is not None:
             if idem in self._in_flight:
                 return self._status_fault(_Fault("status", 409), rid)
-            stored = self._stored.get(idem)
+            stored = self._stored_for(idem)
             if stored is not None:
                 if stored.fingerprint != fingerprint:
                     return self._error(
@@ -493,23 +585,62 @@ class FakeStripe:
                 await asyncio.sleep(self.latency)
             session = session_object(form)
             data = json.dumps(session).encode()
+            self._created += 1
             self.sessions.append(session)
             self.session_keys.append(idem)
+            if len(self.sessions) > self.max_records:
+                del self.sessions[: len(self.sessions) - self.max_records]
+                del self.session_keys[: len(self.session_keys) - self.max_records]
             if idem is not None:
-                self._stored[idem] = _Stored(fingerprint, data, rid)
+                self._store(idem, _Stored(fingerprint, data, rid))
         finally:
             if idem is not None:
                 self._in_flight.discard(idem)
         if fault is not None and fault.kind == "reset_after":
             return None
-        resp = self._json(200, data, rid)
-        if idem is not None:
-            resp.headers["Idempotency-Key"] = idem
-        return resp
+        return self._json(200, data, rid)
 
-    async def _truncated(self, request: web.Request, rid: str) -> web.StreamResponse:
+    @staticmethod
+    def _check_idempotency_key(idem: str, echo: str | None) -> str | None:
+        """None for a key Stripe takes, else the 400's message."""
+        if echo is None:
+            return "Invalid Idempotency-Key: it must be valid UTF-8 text."
+        if not 1 <= len(idem) <= MAX_IDEMPOTENCY_KEY:
+            return (
+                f"Idempotent key length is {len(idem)}, which is outside accepted lengths. "
+                f"Idempotent Keys must be 1-{MAX_IDEMPOTENCY_KEY} characters long. If you're "
+                "looking for a decent generator, try using a UUID defined by IETF RFC 4122."
+            )
+        return None
+
+    def _stored_for(self, idem: str) -> _Stored | None:
+        """The answer stored for ``idem``, unless it is older than ``idempotency_ttl``."""
+        stored = self._stored.get(idem)
+        if stored is not None and time.monotonic() - stored.at >= self.idempotency_ttl:
+            del self._stored[idem]
+            return None
+        return stored
+
+    def _store(self, idem: str, stored: _Stored) -> None:
+        """Remember an answer; forget the oldest beyond the count and age bounds."""
+        self._stored[idem] = stored
+        self._stored.move_to_end(idem)
+        while len(self._stored) > self.max_idempotency_keys:
+            self._stored.popitem(last=False)
+        # Oldest first: stop at the first key still young enough.
+        while self._stored:
+            oldest = next(iter(self._stored.values()))
+            if stored.at - oldest.at < self.idempotency_ttl:
+                break
+            self._stored.popitem(last=False)
+
+    async def _truncated(
+        self, request: web.Request, rid: str, echo: str | None
+    ) -> web.StreamResponse:
         data = json.dumps(session_object({"customer": "cus_truncated"})).encode()
         resp = web.StreamResponse(status=200, headers={"Request-Id": rid})
+        if echo is not None:
+            resp.headers["Idempotency-Key"] = echo
         resp.content_type = "application/json"
         resp.content_length = len(data)
         await resp.prepare(request)
@@ -522,11 +653,12 @@ class FakeStripe:
 
     @property
     def created(self) -> int:
-        """How many sessions the fake created (replays excluded)."""
-        return len(self.sessions)
+        """How many sessions the fake created (replays excluded), since start or ``reset()``."""
+        return self._created
 
     def reset(self) -> None:
         """Forget requests, sessions, stored idempotency keys and queued faults."""
+        self._created = 0
         self.requests.clear()
         self.sessions.clear()
         self.session_keys.clear()
