@@ -67,6 +67,8 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
         "create_many-list",
         ["create_many-list", "create_many+local-limiter", "create_many+redis-limiter"],
     ),
+    # Its own harness (pacing.py): a rate-limited fake behind a latency proxy, R=50/s.
+    "pacing": ("rate_limit", []),
 }
 #: Requests per run of each scenario, unless --n says otherwise.
 DEFAULT_N = {
@@ -138,6 +140,12 @@ def main() -> None:
             baseline, clients = SCENARIOS[scenario]
             if scenario == "import":
                 report_imports(args.reps)
+                continue
+            if scenario == "pacing":  # about 2 minutes a repetition
+                sys.stdout.flush()
+                subprocess.run(
+                    [sys.executable, str(HERE / "pacing.py"), "--reps", str(args.reps)], check=True
+                )
                 continue
             n = args.n or DEFAULT_N[scenario]
             if scenario == "limiter" and "BENCH_REDIS_URL" not in os.environ:
