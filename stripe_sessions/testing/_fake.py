@@ -128,6 +128,11 @@ class _Stored:
     at: float = attrs.field(factory=time.monotonic)
 
 
+def _shown(text: str) -> str:
+    """A caller's text for a message: a hostile one can be kilobytes long."""
+    return repr(text if len(text) <= 100 else text[:100] + "...")
+
+
 class _RateLimiter:
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -271,7 +276,11 @@ class FakeStripe:
         app = web.Application(client_max_size=self.limits.max_body_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            auto_decompress=False,  # see _read: compressed bodies are refused, not inflated
         )
         await runner.setup()
         site = web.TCPSite(
@@ -454,10 +463,20 @@ class FakeStripe:
         except web.HTTPRequestEntityTooLarge:
             limit = self.limits.max_body_bytes
             return None, f"Invalid request body: it is larger than {limit} bytes."
-        except HttpProcessingError as e:  # bad chunking, bad gzip, cut short
-            return None, f"Invalid request body: it could not be read ({e.message})."
+        except (web.RequestPayloadError, HttpProcessingError) as e:  # bad chunking, cut short
+            cause = e.__cause__ if isinstance(e, web.RequestPayloadError) else e
+            reason = cause.message if isinstance(cause, HttpProcessingError) else str(cause)
+            return None, f"Invalid request body: it could not be read ({reason or 'malformed'})."
         rec.size = len(raw)
         rec.body = raw[:RECORDED_BODY_CHARS].decode("utf-8", "replace")
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            # Stripe takes plain form bodies. The fake does not inflate them either: a
+            # 200 KB gzip body can inflate to 200 MB, seconds of work on the event loop.
+            return None, (
+                f"Invalid request body: Content-Encoding {_shown(encoding)} is not supported; "
+                "send the form body uncompressed."
+            )
         if request.method != "POST":
             return None, None
         try:

@@ -7,11 +7,17 @@ spec for API version 2026-09-30.endive, this endpoint only).
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
 
 __all__ = ["ParamError", "request_schema", "validate"]
+
+#: A decimal integer as Stripe reads one: ASCII digits only (``str.isdigit`` also takes
+#: "²" and "٣", which ``int()`` refuses or reads), at most 19 of them (64-bit).
+_INTEGER = re.compile(r"-?[0-9]{1,19}").fullmatch
+_INT64 = 2**63
 
 
 class ParamError(Exception):
@@ -76,7 +82,7 @@ def _check(value: Any, schema: dict[str, Any], path: list[str]) -> None:
         if value not in ("true", "false"):
             raise ParamError(f"Invalid boolean: {value}", "parameter_invalid_boolean", param)
     elif kind == "integer":
-        if not isinstance(value, str) or not value.lstrip("-").isdigit():
+        if not (isinstance(value, str) and _INTEGER(value) and -_INT64 <= int(value) < _INT64):
             raise ParamError(f"Invalid integer: {value}", "parameter_invalid_integer", param)
     elif kind == "string":
         if not isinstance(value, str):
