@@ -12,6 +12,7 @@ from collections.abc import (
     AsyncIterable,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Mapping,
     Sequence,
@@ -34,6 +35,7 @@ from ._batch import (
     check_batch_options,
     make_batch_key,
 )
+from ._closing import CLOSE_GRACE
 from ._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -210,9 +212,13 @@ class AsyncCustomerSessions:
             stripe_version=stripe_version,
             timeout=timeout,
         )
-        async with aclosing(batch):
-            async for result in batch:
-                yield result
+        _STREAMS.add(batch)
+        try:
+            async with aclosing(batch):
+                async for result in batch:
+                    yield result
+        finally:
+            _STREAMS.discard(batch)
 
     def _stream(
         self,
@@ -266,6 +272,19 @@ class AsyncCustomerSessions:
 
 #: Where sessions are created.
 PATH = "/v1/customer_sessions"
+#: The batch behind each open ``stream_many``, referenced from here and not only by the
+#: stream: a stream dropped in a reference cycle is then closed once, by its own aclose()
+#: (which closes the batch), instead of both being collected together and each getting an
+#: aclose() from asyncio at once ("aclose(): asynchronous generator is already running").
+_STREAMS: set[AsyncGenerator[BatchResult, None]] = set()
+
+
+class _ClosingTransport(Transport):
+    """A client's transport: each call is one of its pool's calls in flight (see aclose)."""
+
+    def post(self, path: str, body: str, options: RequestOptions) -> Coroutine[Any, Any, Response]:
+        """``Transport.post``, refused once the client is closing, cut when it closes."""
+        return self.session.calls.run(super().post, path, body, options)
 
 
 def _session_of(response: Response) -> CustomerSession:
@@ -391,7 +410,7 @@ class AsyncClient:
         self._session = session
         self._owns_session = owns_session
         self._limiter = limiter
-        self._transport = Transport(config, session, limiter)
+        self._transport = _ClosingTransport(config, session, limiter)
         self.customer_sessions = AsyncCustomerSessions(self._transport)
 
     @property
@@ -438,17 +457,23 @@ class AsyncClient:
 
     @property
     def closed(self) -> bool:
-        """Whether ``aclose()`` has closed the connection pool (copies share it)."""
+        """Whether ``aclose()`` was called on the connection pool (copies share it)."""
         return self._session.closed
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, grace: float = CLOSE_GRACE) -> None:
         """Close the connection pool (unless it is your own session, or this is a copy).
+
+        Calls started from then on raise :class:`ClientClosedError` and send nothing.
+        Calls in flight get ``grace`` seconds (5 by default) to finish; each one still
+        running then ends with a :class:`ClientClosedError` carrying its
+        ``idempotency_key`` (Stripe may have created that session: retrying with the
+        key on an open client is safe). ``grace=0`` cuts them at once.
 
         A ``rate_limiter`` with an ``aclose()`` has it called too: its connections
         belong to this event loop (a shared limiter reconnects on its next use).
         """
         if self._owns_session:
-            await self._session.aclose()
+            await self._session.aclose(grace)
             close = getattr(self._limiter, "aclose", None)
             if close is not None:
                 await close()

@@ -11,6 +11,7 @@ from typing import Final
 
 import aiohttp
 
+from ._closing import InFlight
 from ._version import __version__
 
 __all__ = ["SDK_HEADERS", "USER_AGENT", "LazySession"]
@@ -55,6 +56,8 @@ class LazySession:
         self._owned = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        #: The calls in flight on this pool (``aclose`` lets them finish, then cuts them).
+        self.calls = InFlight()
 
     def get(self) -> aiohttp.ClientSession:
         """The session to send with, creating it on the running loop the first time."""
@@ -84,9 +87,13 @@ class LazySession:
             )
         return session
 
-    async def aclose(self) -> None:
-        """Close the session if this holder created it; a caller's own session is left open."""
+    async def aclose(self, grace: float) -> None:
+        """Refuse new calls, end those in flight (see ``InFlight.close``), close the session.
+
+        A caller's own session is left open.
+        """
         self._closed = True
+        await self.calls.close(grace)
         session, self._session = self._session, None
         if session is not None and self._owned and not session.closed:
             await session.close()
@@ -103,6 +110,7 @@ class LazySession:
             self._session = None
         self._loop = None
         self._closed = False
+        self.calls = InFlight()  # the parent's tasks are not the child's
 
     @property
     def closed(self) -> bool:

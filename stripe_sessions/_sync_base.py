@@ -7,10 +7,12 @@ client's coroutine on the private loop (``Portal.call``) or drives its async gen
 
 from __future__ import annotations
 
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._portal import Portal
+from ._closing import CLOSE_GRACE
+from ._portal import UNWIND_TIMEOUT, Portal
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
@@ -52,10 +54,18 @@ class SyncClient:
         """Whether the client (or, for a copy, the client it was copied from) is closed."""
         return self._portal.closed
 
-    def close(self) -> None:
-        """Close the connection pool and stop the loop (a copy leaves both to its original)."""
+    def close(self, *, grace: float = CLOSE_GRACE) -> None:
+        """Close the connection pool and stop the loop (a copy leaves both to its original).
+
+        Calls started from then on raise :class:`ClientClosedError`. Calls in flight
+        on other threads get ``grace`` seconds (5 by default) to finish; each one still
+        running then raises a :class:`ClientClosedError` carrying its ``idempotency_key``
+        (Stripe may have created that session: retrying with the key is safe), and a
+        batch one carrying its ``batch_key``. Called from ``on_progress`` (the loop's own
+        thread), it returns at once and the loop closes once the callback returns.
+        """
         if self._owns_portal:
-            self._portal.close()
+            self._portal.close(partial(self._async.aclose, grace=grace), grace + UNWIND_TIMEOUT)
 
     def __enter__(self: S) -> S:
         return self

@@ -1,0 +1,152 @@
+"""Closing a client with calls in flight: a grace period, then each call ends with its key.
+
+``aclose()`` (and the sync ``close()``) first refuses new calls, then lets the calls in
+flight finish for up to ``grace`` seconds (:data:`CLOSE_GRACE` by default), then cuts
+the rest: each one ends with a :class:`ClientClosedError` that carries the idempotency
+key it was sent with, since Stripe may have created its session. Retrying with that
+key on an open client is safe: Stripe replays the session instead of creating another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+from ._errors import StripeError
+from ._options import RequestOptions
+
+__all__ = ["CLOSE_GRACE", "ClientClosedError", "InFlight"]
+
+T = TypeVar("T")
+
+#: Seconds ``aclose()``/``close()`` lets the calls in flight finish before cutting them.
+CLOSE_GRACE: Final = 5.0
+#: Seconds a cut call is given to unwind (it is cancelled: this is a bound, not a wait).
+_UNWIND: Final = 5.0
+
+
+class ClientClosedError(StripeError, RuntimeError):
+    """The client was closed before this call could finish (also a ``RuntimeError``).
+
+    ``in_flight`` says which case it is: False, the call started after ``close()``
+    and nothing was sent; True, it was sent and did not finish within the grace period
+    of ``close()``, so Stripe may have created the session. Either way
+    ``idempotency_key`` is the call's key (and ``batch_key`` a batch's): retrying with
+    it on an open client never creates a second session::
+
+        except ss.ClientClosedError as e:
+            if e.in_flight:
+                session = await other_client.customer_sessions.create(
+                    ..., idempotency_key=e.idempotency_key
+                )
+    """
+
+    #: True when the request was sent (the session may exist), False when it was not.
+    in_flight: bool = False
+
+
+def refused(idempotency_key: str | None = None) -> ClientClosedError:
+    """The error of a call started after the client was closed: nothing was sent."""
+    return ClientClosedError(
+        "This client is closed, so nothing was sent; create a new client "
+        "(a client is meant to be long-lived: close it when your program ends)",
+        idempotency_key=idempotency_key,
+        should_retry=False,
+    )
+
+
+def cut(idempotency_key: str | None, grace: float) -> ClientClosedError:
+    """The error of a call in flight that the client's close cut short."""
+    error = ClientClosedError(
+        "The client was closed while this request was in flight (it had not finished "
+        f"{grace:g}s after close() was called); Stripe may have created the session: "
+        "retry with the same idempotency_key on an open client to get it without "
+        "creating a second one",
+        idempotency_key=idempotency_key,
+        should_retry=False,
+    )
+    error.in_flight = True
+    return error
+
+
+class InFlight:
+    """The calls of one connection pool that are in flight, and closing them.
+
+    Every call goes through :meth:`run`, which refuses it once closing began, and
+    records its task (a task runs one call at a time) with its key. :meth:`close` waits
+    for them up to its grace, then cancels each remaining task; :meth:`run` turns that
+    cancellation, and only that one, into a :class:`ClientClosedError` with the key.
+    """
+
+    __slots__ = ("_cut", "_drained", "calls", "closing", "grace")
+
+    def __init__(self) -> None:
+        #: Task -> idempotency key of each call in flight.
+        self.calls: dict[asyncio.Task[object], str] = {}
+        self.closing = False
+        self.grace = CLOSE_GRACE
+        #: Tasks cut by close(), with their ``cancelling()`` count before the cut.
+        self._cut: dict[asyncio.Task[object], int] = {}
+        self._drained: asyncio.Event | None = None
+
+    async def run(
+        self,
+        post: Callable[[str, str, RequestOptions], Awaitable[T]],
+        path: str,
+        body: str,
+        options: RequestOptions,
+    ) -> T:
+        """Await ``post(path, body, options)`` as one call in flight; a closing pool refuses it."""
+        key = options.idempotency_key
+        if self.closing:
+            raise refused(key)
+        task = asyncio.current_task()
+        if task is None:  # driven by hand, outside any task: nothing to cut
+            return await post(path, body, options)
+        calls = self.calls
+        calls[task] = key
+        try:
+            return await post(path, body, options)
+        except asyncio.CancelledError:
+            if task in self._cut and not _cancelled_by_others(task, self._cut.pop(task)):
+                raise cut(key, self.grace) from None
+            raise
+        finally:
+            del calls[task]
+            if self._cut:
+                self._cut.pop(task, None)
+            if self._drained is not None and not calls:
+                self._drained.set()
+
+    async def close(self, grace: float) -> None:
+        """Refuse new calls, let those in flight finish within ``grace`` s, then cut the rest."""
+        self.closing = True
+        self.grace = grace
+        if not self.calls:
+            return
+        if self._drained is None:
+            self._drained = asyncio.Event()
+        drained = self._drained
+        if grace > 0:
+            await _wait(drained, grace)
+        me = asyncio.current_task()
+        for task in list(self.calls):
+            if task is not me and not task.done() and task not in self._cut:
+                cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+                self._cut[task] = cancelling() if cancelling is not None else 0
+                task.cancel()
+        if self.calls:
+            await _wait(drained, _UNWIND)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+
+
+def _cancelled_by_others(task: asyncio.Task[object], before: int) -> bool:
+    """Take back the cut's cancellation; whether someone else cancelled the task as well."""
+    uncancel = getattr(task, "uncancel", None)  # Python 3.11+; 3.10 cannot tell
+    return uncancel is not None and uncancel() > before
