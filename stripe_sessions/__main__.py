@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import os
 import sys
 import traceback
+import uuid
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from ._version import STRIPE_API_VERSION, __version__
 
@@ -26,7 +28,86 @@ COMPONENTS = (
     "payment_element",
     "pricing_table",
 )
-NO_KEY = "no API key: pass --api-key sk_test_... or set STRIPE_API_KEY"
+NO_KEY = "no API key: set STRIPE_API_KEY or pass --api-key-file PATH (a file, or - for stdin)"
+ARGV_KEY_WARNING = (
+    "warning: --api-key puts the key in the process list (ps) and in your shell history; "
+    "set STRIPE_API_KEY or pass --api-key-file PATH instead"
+)
+#: The largest API key file read: a key is about 100 bytes, so a bigger file is not one.
+MAX_KEY_FILE = 4096
+
+
+class UsageError(Exception):
+    """A command line that cannot run: printed as ``prog: error: message``, exit 2."""
+
+
+def read_key_file(path: str) -> str:
+    """The API key in ``path`` (``-``: stdin), without one trailing newline.
+
+    Raises UsageError naming the path, never the contents, for a file that cannot be
+    read, is over MAX_KEY_FILE bytes, is not UTF-8, is empty or is not one key.
+    """
+
+    def bad(why: str) -> UsageError:
+        return UsageError(f"--api-key-file {path}: {why}")
+
+    try:
+        if path == "-":
+            if sys.stdin is None:
+                raise bad("stdin is closed")
+            data = sys.stdin.buffer.read(MAX_KEY_FILE + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_KEY_FILE + 1)
+    except OSError as e:
+        raise bad(f"cannot read it: {e.strerror or type(e).__name__}") from None
+    if len(data) > MAX_KEY_FILE:
+        raise bad(f"is over {MAX_KEY_FILE} bytes")
+    if data.endswith(b"\n"):
+        data = data[:-1]
+        if data.endswith(b"\r"):
+            data = data[:-1]
+    try:
+        key = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad("is not UTF-8 text") from None
+    if not key:
+        raise bad("is empty")
+    if "\n" in key:
+        raise bad("holds more than one line")
+    if not key.isprintable() or " " in key:
+        raise bad("holds spaces or control characters")
+    return key
+
+
+def _api_key(args: argparse.Namespace) -> str:
+    """The key from --api-key (with a warning), --api-key-file or STRIPE_API_KEY."""
+    if args.api_key:
+        print(ARGV_KEY_WARNING, file=sys.stderr, flush=True)
+        return str(args.api_key)
+    if args.api_key_file is not None:
+        return read_key_file(args.api_key_file)
+    key = os.environ.get("STRIPE_API_KEY")
+    if not key:
+        raise UsageError(NO_KEY)
+    return key
+
+
+def _open_ids(args: argparse.Namespace) -> BinaryIO:
+    """The batch's input, opened once for reading as bytes (stdin for none or ``-``)."""
+    if args.file in (None, "-"):
+        if args.api_key_file == "-":
+            raise UsageError(
+                "--api-key-file - reads the key from stdin, which holds the ids: "
+                "give the ids as FILE"
+            )
+        if sys.stdin is None:
+            raise UsageError("cannot read the ids: stdin is closed (give the ids as FILE)")
+        return sys.stdin.buffer
+    try:
+        return open(args.file, "rb")  # run_batch closes it
+    except OSError as e:
+        raise UsageError(f"cannot read {args.file}: {e.strerror or type(e).__name__}") from None
 
 
 class Parser(argparse.ArgumentParser):
@@ -103,9 +184,7 @@ async def _demo(args: argparse.Namespace) -> int:
 def _client(args: argparse.Namespace) -> Any:
     from ._async_client import AsyncClient  # noqa: PLC0415 - the CLI starts light
 
-    key = args.api_key or os.environ.get("STRIPE_API_KEY")
-    if not key:
-        raise SystemExit(f"error: {NO_KEY}")
+    key = args.key  # main read it before the loop started
     base_url = args.base_url or os.environ.get("STRIPE_BASE_URL") or None
     redis_url = getattr(args, "redis_url", None) or os.environ.get("STRIPE_SESSIONS_REDIS_URL")
     limiter = None
@@ -123,16 +202,39 @@ def _client(args: argparse.Namespace) -> Any:
 async def _create(args: argparse.Namespace) -> int:
     if not args.customer and not args.customer_account:
         raise SystemExit("error: give --customer or --customer-account")
+    # A key of our own, so that a session whose JSON cannot be written can be fetched
+    # again by re-running with it (Stripe replays it instead of creating another).
+    key = args.idempotency_key or f"cli-{uuid.uuid4().hex}"
     async with _client(args) as stripe:
         session = await stripe.customer_sessions.create(
             customer=args.customer,
             customer_account=args.customer_account,
             components=_components(args.component),
             expand=args.expand or None,
-            idempotency_key=args.idempotency_key,
+            idempotency_key=key,
         )
-    print(json.dumps(session.to_dict(), indent=2))
+    try:
+        sys.stdout.write(json.dumps(session.to_dict(), indent=2) + "\n")
+        sys.stdout.flush()
+    except OSError as e:
+        _silence_stdout()
+        if isinstance(e, BrokenPipeError):
+            return 141
+        print(
+            f"error: cannot write to stdout: {e}; the session was created: run again with "
+            f"--idempotency-key {key} to get it back without creating another",
+            file=sys.stderr,
+        )
+        return 3
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 async def _batch(args: argparse.Namespace) -> int:
@@ -194,7 +296,18 @@ def _parser() -> Parser:
         )
 
     def api_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--api-key", default=None, help="secret key (default: $STRIPE_API_KEY)")
+        keys = p.add_mutually_exclusive_group()
+        keys.add_argument(
+            "--api-key-file",
+            default=None,
+            metavar="PATH",
+            help="read the secret key from this file (- for stdin; default: $STRIPE_API_KEY)",
+        )
+        keys.add_argument(
+            "--api-key",
+            default=None,
+            help="the secret key itself: visible in ps and shell history (prefer the above)",
+        )
         p.add_argument(
             "--base-url",
             default=None,
@@ -239,18 +352,23 @@ def _parser() -> Parser:
         "batch",
         parents=[common],
         help="create one session per customer id read from a file or stdin",
-        description="Reads customer ids, one per line, sending each as soon as it is read, "
-        "and writes one JSON line per session to stdout as soon as it is back; progress "
-        "and a closing summary go to stderr. Exits 1 when any item failed. Interrupted "
-        "(Ctrl-C, SIGTERM, a closed pipe), it prints the --batch-key that resumes it "
-        "without creating anything twice.",
+        description="Reads customer ids (UTF-8, one per line; blank lines and # comments "
+        "skipped), sending each as soon as it is read, and writes one JSON line per session "
+        "to stdout as soon as it is back; progress and a closing summary go to stderr. The "
+        "batch key is printed first: --batch-key KEY resumes the batch without creating "
+        "anything twice. A line that is not UTF-8 or is over 32 KiB stops the batch after "
+        "the ids before it (--skip-invalid skips it). Exit status: 0 all created, 1 some "
+        "items failed (or the server could not be reached), 2 usage or input error, 3 "
+        "stdout could not be written, 130 Ctrl-C, 141 stdout closed, 143 SIGTERM.",
     )
     batch.add_argument(
-        "file",
-        nargs="?",
-        type=argparse.FileType("r", encoding="utf-8"),
-        default=sys.stdin,
-        help="file of customer ids (default: stdin)",
+        "file", nargs="?", default=None, help="file of customer ids (default or -: stdin)"
+    )
+    batch.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip (and count) lines that are not UTF-8 or are over 32 KiB, instead of "
+        "stopping at the first",
     )
     batch.add_argument("--concurrency", type=positive_int, default=16, help="in flight (16)")
     batch.add_argument("--rate", type=positive_float, default=20.0, help="requests/s (20)")
@@ -290,8 +408,17 @@ def _parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     debug = args.debug or bool(os.environ.get("STRIPE_SESSIONS_DEBUG"))
+    try:  # what can be refused before anything is sent: the key, the batch's input
+        if args.command in ("create", "batch"):
+            args.key = _api_key(args)
+        if args.command == "batch":
+            args.source = _open_ids(args)
+    except UsageError as e:
+        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
+        return 2
     # The commands report batch ends and failures themselves; --debug shows the SDK's
     # own log too (each retry, each early end).
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

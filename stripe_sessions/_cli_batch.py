@@ -1,26 +1,37 @@
 """The ``batch`` command: customer ids in, one JSON line per session out, as they come.
 
-Each id is sent as soon as it is read and each result written (and flushed) as soon as
-it is back; progress and one closing summary go to stderr. The batch key is chosen
-before the first request, so every way the run can end (done, failures, Ctrl-C,
-SIGTERM, ``| head -1``, an unreachable server) can say how to resume it without
-creating anything twice.
+The input is read once, as bytes, line by line (each line at most MAX_LINE bytes, so
+memory stays flat however long a line): each id is sent as soon as it is read and each
+result written (and flushed) as soon as it is back; progress and one closing summary go
+to stderr. The batch key is printed (and flushed) before the first request, and every
+early end (a bad line, stdout full or closed, Ctrl-C, SIGTERM, an unreachable server)
+exits non-zero with the command that resumes it without creating anything twice.
+
+Exit codes: 0 every id created (lines skipped by ``--skip-invalid`` aside), 1 some
+items failed or the server could not be reached, 2 a usage or input error (a line not
+UTF-8 or too long stops the batch after the ids before it), 3 stdout could not be
+written, 130 Ctrl-C, 141 stdout closed, 143 SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import contextlib
 import itertools
 import json
 import os
+import queue
 import random
+import shlex
 import signal
+import stat
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Final, TextIO
+from typing import Any, BinaryIO, Final, TextIO
 
 import attrs
 
@@ -28,11 +39,38 @@ from ._async_client import AsyncClient
 from ._batch import BatchResult, Counts, make_batch_key
 from ._errors import StripeError
 
-__all__ = ["Progress", "Stats", "count_ids", "read_ids", "run_batch"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INPUT",
+    "EXIT_OUTPUT",
+    "EXIT_SIGINT",
+    "EXIT_SIGPIPE",
+    "EXIT_SIGTERM",
+    "MAX_LINE",
+    "Line",
+    "Progress",
+    "Stats",
+    "count_ids",
+    "printable",
+    "raw_lines",
+    "read_lines",
+    "run_batch",
+    "shown",
+]
 
 #: Latencies kept for the p50/p99 of the summary: a uniform sample, so memory stays flat
 #: however long the batch.
 SAMPLE: Final = 10_000
+#: The longest input line read whole (no customer id is longer: Stripe's strings are at
+#: most 5,000 characters). A longer line is a bad line, read past in _CHUNK pieces.
+MAX_LINE: Final = 32 * 1024
+_CHUNK: Final = 64 * 1024
+#: How many bytes of a bad line an error message shows (escaped).
+SHOWN: Final = 40
+#: Exit codes: some items failed; a usage or input error; stdout could not be written.
+EXIT_FAILED: Final = 1
+EXIT_INPUT: Final = 2
+EXIT_OUTPUT: Final = 3
 #: Exit codes of a run stopped by a signal or by its reader going away (128 + signal).
 EXIT_SIGINT: Final = 130
 EXIT_SIGPIPE: Final = 141
@@ -44,31 +82,114 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def read_ids(source: TextIO) -> Iterator[str]:
-    """The ids in ``source``, one per line; blank lines and ``#`` comments are skipped."""
-    for line in source:
-        text = line.strip()
+def shown(raw: bytes) -> str:
+    """A bad line as an error shows it: its first bytes, escaped (``b'caf\\xe9'``)."""
+    raw = raw.rstrip(b"\r\n")
+    return repr(raw[:SHOWN]) + ("..." if len(raw) > SHOWN else "")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters, with control characters escaped.
+
+    What the input or a server wrote reaches a terminal only this way: no escape
+    sequence is ever written raw, and no id is echoed whole however long.
+    """
+    cut = text[:limit]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return cut + ("..." if len(text) > limit else "")
+
+
+@attrs.frozen
+class Line:
+    """One input line: ``id`` when it holds one, else ``problem`` says why it cannot be read.
+
+    Blank lines and comments are not :class:`Line` s at all. ``would_be_id``: the line is
+    neither blank nor a comment, so once fixed it will be an id (and keeps an index).
+    """
+
+    number: int
+    raw: bytes  # the line's first MAX_LINE bytes at most
+    id: str | None = None
+    problem: str | None = None
+    would_be_id: bool = True
+
+
+def raw_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
+    """``(number, first bytes, too long)`` for each line, reading each at most once.
+
+    Hand-written because no reader in the standard library caps a line: a line over
+    MAX_LINE bytes is read past in 64 KiB chunks, so a 100 MB line costs 64 KiB.
+    """
+    number = 0
+    while True:
+        raw = stream.readline(MAX_LINE + 1)
+        if not raw:
+            return
+        number += 1
+        too_long = len(raw) > MAX_LINE and not raw.endswith(b"\n")
+        if too_long:
+            rest = raw
+            while rest and not rest.endswith(b"\n"):
+                rest = stream.readline(_CHUNK)
+            raw = raw[:MAX_LINE]
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        yield number, raw, too_long
+
+
+def _is_comment_or_blank(raw: bytes) -> bool:
+    stripped = raw.strip()
+    return not stripped or stripped.startswith(b"#")
+
+
+def read_lines(stream: BinaryIO) -> Iterator[Line]:
+    """The lines of ``stream`` that hold an id, or should and cannot be read.
+
+    A line must be UTF-8 and at most MAX_LINE bytes; blank lines and ``#`` comments
+    are skipped (a comment that is not UTF-8 is still a bad line: the file is then
+    not in the encoding it is read in).
+    """
+    for number, raw, too_long in raw_lines(stream):
+        if too_long:
+            problem = f"longer than {MAX_LINE} bytes"
+            yield Line(number, raw, problem=problem, would_be_id=not _is_comment_or_blank(raw))
+            continue
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            yield Line(
+                number, raw, problem="not valid UTF-8", would_be_id=not _is_comment_or_blank(raw)
+            )
+            continue
         if text and not text.startswith("#"):
-            yield text
+            yield Line(number, raw, id=text)
 
 
-def count_ids(source: TextIO) -> int | None:
-    """How many ids a regular file holds (then rewound); None for a pipe or a terminal."""
+def count_ids(path: str) -> int | None:
+    """How many lines of a regular file hold an id, or would once fixed; else None.
+
+    Read through its own handle, without decoding, so the batch's one read of the input
+    is untouched; a pipe, a terminal or a file that cannot be read gives None.
+    """
     try:
-        if not source.seekable() or source.isatty():
-            return None
-        start = source.tell()
-        total = sum(1 for _ in read_ids(source))
-        source.seek(start)
+        with open(path, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                return None
+            return sum(1 for _, raw, _ in raw_lines(stream) if not _is_comment_or_blank(raw))
     except (OSError, ValueError):
         return None
-    return total
 
 
 @attrs.define
 class Stats(Counts):
-    """The batch's counts, plus a bounded latency sample for the summary."""
+    """The batch's counts, plus a bounded latency sample for the summary.
 
+    ``skipped``: lines ``--skip-invalid`` skipped (not in ``done``, which counts sessions).
+    """
+
+    skipped: int = 0
+    held: int = 0  # skipped lines that hold an index (their results are not counted)
     started: float = attrs.field(factory=time.monotonic)
     _latencies: list[float] = attrs.field(factory=list)
     _seen: int = 0
@@ -101,8 +222,10 @@ class Stats(Counts):
         """The closing line: counts, time, rate, latency and the batch key."""
         wall = self.elapsed()
         rate = f"{self.done / wall:.1f}/s" if wall > 0 else "-"
+        skipped = f"skipped {plural(self.skipped, 'invalid line')}, " if self.skipped else ""
         return (
-            f"created {self.succeeded}, failed {self.failed}, retried {self.retried} in "
+            f"created {self.succeeded}, failed {self.failed}, {skipped}"
+            f"retried {self.retried} in "
             f"{wall:.1f} s ({rate}); latency p50 {self.percentile(0.5):.0f} ms, "
             f"p99 {self.percentile(0.99):.0f} ms; batch key {batch_key}"
         )
@@ -126,14 +249,18 @@ class Progress:
     def line(self) -> str:
         """The progress text for the results counted so far."""
         s = self.stats
-        if self.total is not None:
-            head = f"{s.done}/{plural(self.total, 'session')}"
-        else:
-            head = plural(s.done, "session")
+        total = self.total  # set by another thread once a file's lines are counted
+        seen = s.done + s.held  # the total counts the skipped lines that would be ids
+        head = (
+            f"{seen}/{plural(total, 'session')}" if total is not None else plural(seen, "session")
+        )
         wall = s.elapsed()
         # No rate in the first second: 1 result in 2 ms is not "500/s".
         rate = f"  {s.done / wall:.1f}/s" if wall >= 1.0 else ""
-        return f"{head}  created {s.succeeded}  failed {s.failed}  retried {s.retried}{rate}"
+        skipped = f"  skipped {s.skipped}" if s.skipped else ""
+        return (
+            f"{head}  created {s.succeeded}  failed {s.failed}{skipped}  retried {s.retried}{rate}"
+        )
 
     def update(self, force: bool = False) -> None:
         """Draw the line, at most every 0.1 s on a terminal and every 2 s otherwise."""
@@ -184,27 +311,79 @@ def _line(r: BatchResult, customer: str | None) -> dict[str, Any]:
     return line
 
 
-def _resume(key: str) -> str:
-    return f"run again with --batch-key {key} to create nothing twice"
+def _say(text: str) -> None:
+    """One line on stderr, flushed; a stderr that cannot be written is left be."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def resume_command(args: argparse.Namespace, key: str) -> str:
+    """The command that runs this batch again under ``key``: the options that decide
+    what is created (file, components, base URL, key file, --skip-invalid), never a key."""
+    from_stdin = args.file in (None, "-")
+    words = ["stripe-sessions", "batch"] + ([] if from_stdin else [args.file])
+    for name in args.component or []:
+        words += ["--component", name]
+    if args.base_url:
+        words += ["--base-url", args.base_url]
+    if args.api_key_file not in (None, "-"):
+        words += ["--api-key-file", args.api_key_file]
+    if args.skip_invalid:
+        words.append("--skip-invalid")
+    command = printable(shlex.join([*words, "--batch-key", key]), 2000)
+    return f"{command}, with the same ids on stdin" if from_stdin else command
+
+
+@attrs.frozen
+class _Skipped:
+    """Stands in the batch for a skipped line that would hold an id, so that the ids
+    after it keep their indexes (and idempotency keys) once it is fixed. The SDK fails it
+    as an item that is not a mapping, before anything is sent."""
+
+    line: Line
 
 
 async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
-    """Run ``batch``; returns the exit code."""
-    source: TextIO = args.file
+    """Run ``batch`` over ``args.source`` (a binary stream main opened); the exit code."""
+    source: BinaryIO = args.source
     key = make_batch_key(args.batch_key)
-    total = count_ids(source)
     components = {name: {"enabled": True} for name in args.component or ["pricing_table"]}
-    pending: dict[int, str] = {}  # index -> customer, from read until written
+    command = resume_command(args, key)
+    resume = f"run again with --batch-key {key} to create nothing twice: {command}"
+    pending: dict[int, str | _Skipped] = {}  # index -> customer, from read until written
     counter = itertools.count()
+    skipped: queue.SimpleQueue[Line] = queue.SimpleQueue()  # from the input thread
+    stop: list[Line | OSError] = []  # why the input thread stopped reading early
 
-    def params() -> Iterator[dict[str, Any]]:
+    def params() -> Iterator[Any]:
         # Runs in the SDK's input thread, in input order: the indexes match the SDK's.
-        for customer in read_ids(source):
-            pending[next(counter)] = customer
-            yield {"customer": customer, "components": components}
+        # A bad line ends the input (the ids before it are sent; nothing after it is
+        # read), or with --skip-invalid is reported and skipped.
+        try:
+            for line in read_lines(source):
+                if line.id is not None:
+                    pending[next(counter)] = line.id
+                    yield {"customer": line.id, "components": components}
+                elif not args.skip_invalid:
+                    stop.append(line)
+                    return
+                else:
+                    skipped.put(line)
+                    if line.would_be_id:
+                        index, placeholder = next(counter), _Skipped(line)
+                        pending[index] = placeholder
+                        yield placeholder
+        except OSError as e:  # EIO, a file truncated under us...
+            stop.append(e)
 
     stats = Stats()
-    progress = Progress(stats, total)
+    progress = Progress(stats, None)
+    if args.file not in (None, "-"):  # a total for the progress line, counted aside
+
+        def count() -> None:
+            progress.total = count_ids(args.file)
+
+        threading.Thread(target=count, name="stripe-sessions-count", daemon=True).start()
     shared_terminal = progress.tty and sys.stdout.isatty()
     stopped_by: int | None = None
     task = asyncio.current_task()
@@ -216,9 +395,23 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
             stopped_by = signum
             task.cancel()
 
+    def of() -> str:
+        return f" of {progress.total}" if progress.total is not None else ""
+
+    def report_skipped() -> None:
+        while not skipped.empty():
+            line = skipped.get()
+            stats.skipped += 1
+            progress.clear()
+            _say(f"skipped line {line.number}: {line.problem}: {shown(line.raw)}")
+
+    try:  # the key, flushed, before the first request: even a SIGKILL leaves it behind
+        sys.stderr.write(f"batch key: {key}  (resume with: {command})\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return EXIT_OUTPUT  # nowhere to say how to resume: start nothing
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
-    of = f" of {total}" if total is not None else ""
     try:
         stream = client.customer_sessions.stream_many(
             params(),
@@ -228,8 +421,13 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
         )
         async with contextlib.aclosing(stream):
             async for r in stream:
-                stats.add(r)
+                report_skipped()
                 customer = pending.pop(r.index, None)
+                if isinstance(customer, _Skipped):  # never sent; reported when read
+                    stats.held += 1
+                    progress.update()
+                    continue
+                stats.add(r)
                 if shared_terminal:
                     progress.clear()
                 try:
@@ -238,38 +436,58 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
                 except BrokenPipeError:  # `| head -1`: the reader has what it wanted
                     _silence_stdout()
                     progress.clear()
-                    print(f"output closed after {stats.done}{of}; {_resume(key)}", file=sys.stderr)
+                    _say(f"output closed after {stats.done}{of()}; {resume}")
                     return EXIT_SIGPIPE
+                except OSError as e:  # a full disk, an I/O error: stop creating at once
+                    _silence_stdout()
+                    progress.clear()
+                    _say(f"error: cannot write to stdout: {e}")
+                    _say(f"stopped after {stats.done}{of()}; {resume}")
+                    return EXIT_OUTPUT
                 if r.error is not None:
                     progress.clear()
-                    print(f"failed: #{r.index} {customer}: {r.error}", file=sys.stderr)
+                    who = printable(customer or "", 80)
+                    _say(printable(f"failed: #{r.index} {who}: {r.error}", 500))
                 progress.update()
     except asyncio.CancelledError:
         if stopped_by is None:
             raise
         progress.clear()
-        print(f"interrupted after {stats.done}{of}; {_resume(key)}", file=sys.stderr)
+        _say(f"interrupted after {stats.done}{of()}; {resume}")
         return EXIT_SIGINT if stopped_by == signal.SIGINT else EXIT_SIGTERM
     except StripeError as e:  # the batch stopped: nothing could reach the server
         progress.clear()
-        unsent = (total - stats.done) if total is not None else len(pending)
-        print(f"error: {e.message}", file=sys.stderr)
-        print(
-            f"{stats.done}{of} done, {plural(unsent, 'item')} not sent; {_resume(key)}",
-            file=sys.stderr,
-        )
-        return 1
+        total = progress.total
+        unsent = (total - stats.done - stats.held) if total is not None else len(pending)
+        _say(printable(f"error: {e.message}", 1000))
+        _say(f"{stats.done}{of()} done, {plural(unsent, 'item')} not sent; {resume}")
+        return EXIT_FAILED
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-        if source is not sys.stdin:
-            source.close()  # argparse opened it
+        if args.file not in (None, "-"):
+            source.close()  # main opened it
+    report_skipped()
+    if not stop:
+        progress.total = stats.done + stats.held  # every line read: the exact total
     progress.finish()
-    print(stats.summary(key), file=sys.stderr)
+    if stop:
+        reason = stop[0]
+        if isinstance(reason, Line):
+            what = f"line {reason.number}"
+            why = f"{reason.problem}: {shown(reason.raw)}"
+            _say(f"error: {what} is {why} (--skip-invalid skips such lines)")
+        else:
+            what = "a read error"
+            _say(printable(f"error: cannot read {args.file or 'stdin'}: {reason}", 500))
+    _say(stats.summary(key))
     if stats.failed:
         failed = plural(stats.failed, "item")
-        print(f"{failed} failed (listed above); {_resume(key)}", file=sys.stderr)
-    return 1 if stats.failed else 0
+        _say(f"{failed} failed (listed above); {resume}")
+    if stop:
+        _say(f"stopped at {what}: nothing after it was read; {resume}")
+        return EXIT_INPUT
+    return EXIT_FAILED if stats.failed else 0
 
 
 def _silence_stdout() -> None:

@@ -23,8 +23,14 @@ from stripe_sessions._params import Components
 from stripe_sessions.testing import FakeStripe, RedisServer
 
 
+@pytest.fixture(autouse=True)
+def api_key_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key as users are told to give it: STRIPE_API_KEY, inherited by each subprocess."""
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_123")
+
+
 def cli(
-    *args: str, stdin: str | None = None, timeout: float = 120
+    *args: str, stdin: str | None = None, timeout: float = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "stripe_sessions", *args],
@@ -33,6 +39,7 @@ def cli(
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
 
 
@@ -80,7 +87,8 @@ def test_create_prints_the_session_as_json(fake: FakeStripe) -> None:
 
 def test_create_error_is_one_line_without_traceback_or_key(fake: FakeStripe) -> None:
     key = "sk_live_secret_should_never_print_1234"
-    out = cli("create", "--customer", "cus_1", "--base-url", fake.url, "--api-key", key)
+    env = {**os.environ, "STRIPE_API_KEY": key}
+    out = cli("create", "--customer", "cus_1", "--base-url", fake.url, env=env)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("error: AuthenticationError")
@@ -114,8 +122,8 @@ def test_create_without_a_key_says_how_to_give_one(fake: FakeStripe) -> None:
         check=False,
         env={k: v for k, v in os.environ.items() if k != "STRIPE_API_KEY"},
     )
-    assert out.returncode == 1
-    assert "STRIPE_API_KEY" in out.stderr
+    assert out.returncode == 2
+    assert "STRIPE_API_KEY" in out.stderr and "--api-key-file" in out.stderr
 
 
 def test_batch_reads_stdin_and_writes_json_lines(fake: FakeStripe) -> None:
@@ -202,7 +210,7 @@ def ids_file(tmp_path: Path, n: int) -> Path:
 
 
 def at(fake: FakeStripe, *args: str) -> list[str]:
-    return [*args, "--base-url", fake.url, "--api-key", "sk_test_123"]
+    return [*args, "--base-url", fake.url]  # the key: STRIPE_API_KEY
 
 
 def test_batch_sends_each_id_as_it_is_read_and_writes_each_result_at_once(
@@ -253,8 +261,10 @@ def test_batch_lines_carry_the_idempotency_key_and_end_with_a_summary(
         r"p99 \d+ ms; batch key k1",
         err[-1],
     ), err[-1]
-    # the first progress line shows no rate: 1 result in a few ms is not "300/s"
-    assert "/s" not in err[0], err[0]
+    # first the batch key, then progress; the first progress line shows no rate: 1
+    # result in a few ms is not "300/s"
+    assert err[0].startswith("batch key: k1  (resume with: stripe-sessions batch "), err[0]
+    assert "/s" not in err[1], err[1]
 
 
 def test_progress_says_one_session(fake: FakeStripe) -> None:
@@ -350,22 +360,24 @@ def test_an_unreachable_base_url_stops_the_batch_at_once(tmp_path: Path) -> None
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}"
     started = time.monotonic()
-    out = cli("batch", str(ids_file(tmp_path, 500)), "--base-url", url, "--api-key", "sk_test_1")
+    out = cli("batch", str(ids_file(tmp_path, 500)), "--base-url", url)
     assert time.monotonic() - started < 20  # not 5-6 minutes of retries
     assert out.returncode == 1
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
-    assert lines[0].startswith(
+    assert lines[0].startswith("batch key: ")
+    assert lines[1].startswith(
         f"error: stopped the batch: none of its first 10 attempts reached {url}"
     )
     assert re.fullmatch(
-        r"0 of 500 done, 500 items not sent; run again with --batch-key \w+ .*", lines[1]
+        r"0 of 500 done, 500 items not sent; run again with --batch-key \w+ .*", lines[2]
     )
-    assert len(lines) == 2 and "Traceback" not in out.stderr
+    assert len(lines) == 3 and "Traceback" not in out.stderr
 
 
 def test_debug_is_accepted_after_the_command_too(fake: FakeStripe) -> None:
-    out = cli("create", "--customer", "c", "--debug", *at(fake)[:2], "--api-key", "sk_live_x" * 3)
+    env = {**os.environ, "STRIPE_API_KEY": "sk_live_x" * 3}
+    out = cli("create", "--customer", "c", "--debug", *at(fake), env=env)
     assert out.returncode == 1
     assert "Traceback" in out.stderr
 
@@ -382,9 +394,10 @@ def test_missing_key_names_the_option_and_the_variable(tmp_path: Path) -> None:
         [sys.executable, "-m", "stripe_sessions", "batch", str(ids_file(tmp_path, 1))],
         capture_output=True, text=True, timeout=60, check=False, env=env,
     )  # fmt: skip
-    assert out.returncode == 1
-    assert (
-        out.stderr.strip() == "error: no API key: pass --api-key sk_test_... or set STRIPE_API_KEY"
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "stripe-sessions batch: error: no API key: set STRIPE_API_KEY or pass --api-key-file "
+        "PATH (a file, or - for stdin)"
     )
 
 
