@@ -212,9 +212,12 @@ def encode_create(
 
     Raises :class:`ValidationError` (a ``ValueError``) naming the first bad path,
     whatever the input: a caller's object that fails while being read is reported
-    too. ``extra_params`` is sent as given (only checked to be encodable), and wins
-    over a checked key it collides with. An empty string is sent as ``key=``,
-    which is how Stripe clears a value.
+    too. ``extra_params`` is sent as given (only checked to be encodable) and merges
+    with the checked parameters at any depth, but may not collide with one: a key that
+    is also given by name (``customer``, ``components.pricing_table.enabled``), or that
+    would replace or extend one (``components.pricing_table`` given a value), is a
+    ValidationError naming the path. An empty string is sent as ``key=``, which is how
+    Stripe clears a value.
     """
     try:
         out: list[tuple[str, str]] = []
@@ -240,8 +243,7 @@ def encode_create(
             except EncodeError as e:
                 path = f"extra_params.{e.path}" if e.path else "extra_params"
                 raise _fail(path, e.reason) from None
-            taken = {k for k, _ in extra}
-            out = [pair for pair in out if pair[0] not in taken]
+            _check_no_collision(out, extra)
             if out:
                 return f"{'&'.join(map('='.join, out))}&{join(extra)}"
             return join(extra)
@@ -253,6 +255,48 @@ def encode_create(
     except (Exception, RecursionError) as e:  # a custom Mapping or Sequence that fails
         failure = _fail("params", f"could not be read: {type(e).__name__}")
     raise failure
+
+
+def _check_no_collision(named: list[tuple[str, str]], extra: list[tuple[str, str]]) -> None:
+    """Refuse an ``extra_params`` key that a named parameter also gives (or nests under).
+
+    Keys are form keys (``components[pricing_table][enabled]``); ``flatten`` refuses
+    brackets inside a key's own parts, so cutting at ``[`` finds exactly its ancestors.
+    Two keys collide when they are equal or one is the other's ancestor: the server
+    would get two values for one field, or a value and an object.
+    """
+    given: set[str] = set()  # the named keys and every ancestor of one
+    for key, _ in named:
+        given.add(key)
+        at = key.find("[")
+        while at != -1:
+            given.add(key[:at])
+            at = key.find("[", at + 1)
+    leaves = {key for key, _ in named}
+    for key, _ in extra:
+        hit = key if key in given else None
+        at = key.find("[")
+        while hit is None and at != -1:
+            if key[:at] in leaves:
+                hit = key[:at]
+            at = key.find("[", at + 1)
+        if hit is not None:
+            named_key = next(k for k, _ in named if k == hit or k.startswith(hit + "["))
+            raise _fail(
+                f"extra_params.{_path_of(key)}",
+                f"collides with the named parameter {_path_of(named_key)}: give each "
+                "field once (extra_params is for fields this SDK does not know)",
+            )
+
+
+def _path_of(key: str) -> str:
+    """A form key as the dotted path errors use: ``a[b][0]`` -> ``a.b[0]``."""
+    head, *parts = key.split("[")
+    path = head
+    for part in parts:
+        name = part[:-1]  # each part ends with its "]"
+        path += f"[{name}]" if name.isdigit() else f".{name}"
+    return path
 
 
 def params_of(item: Any) -> dict[str, Any]:

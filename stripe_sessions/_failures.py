@@ -12,7 +12,15 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ._config import Config, mask_url
-from ._errors import APIError, APITimeoutError, redact
+from ._errors import (
+    APIError,
+    APITimeoutError,
+    redact,
+    request_id_of,
+    safe_headers,
+    safe_repr,
+    server_text,
+)
 
 __all__ = ["redirect_error", "timeout_error", "why_unreachable"]
 
@@ -32,18 +40,41 @@ def why_unreachable(e: aiohttp.ClientError, config: Config) -> str:
     return text
 
 
-def redirect_error(status: int, headers: Mapping[str, str], key: str) -> APIError:
-    location = headers.get("Location", "")
-    host = urlsplit(location).hostname if location.isascii() else None
-    where = f"to host {host!r}" if host else "to a relative location" if location else ""
+def redirect_error(
+    status: int, headers: Mapping[str, str], key: str, secrets: tuple[str, ...] = ()
+) -> APIError:
+    """The error for a 3xx answer, which is never followed: says where it pointed.
+
+    Reads any ``Location`` (absent, relative, not a URL, not ASCII, huge) without raising.
+    """
+    location = headers.get("Location") or ""
+    host = _host_of(location)
+    if host:
+        where = f" to host {safe_repr(server_text(host, 80, secrets))}"
+    elif not location:
+        where = " with no location"
+    elif host is None:
+        where = " to a location that is not a valid URL"
+    else:
+        where = " to a relative location"
     return APIError(
-        f"Stripe answered HTTP {status}, a redirect {where}; Stripe never redirects, "
+        f"Stripe answered HTTP {status}, a redirect{where}; Stripe never redirects, "
         "so it was not followed and nothing was sent there (is a proxy in the way?)",
         http_status=status,
-        request_id=headers.get("Request-Id"),
+        request_id=request_id_of(headers, secrets),
         idempotency_key=key,
-        headers=headers,
+        headers=safe_headers(headers, secrets),
     )
+
+
+def _host_of(location: str) -> str | None:
+    """The host a ``Location`` names; ``""`` for a relative one, None when it is no URL."""
+    if not location.isascii():
+        return None
+    try:  # urlsplit raises on a broken IPv6 literal ("http://[::1/"), .hostname on "[zz]"
+        return urlsplit(location).hostname or ""
+    except ValueError:
+        return None
 
 
 def timeout_error(

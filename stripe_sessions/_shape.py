@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from ._errors import safe_repr
 
-__all__ = ["Unreadable", "check_shape", "json_type"]
+__all__ = ["Unreadable", "check_shape", "impossible", "json_type"]
 
 
 class Unreadable(ValueError):
@@ -62,4 +62,26 @@ def check_shape(data: Mapping[str, Any]) -> str | None:
         value = data.get(name)
         if type(value) not in kinds:
             return f"{name}: expected {words}, got {json_type(value)}"
+    return impossible(data["client_secret"], data["created"], data["expires_at"])
+
+
+def impossible(client_secret: str, created: int, expires_at: int) -> str | None:
+    """Why a session of the right types still cannot be, or None.
+
+    A session with no client secret is of no use to a front end, and one that
+    expires before it was created was never valid: both are refused (the message
+    names the fields and the timestamps, never the secret).
+    ``_converter._build_session`` asks the same of the common answer.
+    """
+    if not client_secret:
+        return "client_secret: expected a non-empty string, got an empty string"
+    # A timestamp no datetime can hold is left to the converter, which says so.
+    in_range = _FIRST <= created <= _LAST and _FIRST <= expires_at <= _LAST
+    if in_range and expires_at < created:
+        return f"expires_at ({expires_at}) is earlier than created ({created})"
     return None
+
+
+#: The Unix timestamps of 0001-01-01 and 9999-12-31 (UTC), the range of a datetime.
+_FIRST: Final = -62_135_596_800
+_LAST: Final = 253_402_300_799

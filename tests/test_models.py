@@ -122,7 +122,7 @@ async def test_a_body_of_the_wrong_shape_is_an_api_error(
     body["created"] = "yesterday"
     fake.fail_next(200, body=body)
     with pytest.raises(ss.APIError, match="could not read") as info:
-        await client.customer_sessions.create(customer="cus_1", components=PRICING)
+        await client.customer_sessions.create(customer=body["customer"], components=PRICING)
     assert info.value.request_id == fake.requests[-1].request_id
     assert SECRET not in str(info.value)
 
@@ -135,7 +135,7 @@ async def test_unreadable_components_do_not_cost_the_secret(
     body = fixture_json("customer_session.json")
     body["components"]["pricing_table"] = ["not", "an", "object"]
     fake.fail_next(200, body=body)
-    session = await client.customer_sessions.create(customer="cus_1", components=PRICING)
+    session = await client.customer_sessions.create(customer=body["customer"], components=PRICING)
     assert session.client_secret == SECRET
     with pytest.raises(ss.APIError, match="could not read") as info:
         _ = session.components
@@ -165,8 +165,9 @@ _bodies = st.fixed_dictionaries(
     {
         "object": st.just("customer_session"),
         "client_secret": st.text(max_size=80),
-        "created": st.integers(0, 2**33),
-        "expires_at": st.integers(0, 2**33),
+        # Expiring after creation, as Stripe's do; a change below may undo that.
+        "created": st.integers(0, 2**32),
+        "expires_at": st.integers(2**32, 2**33),
         "livemode": st.booleans(),
         "customer": _ids,
         "components": st.just(fixture_json("customer_session.json")["components"]),
@@ -174,21 +175,26 @@ _bodies = st.fixed_dictionaries(
     optional={"customer_account": _ids, "new_field": st.integers()},
 )
 #: One field replaced by any JSON value (often of the wrong type), or removed.
-_changes = st.none() | st.tuples(
-    st.sampled_from(
-        [
-            "object",
-            "client_secret",
-            "created",
-            "expires_at",
-            "livemode",
-            "customer",
-            "customer_account",
-            "components",
-        ]
-    ),
-    _json | st.lists(_json, max_size=2) | st.just(...) | st.integers(-(2**70), 2**70),
+_changes = (
+    st.none()
+    | st.tuples(
+        st.sampled_from(
+            [
+                "object",
+                "client_secret",
+                "created",
+                "expires_at",
+                "livemode",
+                "customer",
+                "customer_account",
+                "components",
+            ]
+        ),
+        _json | st.lists(_json, max_size=2) | st.just(...) | st.integers(-(2**70), 2**70),
+    )
+    | st.tuples(st.sampled_from(["created", "expires_at"]), st.integers(0, 2**33))
 )
+# (the last: a timestamp in range, often putting expires_at before created)
 
 
 @given(body=_bodies, change=_changes, request_id=_ids, replayed=st.booleans())
@@ -213,6 +219,46 @@ def test_the_fast_path_builds_what_the_converter_builds(
     for field in attrs.fields(ss.CustomerSession):
         assert getattr(fast, field.name) == getattr(generic, field.name), field.name
     assert fast.to_dict() == body
+
+
+@pytest.mark.parametrize("conv", [None, get_converter(), STRICT], ids=["fast", "generic", "strict"])
+def test_a_session_that_expires_before_it_was_created_is_refused(conv: Any) -> None:
+    body = fixture_json("customer_session.json")
+    body["expires_at"] = body["created"] - 1
+    with pytest.raises(ss.APIError) as info:
+        structure_session(body, "req_1", conv=conv)
+    message = str(info.value)
+    assert f"expires_at ({body['expires_at']}) is earlier than created ({body['created']})" in (
+        message
+    )
+    assert SECRET not in message and SECRET not in repr(info.value)
+    assert info.value.request_id == "req_1"
+
+
+@pytest.mark.parametrize("conv", [None, get_converter(), STRICT], ids=["fast", "generic", "strict"])
+def test_a_session_with_an_empty_client_secret_is_refused(conv: Any) -> None:
+    body = fixture_json("customer_session.json")
+    body["client_secret"] = ""
+    with pytest.raises(ss.APIError, match="client_secret: expected a non-empty string"):
+        structure_session(body, conv=conv)
+
+
+def test_a_session_that_expires_as_it_is_created_is_read() -> None:
+    body = fixture_json("customer_session.json")
+    body["expires_at"] = body["created"]
+    assert structure_session(body).expires_at == structure_session(body).created
+
+
+async def test_an_impossible_session_from_the_server_is_an_api_error(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    body = fixture_json("customer_session.json")
+    body["expires_at"] = body["created"] - 3600
+    fake.fail_next(200, body=body)
+    with pytest.raises(ss.APIError, match="earlier than created") as info:
+        await client.customer_sessions.create(customer=body["customer"], components=PRICING)
+    assert info.value.idempotency_key == fake.requests[-1].idempotency_key
+    assert SECRET not in str(info.value)
 
 
 def test_sessions_are_frozen() -> None:

@@ -249,13 +249,28 @@ async def test_extra_params_send_unknown_fields_unchecked(
     assert fake.requests[-1].form["components"]["future_widget"] == {"enabled": "true"}
 
 
-def test_extra_params_win_over_a_checked_key() -> None:
+def test_extra_params_may_not_replace_a_named_parameter() -> None:
+    """Issue #17: ``extra_params={"customer": "cus_evil"}`` silently replaced ``customer=``."""
+    with pytest.raises(ss.ValidationError) as info:
+        encode_create(
+            {"pricing_table": {"enabled": True}},
+            customer="cus_1",
+            extra_params={"customer": "cus_2"},
+        )
+    assert info.value.param == "extra_params.customer"
+    assert "cus_2" not in str(info.value) or "customer" in str(info.value)
+
+
+def test_extra_params_merge_beside_named_ones_at_any_depth() -> None:
     body = encode_create(
         {"pricing_table": {"enabled": True}},
         customer="cus_1",
-        extra_params={"customer": "cus_2"},
+        extra_params={"components": {"pricing_table": {"future": "on"}}, "metadata": {"a": 1}},
     )
-    assert body == "components[pricing_table][enabled]=true&customer=cus_2"
+    assert body == (
+        "components[pricing_table][enabled]=true&customer=cus_1"
+        "&components[pricing_table][future]=on&metadata[a]=1"
+    )
 
 
 async def test_bad_idempotency_key_is_refused_before_sending(
