@@ -18,6 +18,9 @@ from ._errors import (
     StripeError,
     error_from_response,
     parse_retry_after,
+    request_id_of,
+    safe_headers,
+    safe_repr,
 )
 from ._failures import redirect_error, timeout_error, why_unreachable
 from ._limiter import RateLimiter
@@ -201,20 +204,20 @@ class Transport:
     ) -> Response | StripeError:
         """What an answer means: the decoded session, or the error to raise."""
         key = options.idempotency_key
-        request_id = headers.get("Request-Id")
+        request_id = request_id_of(headers, self.config.secrets)  # any bytes: made safe
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("POST %s -> %d request_id=%s", url, status, request_id)
         unread: str | None = None
         if raw is None:
             unread = (
-                f"a {headers.get('Content-Encoding')!r}-encoded body although only "
+                f"a {safe_repr(headers.get('Content-Encoding'))}-encoded body although only "
                 "identity encoding was asked for"
                 if _encoded(headers)
                 else f"a body larger than {MAX_RESPONSE_BYTES} bytes"
             )
         if 300 <= status < 400:
-            return redirect_error(status, headers, key)
-        if status >= 300:
+            return redirect_error(status, headers, key, self.config.secrets)
+        if not 200 <= status < 300:
             return error_from_response(
                 status,
                 headers,
@@ -229,7 +232,7 @@ class Transport:
                 http_status=status,
                 request_id=request_id,
                 idempotency_key=key,
-                headers=headers,
+                headers=safe_headers(headers, self.config.secrets),
             )
         payload = _decode(raw)
         if isinstance(payload, dict):
@@ -241,7 +244,7 @@ class Transport:
             http_status=status,
             request_id=request_id,
             idempotency_key=key,
-            headers=headers,
+            headers=safe_headers(headers, self.config.secrets),
         )
 
 
