@@ -411,10 +411,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     debug = args.debug or bool(os.environ.get("STRIPE_SESSIONS_DEBUG"))
+    if sys.stderr is None and args.command != "fake-server":  # started with 2>&-
+        # print() would write to stdout instead; a batch could not say how to resume
+        return 3
     try:  # what can be refused before anything is sent: the key, the batch's input
         if args.command in ("create", "batch"):
             args.key = _api_key(args)
         if args.command == "batch":
+            from ._batch import make_batch_key  # noqa: PLC0415 - the CLI starts light
+
+            try:
+                args.batch_key = make_batch_key(args.batch_key)
+            except ValueError as e:
+                raise UsageError(f"--batch-key: {getattr(e, 'message', e)}") from None
             args.source = _open_ids(args)
     except UsageError as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)

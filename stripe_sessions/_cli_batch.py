@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import codecs
 import contextlib
+import io
 import itertools
 import json
 import os
@@ -166,15 +167,43 @@ def read_lines(stream: BinaryIO) -> Iterator[Line]:
             yield Line(number, raw, id=text)
 
 
-def count_ids(path: str) -> int | None:
-    """How many lines of a regular file hold an id, or would once fixed; else None.
+class _Positional(io.RawIOBase):
+    """A file read with ``pread`` at an offset of its own, through a descriptor it owns.
 
-    Read through its own handle, without decoding, so the batch's one read of the input
-    is untouched; a pipe, a terminal or a file that cannot be read gives None.
+    So a count can read the very file the batch reads (a dup of its descriptor: no
+    second ``open`` of a path that may be a FIFO or a device) without moving the
+    batch's place in it.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = os.pread(self._fd, len(buffer), self._at)
+        buffer[: len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+def count_ids(fd: int) -> int | None:
+    """How many lines of the regular file ``fd`` hold an id, or would once fixed.
+
+    Takes ownership of ``fd`` (a dup of the batch's), reads without decoding and
+    without moving the shared offset; None for anything but a regular file, or a
+    file that cannot be read.
     """
     try:
-        with open(path, "rb") as stream:
-            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        with io.BufferedReader(_Positional(fd), _CHUNK) as stream:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
             return sum(1 for _, raw, _ in raw_lines(stream) if not _is_comment_or_blank(raw))
     except (OSError, ValueError):
@@ -349,7 +378,7 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
     key = make_batch_key(args.batch_key)
     components = {name: {"enabled": True} for name in args.component or ["pricing_table"]}
     command = resume_command(args, key)
-    resume = f"run again with --batch-key {key} to create nothing twice: {command}"
+    resume = f"run again with --batch-key {shlex.quote(key)} to create nothing twice: {command}"
     pending: dict[int, str | _Skipped] = {}  # index -> customer, from read until written
     counter = itertools.count()
     skipped: queue.SimpleQueue[Line] = queue.SimpleQueue()  # from the input thread
@@ -378,12 +407,14 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
 
     stats = Stats()
     progress = Progress(stats, None)
-    if args.file not in (None, "-"):  # a total for the progress line, counted aside
+    with contextlib.suppress(OSError, ValueError):  # a total for the progress line
+        if stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            fd = os.dup(source.fileno())  # the thread's own: closing the batch's is safe
 
-        def count() -> None:
-            progress.total = count_ids(args.file)
+            def count() -> None:
+                progress.total = count_ids(fd)
 
-        threading.Thread(target=count, name="stripe-sessions-count", daemon=True).start()
+            threading.Thread(target=count, name="stripe-sessions-count", daemon=True).start()
     shared_terminal = progress.tty and sys.stdout.isatty()
     stopped_by: int | None = None
     task = asyncio.current_task()

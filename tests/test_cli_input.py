@@ -264,3 +264,48 @@ def test_a_utf8_bom_and_crlf_lines_are_read_as_plain_ids(fake: FakeStripe, tmp_p
     out = run(fake, "batch", str(path))
     assert out.returncode == 0, out.stderr
     assert created(fake) == {"cus_a", "cus_b"}
+
+
+def test_a_fifo_as_file_is_read_once_and_loses_no_id(fake: FakeStripe, tmp_path: Path) -> None:
+    # The progress total is counted aside only for a regular file: a second reader on
+    # a pipe would take lines away from the batch.
+    fifo = tmp_path / "ids.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stripe_sessions", "batch", str(fifo), *RATE_5, fake.url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    with open(fifo, "wb") as writer:
+        for i in range(0, 3000, 100):
+            writer.write(b"".join(f"cus_{j}\n".encode() for j in range(i, i + 100)))
+            writer.flush()
+            time.sleep(0.01)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert created(fake) == {f"cus_{i}" for i in range(3000)}
+
+
+def test_a_batch_key_that_cannot_be_used_is_a_usage_error(fake: FakeStripe) -> None:
+    out = run(fake, "batch", "--batch-key", "caf\u00e9", stdin=b"cus_1\n")
+    assert out.returncode == 2
+    assert out.stderr.decode() == (
+        "stripe-sessions batch: error: --batch-key: batch_key must be printable ASCII\n"
+    )
+    assert fake.requests == []
+
+
+def test_a_closed_stderr_starts_nothing(fake: FakeStripe) -> None:
+    # with nowhere to print the batch key, nothing could be resumed: nothing is sent
+    out = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m stripe_sessions batch --base-url {fake.url} 2>&-"],
+        input=b"cus_1\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=env(),
+    )
+    assert out.returncode == 3
+    assert out.stdout == b""
+    assert fake.requests == []
