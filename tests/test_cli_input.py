@@ -23,6 +23,7 @@ from stripe_sessions.testing import FakeStripe
 
 KEY = "sk_test_cli_input_0123456789"
 RATE_5 = ("--rate", "5", "--base-url")
+CLI = (sys.executable, "-m", "stripe_sessions")
 LATIN1 = "# caf\u00e9 cr\u00e8me\n".encode("latin-1")  # one byte that is not UTF-8
 
 
@@ -272,7 +273,7 @@ def test_a_fifo_as_file_is_read_once_and_loses_no_id(fake: FakeStripe, tmp_path:
     fifo = tmp_path / "ids.fifo"
     os.mkfifo(fifo)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stripe_sessions", "batch", str(fifo), *RATE_5, fake.url],
+        [*CLI, "batch", str(fifo), "--rate", "5000", "--base-url", fake.url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env(),
