@@ -14,6 +14,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import attrs
@@ -27,6 +28,7 @@ from ._errors import (
     parse_retry_after,
     safe_repr,
 )
+from ._limiter import MAX_SLEEP
 from ._models import CustomerSession
 
 __all__ = [
@@ -45,6 +47,8 @@ DEFAULT_CONCURRENCY: Final = 16
 DEFAULT_BATCH_RETRIES: Final = 5
 #: Pause after a rate_limit 429 that carries no Retry-After.
 DEFAULT_RATE_LIMIT_PAUSE: Final = 1.0
+#: The pace a 429 never halves below (requests/s), unless the target itself is lower.
+MIN_PACE: Final = 0.5
 MAX_BATCH_KEY: Final = 200
 #: Items of a plain iterable the input thread reads ahead (more if the concurrency asks
 #: for more at once). Large enough that the thread wakes rarely: measured, a read-ahead
@@ -130,60 +134,92 @@ class Counts:
 
 
 class Pacer:
-    """Paces request starts across a batch: an even spacing of ``1/rate`` seconds.
+    """Paces request starts across a batch: never two closer than ``1/rate`` seconds.
 
-    A ``rate_limit`` 429 pauses every start for ``Retry-After`` (starts already
-    booked but not yet made wait too) and halves the pace; each success wins back
-    a twentieth of the target, so the pace recovers gradually. ``rate=None`` never
-    paces but still pauses after a 429.
+    Starts queue in arrival order; only the first of the queue waits on the clock, and
+    a start is granted when it is made, by the time read then: a loop that wakes late
+    (a slow callback, a busy machine) makes the next start late, never the next few at
+    once. Every sleep is at most :data:`MAX_SLEEP`, then the clock is read again.
+
+    A ``rate_limit`` 429 pauses every start for ``Retry-After`` (or
+    :data:`DEFAULT_RATE_LIMIT_PAUSE`) and halves the pace, once per *epoch*: 429s
+    for attempts started before the pace was halved extend the pause but do not halve
+    it again. After the pause the batch restarts at half its pace; each success of an
+    attempt started since then wins back a twentieth of the target (successes of
+    attempts started before the 429 do not count). ``rate=None`` never paces but
+    still pauses after a 429.
     """
 
-    def __init__(self, rate: float | None) -> None:
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self.target = rate
         self.rate = rate
-        self._next = 0.0
-        self._pauses = 0  # bumped by each 429: a slot booked before it is void
-        self._pause_end = 0.0
+        #: Bumped by the first 429 of each epoch; an attempt remembers the epoch it started in.
+        self.epoch = 0
+        #: When the last start was granted (by ``clock``).
+        self.started_at = -math.inf
+        self._clock = clock
+        self._sleep = sleep
+        self._next = -math.inf  # the earliest time the next start may be made
+        self._pause_end = -math.inf
+        self._queue = asyncio.Lock()  # FIFO: only the head of the queue watches the clock
+
+    def _interval(self) -> float:
+        return 1.0 / self.rate if self.rate else 0.0
 
     def take_now(self) -> bool:
-        """Book a start now if its slot is now; False means ``await acquire()``.
+        """Start now if nothing queues and the pace allows it; False: ``await acquire()``.
 
-        The same booking as ``acquire`` when it would not wait, without a coroutine:
+        The same grant as ``acquire`` when it would not wait, without a coroutine:
         with no pacing (``rate=None``), every start of a batch takes this path.
         """
-        now = time.monotonic()
-        if self._next > now:
+        now = self._clock()
+        if self._next > now or self._queue.locked():
             return False
-        self._next = now + (1.0 / self.rate if self.rate else 0.0)
+        self._next = now + self._interval()
+        self.started_at = now
         return True
 
     async def acquire(self) -> None:
-        """Wait for this start's slot."""
-        while True:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + (1.0 / self.rate if self.rate else 0.0)
-            if slot <= now:
-                return
-            pauses = self._pauses
-            await asyncio.sleep(slot - now)
-            if pauses == self._pauses:
-                return
-            # A 429 came while this start waited: book again, after the pause.
+        """Wait for this start's turn, then start (in the order starts asked)."""
+        async with self._queue:
+            while True:
+                now = self._clock()
+                if self._next <= now:
+                    self._next = now + self._interval()
+                    self.started_at = now
+                    return
+                # Bounded: a 429 may move the turn later, never is a stale wait obeyed.
+                await self._sleep(min(self._next - now, MAX_SLEEP))
 
-    def rate_limited(self, retry_after: float | None) -> None:
-        """Stripe said ``rate_limit``: pause everything and slow down."""
+    def rate_limited(self, retry_after: float | None, epoch: int | None = None) -> None:
+        """Stripe said ``rate_limit`` to an attempt started in ``epoch``: pause, slow down.
+
+        ``epoch=None`` (unknown) counts as the current epoch.
+        """
         pause = DEFAULT_RATE_LIMIT_PAUSE if retry_after is None else retry_after
-        pause = min(pause, _retry.MAX_RETRY_AFTER)
-        self._pauses += 1
-        # Slots booked before now are void (their holders book again): start after the pause.
-        self._pause_end = max(self._pause_end, time.monotonic() + pause)
-        self._next = self._pause_end
-        if self.rate is not None:
-            self.rate = max(self.rate / 2, 0.5)
+        pause = min(pause, _retry.MAX_RETRY_AFTER) if pause >= 0 else DEFAULT_RATE_LIMIT_PAUSE
+        # Starts not yet made (queued or booked) wait too: the next is after the pause.
+        self._pause_end = max(self._pause_end, self._clock() + pause)
+        self._next = max(self._next, self._pause_end)
+        if epoch is not None and epoch != self.epoch:
+            return  # sent before the pace was halved: the same overload, halved once
+        self.epoch += 1
+        if self.rate is not None and self.target is not None:
+            self.rate = max(self.rate / 2, min(MIN_PACE, self.target / 2))
 
-    def succeeded(self) -> None:
-        """One more success: move the pace back toward the target."""
+    def succeeded(self, epoch: int | None = None) -> None:
+        """An attempt started in ``epoch`` succeeded: move the pace back toward the target.
+
+        Only attempts started at the current pace count (``epoch=None``: the current).
+        """
+        if epoch is not None and epoch != self.epoch:
+            return
         if self.rate is not None and self.target is not None and self.rate < self.target:
             self.rate = min(self.target, self.rate + self.target / 20)
 

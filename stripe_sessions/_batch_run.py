@@ -56,6 +56,8 @@ class _Item:
     prepared: Any
     attempts: int = 0
     started: float = 0.0
+    #: The pacer's epoch when the last attempt started (a 429 halves the pace once per epoch).
+    epoch: int = 0
 
 
 class Batch:
@@ -182,7 +184,11 @@ class Batch:
         if retryable:
             try:
                 session = await _retry.retry_failed(
-                    failure, lambda: self._attempt(item), self.max_retries, _retryable, self._wait
+                    failure,
+                    lambda: self._attempt(item),
+                    self.max_retries,
+                    _retryable,
+                    lambda state: self._wait(state, item),
                 )
             except StripeError as e:
                 failure = e
@@ -194,7 +200,7 @@ class Batch:
         return self._result(item, error=failure)
 
     def _succeeded(self, item: _Item, session: CustomerSession) -> BatchResult:
-        self.limiter.succeeded()
+        self.limiter.succeeded(item.epoch)
         return self._result(item, session=session)
 
     def _result(
@@ -217,6 +223,7 @@ class Batch:
     async def _attempt(self, item: _Item) -> CustomerSession:
         if not self.limiter.take_now():
             await self.limiter.acquire()
+        item.epoch = self.limiter.epoch
         item.attempts += 1
         if item.attempts == 1:
             item.started = time.monotonic()
@@ -230,11 +237,11 @@ class Batch:
         self.reach.answered()
         return session
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, item: _Item) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, StripeError) and is_rate_limit(exc):
             # The limiter holds every start, this one included: no wait of its own.
-            self.limiter.rate_limited(retry_after_of(exc))
+            self.limiter.rate_limited(retry_after_of(exc), item.epoch)
             return 0.0
         return _retry.wait(state)
 

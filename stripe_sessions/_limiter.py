@@ -11,6 +11,9 @@ A client given ``rate_limiter=`` takes a slot before every request it sends:
 - a ``rate_limit`` 429 seen by any process pauses batch traffic in every process, then
   lets it recover gradually (over ``recovery`` seconds, from half its share).
 
+Every wait is slept in slices of at most :data:`MAX_SLEEP` (and never past a live
+call's timeout), and the budget is asked again after each slice.
+
 :class:`LocalRateLimiter` does this within one process; ``_redis_limiter`` shares it
 between processes through Redis.
 """
@@ -18,6 +21,7 @@ between processes through Redis.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -26,16 +30,31 @@ from ._errors import ValidationError, safe_repr
 __all__ = [
     "DEFAULT_PAUSE",
     "DEFAULT_RECOVERY",
+    "MAX_PAUSE",
+    "MAX_SLEEP",
     "LocalRateLimiter",
     "RateLimiter",
+    "check_pause",
     "check_rate",
+    "check_recovery",
     "check_share",
+    "clamp_pause",
+    "clamp_timeout",
 ]
 
 #: Pause of batch traffic after a rate_limit 429 with no Retry-After (Stripe sends none).
 DEFAULT_PAUSE: Final = 1.0
 #: Seconds over which the batch share recovers from half to whole after a 429.
 DEFAULT_RECOVERY: Final = 10.0
+#: The longest pause a 429 (its Retry-After, or ``pause=``) can cause.
+MAX_PAUSE: Final = 60.0
+#: The longest single sleep of a limiter or the batch pacer: then the budget is asked again.
+MAX_SLEEP: Final = 1.0
+#: The slowest budget a limiter accepts: one request an hour (``rate`` and ``rate x
+#: batch_share``). Slower budgets are a mistake, and their waits overflow Redis's numbers.
+MIN_RATE: Final = 1 / 3600
+MAX_RATE: Final = 1e6
+MAX_RECOVERY: Final = 3600.0
 
 
 @runtime_checkable
@@ -52,28 +71,86 @@ class RateLimiter(Protocol):
         """Stripe answered ``rate_limit``: pause batch traffic everywhere."""
 
 
+def _number(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(float(value))
+    )
+
+
 def check_rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+    """``value`` as requests/s if it is from one an hour to a million a second, else raise."""
+    if not _number(value) or not MIN_RATE <= value <= MAX_RATE:
         raise ValidationError(
-            f"{name}: must be a positive number of requests per second, got {safe_repr(value)}",
+            f"{name}: must be a number of requests per second from 1/3600 (one an hour) "
+            f"to 1,000,000, got {safe_repr(value)}",
             param=name,
         )
     return float(value)
 
 
-def check_share(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+def check_share(value: Any, rate: float, name: str = "batch_share") -> float:
+    """``value`` as a fraction in (0, 1] that leaves ``rate`` at least one request an hour."""
+    if not _number(value) or not 0 < value <= 1:
         raise ValidationError(
-            f"batch_share: must be a fraction in (0, 1], got {safe_repr(value)}",
-            param="batch_share",
+            f"{name}: must be a fraction in (0, 1], got {safe_repr(value)}", param=name
+        )
+    if rate * value < MIN_RATE:
+        raise ValidationError(
+            f"{name}: rate x batch_share must be at least one request an hour, "
+            f"got {rate:.6g} x {safe_repr(value)}",
+            param=name,
         )
     return float(value)
+
+
+def check_recovery(value: Any) -> float:
+    """``value`` as seconds if it is in (0, 3600], else raise."""
+    if not _number(value) or not 0 < value <= MAX_RECOVERY:
+        raise ValidationError(
+            f"recovery: must be a number of seconds in (0, 3600], got {safe_repr(value)}",
+            param="recovery",
+        )
+    return float(value)
+
+
+def check_pause(value: Any) -> float:
+    """``value`` as seconds if it is in [0, 60], else raise."""
+    if not _number(value) or not 0 <= value <= MAX_PAUSE:
+        raise ValidationError(
+            f"pause: must be a number of seconds from 0 to 60, got {safe_repr(value)}",
+            param="pause",
+        )
+    return float(value)
+
+
+def clamp_pause(retry_after: float | None, default: float) -> float:
+    """The pause for a 429: its ``Retry-After`` within [0, MAX_PAUSE], else ``default``."""
+    if retry_after is None or not retry_after >= 0:  # None or NaN
+        return default
+    return min(float(retry_after), MAX_PAUSE)
+
+
+def clamp_timeout(timeout: float) -> float:
+    """A caller's timeout as a usable number of seconds (NaN or negative: 0)."""
+    return float(timeout) if timeout > 0 else 0.0
+
+
+async def sleep_until(end: float, clock: Any = time.monotonic) -> None:
+    """Sleep until ``clock()`` reaches ``end``, in slices of at most :data:`MAX_SLEEP`."""
+    while (left := end - clock()) > 0:  # noqa: ASYNC110 - a deadline, not an event
+        await asyncio.sleep(min(left, MAX_SLEEP))
 
 
 class LocalRateLimiter:
     """The same budgets and priorities as :class:`RedisRateLimiter`, for one process.
 
     Also what a :class:`RedisRateLimiter` falls back to while Redis cannot be reached.
+    Every argument is checked here (``ValidationError``, a ``ValueError``, naming it):
+    ``rate`` from 1/3600 to 1e6 requests/s, ``batch_share`` in (0, 1] with ``rate x
+    batch_share`` at least one an hour, ``recovery`` in (0, 3600] s, ``pause`` (after
+    a 429 without ``Retry-After``) in [0, 60] s.
     """
 
     def __init__(
@@ -82,14 +159,22 @@ class LocalRateLimiter:
         *,
         batch_share: float = 0.5,
         recovery: float = DEFAULT_RECOVERY,
+        pause: float = DEFAULT_PAUSE,
     ) -> None:
         self.rate = check_rate("rate", rate)
-        self.batch_share = check_share(batch_share)
-        self.recovery = recovery
+        self.batch_share = check_share(batch_share, self.rate)
+        self.recovery = check_recovery(recovery)
+        self.pause = check_pause(pause)
         self._account_next = 0.0  # when the account budget next has a slot
         self._batch_next = 0.0
         self._pause_until = 0.0
-        self._last_429 = -1e18
+        self._last_429 = -math.inf
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalRateLimiter({self.rate}, batch_share={self.batch_share}, "
+            f"recovery={self.recovery}, pause={self.pause})"
+        )
 
     def _wait(self, batch: bool, now: float) -> float:
         """Take a slot now (0.0), or say how long until one may be free (no slot taken)."""
@@ -99,7 +184,8 @@ class LocalRateLimiter:
             self._account_next = start + interval
             return start - now
         # The batch share recovers from half to whole over `recovery` after a 429.
-        factor = min(1.0, 0.5 + 0.5 * (now - self._last_429) / self.recovery)
+        since = max(0.0, now - self._last_429)
+        factor = min(1.0, 0.5 + 0.5 * since / self.recovery)
         batch_interval = interval / (self.batch_share * factor)
         turn = max(self._pause_until, self._batch_next)
         if turn > now:
@@ -112,20 +198,19 @@ class LocalRateLimiter:
 
     async def acquire(self, *, batch: bool, timeout: float) -> None:
         """Wait for a slot (see :class:`RateLimiter`)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + clamp_timeout(timeout)
         while True:
             now = time.monotonic()
             wait = self._wait(batch, now)
             if wait <= 0:
                 return
             if not batch:  # a live call's slot is booked: wait for it, within its timeout
-                await asyncio.sleep(min(wait, max(0.0, deadline - now)))
+                await sleep_until(min(now + wait, deadline))
                 return
-            await asyncio.sleep(wait)
+            await asyncio.sleep(min(wait, MAX_SLEEP))  # then ask again
 
     async def rate_limited(self, retry_after: float | None) -> None:
         """Pause batch traffic (see :class:`RateLimiter`)."""
         now = time.monotonic()
-        pause = DEFAULT_PAUSE if retry_after is None else min(retry_after, 60.0)
-        self._pause_until = max(self._pause_until, now + pause)
+        self._pause_until = max(self._pause_until, now + clamp_pause(retry_after, self.pause))
         self._last_429 = now

@@ -12,76 +12,224 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
-from typing import TYPE_CHECKING, Any, Final
+import weakref
+from typing import Any, Final
+from urllib.parse import unquote, unquote_plus
 
-from ._config import mask_url
-from ._errors import ValidationError, redact
+from ._errors import ValidationError, redact, safe_repr
 from ._limiter import (
     DEFAULT_PAUSE,
     DEFAULT_RECOVERY,
+    MAX_PAUSE,
+    MAX_SLEEP,
     LocalRateLimiter,
+    check_pause,
     check_rate,
+    check_recovery,
     check_share,
+    clamp_pause,
+    clamp_timeout,
+    sleep_until,
 )
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
-__all__ = ["PAUSE_SCRIPT", "SCRIPT", "RedisRateLimiter"]
+__all__ = ["PAUSE_SCRIPT", "SCRIPT", "RedisRateLimiter", "RedisURL"]
 
 logger: Final = logging.getLogger("stripe_sessions")
 
 #: How long a Redis call may take before the limiter falls back to pacing in-process.
 REDIS_TIMEOUT: Final = 0.25
+MAX_REDIS_TIMEOUT: Final = 60.0
 #: After a Redis failure, how long the in-process fallback is used before trying again.
 RETRY_REDIS_AFTER: Final = 5.0
+#: How far ahead live calls may book the account budget (ms): a live call waits at most
+#: its timeout, so booking further ahead only grows a queue nobody waits in. Also the
+#: bound past which an account slot is implausible (see SCRIPT).
+LIVE_LEAD_MS: Final = 60_000.0
+#: At most one "implausible slot repaired" warning per limiter in this many seconds.
+REPAIR_LOG_EVERY: Final = 60.0
+MAX_NAME: Final = 200
+#: Query parameters of a Redis URL whose values may be shown; any other is masked.
+_SHOWN_QUERY: Final = frozenset(
+    {
+        "db", "protocol", "socket_timeout", "socket_connect_timeout", "socket_keepalive",
+        "retry_on_timeout", "max_connections", "health_check_interval", "timeout",
+        "ssl_cert_reqs", "ssl_check_hostname", "decode_responses", "client_name",
+    }
+)  # fmt: skip
 
 
 #: The shared state, in milliseconds of Redis's own clock (``TIME``, the same for every
-#: process): KEYS = account next slot, batch next slot, batch pause end, last 429.
-#: ARGV = 1 for a batch item, account interval, batch interval, recovery (ms).
+#: process): KEYS = account next slot, batch next slot, batch pause end, last 429 (all in
+#: one hash tag, ``{name}``, so the script runs on one slot of a Redis Cluster).
+#: ARGV = 1 for a batch item, account interval, batch interval, recovery, live lead,
+#: longest pause (all ms).
 #: GCRA-like: each budget is the time of its next free slot. A live call books the
-#: account's next slot and returns how long to wait for it. A batch item takes a slot
-#: only when its own budget's turn has come (after any pause), and the account has one
-#: free now; otherwise it takes nothing and returns how long to wait before asking
-#: again. So live calls are never queued behind batch items.
+#: account's next slot (never more than the live lead ahead) and returns how long to
+#: wait for it. A batch item takes a slot only when its own budget's turn has come
+#: (after any pause), and the account has one free now; otherwise it takes nothing and
+#: returns how long to wait before asking again. So live calls are never queued behind
+#: batch items.
+#: A value further ahead than these settings can explain (the live lead, two batch
+#: intervals, the longest pause; a last 429 in the future) is not obeyed: a clock that
+#: went back (a failover to a replica on another machine), a key written by hand or by a
+#: process with other settings. It is deleted and the script goes on without it; the
+#: answer says which keys were repaired (bits 1, 2, 4, 8) and by how far (ms).
 SCRIPT: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local batch = ARGV[1] == '1'
 local interval = tonumber(ARGV[2])
-local acct = tonumber(redis.call('GET', KEYS[1]) or '0')
-local ttl = 60000
+local bbase = tonumber(ARGV[3])
+local recovery = tonumber(ARGV[4])
+local lead = tonumber(ARGV[5])
+local maxpause = tonumber(ARGV[6])
+local repaired, worst = 0, 0
+local function read(i, limit, default)
+  local raw = redis.call('GET', KEYS[i])
+  if not raw then return default end
+  local v = tonumber(raw)
+  if v == nil or v ~= v or v > now + limit then
+    redis.call('DEL', KEYS[i])
+    repaired = repaired + 2 ^ (i - 1)
+    if v ~= nil and v == v and v - now > worst then worst = v - now end
+    return default
+  end
+  return v
+end
+local function set(i, v, ttl)
+  redis.call('SET', KEYS[i], tostring(v), 'PX', math.ceil(ttl))
+end
+local acct = read(1, lead + interval + 1, 0)
 if not batch then
   local start = math.max(now, acct)
-  redis.call('SET', KEYS[1], tostring(start + interval), 'PX', ttl)
-  return tostring(start - now)
+  if start - now <= lead then set(1, start + interval, start + interval - now + 60000) end
+  return {tostring(start - now), repaired, tostring(worst)}
 end
-local last = tonumber(redis.call('GET', KEYS[4]) or '-1e18')
-local recovery = tonumber(ARGV[4])
-local factor = math.min(1, 0.5 + 0.5 * (now - last) / recovery)
-local binterval = tonumber(ARGV[3]) / factor
-local turn = math.max(tonumber(redis.call('GET', KEYS[3]) or '0'),
-                      tonumber(redis.call('GET', KEYS[2]) or '0'))
-if turn > now then return tostring(turn - now) end
-if acct > now then return tostring(acct - now) end
-redis.call('SET', KEYS[2], tostring(now + binterval), 'PX', ttl)
-redis.call('SET', KEYS[1], tostring(now + interval), 'PX', ttl)
-return '0'
+local last = read(4, 1000, -1e18)
+local factor = math.max(0.5, math.min(1, 0.5 + 0.5 * (now - last) / recovery))
+local binterval = bbase / factor
+local turn = math.max(read(3, maxpause + 1, 0), read(2, 2 * bbase + 1, 0))
+if turn > now then return {tostring(turn - now), repaired, tostring(worst)} end
+if acct > now then return {tostring(acct - now), repaired, tostring(worst)} end
+set(2, now + binterval, binterval + 60000)
+set(1, now + interval, interval + 60000)
+return {'0', repaired, tostring(worst)}
 """
 
-#: Record a rate_limit 429: pause batch traffic until now + ARGV[1] ms (or later).
+#: Record a rate_limit 429: pause batch traffic until now + ARGV[1] ms (or later), and
+#: remember when (for the recovery). ARGV = pause, longest pause, recovery (ms). A pause
+#: end further ahead than the longest pause is replaced, as in SCRIPT.
 PAUSE_SCRIPT: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local until_ = now + tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if until_ > current then redis.call('SET', KEYS[1], tostring(until_), 'PX', 120000) end
-redis.call('SET', KEYS[2], tostring(now), 'PX', 120000)
+local maxpause = tonumber(ARGV[2])
+local until_ = now + math.min(math.max(tonumber(ARGV[1]), 0), maxpause)
+local current = tonumber(redis.call('GET', KEYS[1]) or '')
+if current == nil or current ~= current or current > now + maxpause + 1 or until_ > current then
+  redis.call('SET', KEYS[1], tostring(until_), 'PX', math.ceil(until_ - now + 60000))
+end
+redis.call('SET', KEYS[2], tostring(now), 'PX', math.ceil(tonumber(ARGV[3]) + 60000))
 return 1
 """
+
+
+class RedisURL:
+    """A Redis URL whose ``repr`` and ``str`` hide every credential redis-py reads from it.
+
+    Masked: the user info (``user:pass@``, ``:pass@``) and the value of every query
+    parameter but a few harmless ones (``?password=``, ``?username=``, in ``redis://``,
+    ``rediss://`` and ``unix://`` URLs alike). :attr:`secrets` are the passwords in each
+    form a message could quote them (as written and decoded), for :func:`redact`.
+    A limiter keeps its URL only in one of these, so a traceback rendered with its
+    locals shows the masked form. ``problem`` says why the URL cannot be used, or is None.
+    """
+
+    __slots__ = ("_url", "masked", "problem", "scheme", "secrets")
+
+    def __init__(self, url: Any) -> None:
+        self._url = url if isinstance(url, str) else ""
+        self.problem: str | None = None
+        self.secrets: tuple[str, ...] = ()
+        self.scheme = ""
+        self.masked = "<not a URL>"
+        if not isinstance(url, str):
+            self.problem = (
+                "url: must be a redis://, rediss:// or unix:// URL string, "
+                f"got a {type(url).__name__}"
+            )
+            return
+        scheme, sep, rest = url.partition("://")
+        self.scheme = scheme.lower()
+        if not sep or self.scheme not in ("redis", "rediss", "unix"):
+            self.problem = "url: must be a redis://, rediss:// or unix:// URL"
+        end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+        if "@" in rest[end:]:  # "redis://:pa/ss@host": where does the password end?
+            self.problem = (
+                "url: an @ after the host (a password with an unencoded / ? # or @) is "
+                "ambiguous: percent-encode it (%2F %3F %23 %40)"
+            )
+            self.masked = f"{scheme}{sep}****"
+            return
+        rest, hash_, fragment = rest.partition("#")
+        rest, q, query = rest.partition("?")
+        netloc, slash, path = rest.partition("/")
+        secrets: list[str] = []
+        if "@" in netloc:
+            userinfo, _, netloc = netloc.rpartition("@")
+            password = userinfo.partition(":")[2]
+            secrets += [userinfo, password, unquote(password)]
+            netloc = "****@" + netloc
+        shown = []
+        for pair in query.split("&") if query else ():
+            key, eq, value = pair.partition("=")
+            if unquote_plus(key) in _SHOWN_QUERY:
+                shown.append(pair)
+            else:
+                secrets += [value, unquote_plus(value), unquote(value)]
+                shown.append(f"{key}{eq}****" if eq else pair)
+        if hash_:
+            secrets += [fragment]
+        self.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        masked = f"{scheme}{sep}{netloc}{slash}{path}"
+        masked += f"{q}{'&'.join(shown)}" + (f"{hash_}****" if hash_ else "")
+        self.masked = redact(masked, *self.secrets)
+
+    def reveal(self) -> str:
+        """The URL itself, for redis-py only."""
+        return self._url
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of this URL (and any API key) masked."""
+        return redact(text, *self.secrets)
+
+    def __repr__(self) -> str:
+        return f"RedisURL({self.masked!r})"
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __reduce__(self) -> Any:  # pickled (multiprocessing spawn): as itself, not masked
+        return (RedisURL, (self._url,))
+
+
+#: Every RedisRateLimiter, so that a forked child can make each forget its parent's client.
+_LIMITERS: Final[weakref.WeakSet[RedisRateLimiter]] = weakref.WeakSet()
+#: Redis clients a forked child inherited and must never close, read or write: closing
+#: one (or letting it be garbage-collected, which closes its connections) unregisters
+#: the parent's socket from the epoll set both processes share, and the parent's next
+#: answer from Redis never arrives. So the child keeps them, unused, for good.
+_INHERITED: Final[list[object]] = []
+
+
+def _forget_all_in_child() -> None:
+    for limiter in list(_LIMITERS):
+        limiter._forget()
+
+
+os.register_at_fork(after_in_child=_forget_all_in_child)
 
 
 class RedisRateLimiter:
@@ -94,13 +242,19 @@ class RedisRateLimiter:
 
     ``rate`` is the account's requests per second (stay under Stripe's: 100 live, 25
     test); batches together get at most ``batch_share`` of it, live calls the rest and
-    any gap. Needs the ``redis`` extra (``pip install stripe-sessions[redis]``).
+    any gap. ``cluster=True`` talks to a Redis Cluster (redis-py's ``RedisCluster``;
+    every key of one budget shares the hash tag ``{name}``). Needs the ``redis`` extra
+    (``pip install stripe-sessions[redis]``).
 
     If Redis cannot be reached or answers slower than ``redis_timeout``, the limiter
     logs one warning and paces in this process at ``fallback_rate`` (default: ``rate``
     divided by ``processes``, the number of processes you expect to share the budget),
-    trying Redis again every few seconds; a create never fails because of it. The URL's
-    password never appears in a repr or a log.
+    trying Redis again every few seconds; a create never fails because of it. No wait
+    is slept in one piece: at most a second, then Redis is asked again. A slot further
+    ahead than the settings explain (a clock that went back on a failover, a stale key)
+    is logged and repaired, not obeyed. A forked child never touches the parent's
+    connection; it opens its own. The URL's credentials never appear in a repr, a log
+    or an error. Every argument is checked here (``ValidationError``, a ``ValueError``).
     """
 
     def __init__(
@@ -114,50 +268,140 @@ class RedisRateLimiter:
         fallback_rate: float | None = None,
         recovery: float = DEFAULT_RECOVERY,
         redis_timeout: float = REDIS_TIMEOUT,
+        pause: float = DEFAULT_PAUSE,
+        cluster: bool = False,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValidationError("url: must be a redis://, rediss:// or unix:// URL", param="url")
-        if not isinstance(name, str) or not name or not name.isprintable():
-            raise ValidationError("name: must be a non-empty printable string", param="name")
+        # The caller's string leaves this frame at once: a traceback rendered with
+        # locals (of any error below) shows only the masked form.
+        url = RedisURL(url)  # type: ignore[assignment]
+        self._url: RedisURL = url  # type: ignore[assignment]
+        if self._url.problem is not None:
+            raise ValidationError(self._url.problem, param="url")
+        if not isinstance(cluster, bool):
+            raise ValidationError(
+                f"cluster: must be True or False, got {safe_repr(cluster)}", param="cluster"
+            )
+        if cluster and self._url.scheme == "unix":
+            raise ValidationError(
+                "url: a Redis Cluster is reached by redis:// or rediss://, not unix://",
+                param="url",
+            )
+        if (
+            not isinstance(name, str)
+            or not 0 < len(name) <= MAX_NAME
+            or not name.isprintable()
+            or "{" in name
+            or "}" in name
+        ):
+            raise ValidationError(
+                f"name: must be 1 to {MAX_NAME} printable characters without {{ or }}, "
+                f"got {safe_repr(name)}",
+                param="name",
+            )
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-            raise ValidationError("processes: must be a whole number >= 1", param="processes")
-        self._url = url
+            raise ValidationError(
+                f"processes: must be a whole number >= 1, got {safe_repr(processes)}",
+                param="processes",
+            )
         self.rate = check_rate("rate", rate)
-        self.batch_share = check_share(batch_share)
+        self.batch_share = check_share(batch_share, self.rate)
         self.name = name
-        self.recovery = recovery
-        self.redis_timeout = redis_timeout
-        fallback = self.rate / processes if fallback_rate is None else fallback_rate
-        self.fallback = LocalRateLimiter(fallback, batch_share=batch_share, recovery=recovery)
-        prefix = f"stripe_sessions:rate:{name}"
+        self.recovery = check_recovery(recovery)
+        self.pause = check_pause(pause)
+        if (
+            isinstance(redis_timeout, bool)
+            or not isinstance(redis_timeout, (int, float))
+            or not 0.001 <= redis_timeout <= MAX_REDIS_TIMEOUT
+        ):
+            raise ValidationError(
+                "redis_timeout: must be a number of seconds from 0.001 to 60, "
+                f"got {safe_repr(redis_timeout)}",
+                param="redis_timeout",
+            )
+        self.redis_timeout = float(redis_timeout)
+        self.cluster = cluster
+        if fallback_rate is None:
+            fallback, fallback_param = self.rate / processes, "processes"
+        else:
+            fallback, fallback_param = check_rate("fallback_rate", fallback_rate), "fallback_rate"
+        problem: str | None = None
+        try:
+            self.fallback = LocalRateLimiter(
+                fallback, batch_share=self.batch_share, recovery=self.recovery, pause=self.pause
+            )
+        except ValidationError as e:
+            problem = e.message.partition(": ")[2]
+        if problem is not None:  # raised here, without the chain of the one above
+            raise ValidationError(
+                f"{fallback_param}: the fallback rate ({fallback:.6g}/s) {problem}",
+                param=fallback_param,
+            )
+        problem = _client_problem(self._url, cluster)
+        if problem is not None:
+            raise ValidationError(problem, param="url")
+        # One hash tag, so that every key of this budget lives in one cluster slot.
+        prefix = f"stripe_sessions:rate:{{{name}}}"
         self._keys = [f"{prefix}:account", f"{prefix}:batch", f"{prefix}:pause", f"{prefix}:429"]
-        self._redis: Redis | None = None
+        self._redis: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
         self._script: Any = None
         self._pause: Any = None
         self._down_until = 0.0
         self._warned = False
+        self._repair_logged = -1e18
+        #: How many implausible slots this limiter found in Redis and repaired.
+        self.repairs = 0
+        _LIMITERS.add(self)
 
     def __repr__(self) -> str:
         return (
-            f"RedisRateLimiter({mask_url(self._url)!r}, rate={self.rate}, name={self.name!r}, "
-            f"batch_share={self.batch_share})"
+            f"RedisRateLimiter({self._url.masked!r}, rate={self.rate}, name={self.name!r}, "
+            f"batch_share={self.batch_share}, cluster={self.cluster})"
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a spawned process): the settings and state, never a connection."""
+        state = self.__dict__.copy()
+        state.update(_redis=None, _script=None, _pause=None, _loop=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pid = os.getpid()
+        _LIMITERS.add(self)
+
+    def _forget(self) -> None:
+        """After ``os.fork()``, in the child: drop the parent's client without touching it."""
+        if self._redis is not None:
+            _INHERITED.append(self._redis)
+            _INHERITED.append((self._script, self._pause))
+        self._redis = self._script = self._pause = None
+        self._loop = None
+        self._pid = os.getpid()
 
     def _connection(self) -> Any:
         loop = asyncio.get_running_loop()
+        if self._pid != os.getpid():  # forked by something that skipped the at-fork hook
+            self._forget()
         if self._redis is None or self._loop is not loop:  # one client per event loop
-            from redis.asyncio import Redis  # noqa: PLC0415 - an optional extra
-
-            self._redis = Redis.from_url(
-                self._url,
-                socket_timeout=self.redis_timeout,
-                socket_connect_timeout=self.redis_timeout,
-            )
+            self._redis = _make_client(self._url, self.cluster, self.redis_timeout)
             self._loop = loop
             self._script = self._redis.register_script(SCRIPT)
             self._pause = self._redis.register_script(PAUSE_SCRIPT)
         return self._redis
+
+    async def _call(self, pause: bool, keys: list[str], args: list[Any]) -> Any:
+        self._connection()
+        script = self._pause if pause else self._script
+        # Bounded by the client's socket timeouts (redis_timeout). A cluster client may
+        # also rediscover the cluster (several round trips): bounded as a whole; a client
+        # that failed is closed and never used again, whatever state it was left in.
+        if self.cluster:
+            return await asyncio.wait_for(
+                script(keys=keys, args=args), 4 * self.redis_timeout + 0.5
+            )
+        return await script(keys=keys, args=args)
 
     async def _failed(self, e: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_REDIS_AFTER
@@ -170,38 +414,58 @@ class RedisRateLimiter:
                 "rate limiter %r: Redis at %s failed (%s); pacing in this process at "
                 "%.3g requests/s until it is back",
                 self.name,
-                mask_url(self._url),
-                redact(f"{type(e).__name__}: {e}", self._url)[:200],
+                self._url.masked,
+                self._url.redact(f"{type(e).__name__}: {e}")[:200],
                 self.fallback.rate,
             )
+
+    def _repaired(self, keys: int, worst_ms: float) -> None:
+        self.repairs += 1
+        now = time.monotonic()
+        if now - self._repair_logged < REPAIR_LOG_EVERY:
+            return
+        self._repair_logged = now
+        which = [k for bit, k in enumerate(("account", "batch", "pause", "429")) if keys >> bit & 1]
+        logger.warning(
+            "rate limiter %r: Redis held %s state %.0f s ahead, further than these settings "
+            "explain (a clock that went back on a failover, a stale or foreign key); "
+            "repaired, not obeyed",
+            self.name,
+            "/".join(which),
+            worst_ms / 1000.0,
+        )
 
     async def _ask(self, batch: bool) -> float | None:
         """Seconds to wait from Redis (0: slot taken), or None when Redis failed."""
         if time.monotonic() < self._down_until:
             return None
+        interval = 1000.0 / self.rate
+        args = ["1" if batch else "0", interval, interval / self.batch_share,
+                self.recovery * 1000.0, LIVE_LEAD_MS, MAX_PAUSE * 1000.0]  # fmt: skip
+        cancelled = False
         try:
-            self._connection()
-            interval = 1000.0 / self.rate
-            # Bounded by the client's socket timeouts (redis_timeout), not by cancelling:
-            # a command cancelled mid-way leaves its connection in an unknown state.
-            answer = await self._script(
-                keys=self._keys,
-                args=["1" if batch else "0", interval, interval / self.batch_share,
-                      self.recovery * 1000.0],
-            )  # fmt: skip
+            answer = await self._call(False, self._keys, args)
+            wait, keys, worst = float(answer[0]), int(answer[1]), float(answer[2])
+        except asyncio.CancelledError:
+            cancelled = True
         except Exception as e:  # unreachable, slow, or refusing: pace in-process instead
             failure = e
         else:
             if self._warned:
                 self._warned = False
                 logger.warning("rate limiter %r: Redis is back; pacing is shared again", self.name)
-            return float(answer) / 1000.0
+            if keys:
+                self._repaired(keys, worst)
+            return wait / 1000.0
+        if cancelled:  # a fresh one: no frame of redis-py's (and its locals) in its traceback
+            _drop(self)
+            raise asyncio.CancelledError
         await self._failed(failure)
         return None
 
     async def acquire(self, *, batch: bool, timeout: float) -> None:
-        """Wait for a slot (see :class:`RateLimiter`)."""
-        deadline = time.monotonic() + timeout
+        """Wait for a slot (see :class:`RateLimiter`): every sleep at most a second."""
+        deadline = time.monotonic() + clamp_timeout(timeout)
         while True:
             wait = await self._ask(batch)
             if wait is None:
@@ -212,35 +476,92 @@ class RedisRateLimiter:
             if wait <= 0:
                 return
             if not batch:  # the slot is booked: wait for it, within the call's timeout
-                await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                await sleep_until(min(time.monotonic() + wait, deadline))
                 return
-            # Not this batch item's turn: ask again then (a little jitter spreads askers).
-            await asyncio.sleep(wait * (1.0 + 0.1 * random.random()))
+            # Not this batch item's turn: ask again then, or after a slice (a little
+            # jitter spreads the askers). A wait is never obeyed longer than a slice.
+            await asyncio.sleep(min(wait * (1.0 + 0.1 * random.random()), MAX_SLEEP))
 
     async def rate_limited(self, retry_after: float | None) -> None:
         """Pause batch traffic in every process (see :class:`RateLimiter`)."""
-        pause = DEFAULT_PAUSE if retry_after is None else min(retry_after, 60.0)
+        pause = clamp_pause(retry_after, self.pause)
         await self.fallback.rate_limited(retry_after)
         if time.monotonic() < self._down_until:
             return
+        cancelled = False
         try:
-            self._connection()
-            await self._pause(keys=[self._keys[2], self._keys[3]], args=[pause * 1000.0])
+            await self._call(
+                True,
+                [self._keys[2], self._keys[3]],
+                [pause * 1000.0, MAX_PAUSE * 1000.0, self.recovery * 1000.0],
+            )
+        except asyncio.CancelledError:
+            cancelled = True
         except Exception as e:
             failure = e
         else:
             return
+        if cancelled:
+            _drop(self)
+            raise asyncio.CancelledError
         await self._failed(failure)
 
     async def aclose(self) -> None:
         """Close the Redis connection (a new one is made on next use)."""
+        if self._pid != os.getpid():
+            self._forget()
         redis, self._redis = self._redis, None
         if redis is not None:
             await _close_quietly(redis)
 
 
+def _client_problem(url: RedisURL, cluster: bool) -> str | None:
+    """Why redis-py could not use ``url`` (checked now, not on the first request), or None."""
+    try:
+        import redis.asyncio  # noqa: F401, PLC0415 - an optional extra
+    except ImportError:
+        return "url: RedisRateLimiter needs redis-py: pip install 'stripe-sessions[redis]'"
+    problem = None
+    try:
+        client = _make_client(url, cluster, REDIS_TIMEOUT)
+        if not cluster:  # the pool makes connections lazily: make one (no I/O) to check
+            pool = client.connection_pool
+            pool.connection_class(**pool.connection_kwargs)
+    except Exception as e:  # the message only: its traceback holds the URL in redis-py's frames
+        problem = f"url: redis-py cannot use this URL: {type(e).__name__}: {url.redact(str(e))}"
+    return problem
+
+
+def _make_client(url: RedisURL, cluster: bool, timeout: float) -> Any:
+    if cluster:
+        from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415 - an optional extra
+
+        return RedisCluster.from_url(
+            url.reveal(), socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+    from redis.asyncio import Redis  # noqa: PLC0415 - an optional extra
+
+    return Redis.from_url(url.reveal(), socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def _drop(limiter: RedisRateLimiter) -> None:
+    """After a cancelled call: the client may be mid-command, so it is not used again."""
+    old, limiter._redis = limiter._redis, None
+    if old is not None:
+        task = asyncio.ensure_future(_close_quietly(old))
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
+
+#: Closes in progress after a cancellation (kept referenced until done).
+_CLOSING: Final[set[asyncio.Future[None]]] = set()
+
+
 async def _close_quietly(redis: Any) -> None:
     try:
-        await redis.aclose(close_connection_pool=True)
+        if hasattr(redis, "connection_pool"):  # a Redis: its pool too (made by from_url)
+            await redis.aclose(close_connection_pool=True)
+        else:  # a RedisCluster closes its nodes' connections
+            await redis.aclose()
     except Exception as e:  # a dead server: nothing more to do than drop the sockets
         logger.debug("closing a Redis client failed: %s", type(e).__name__)
