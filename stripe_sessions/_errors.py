@@ -118,14 +118,14 @@ def server_text(value: Any, limit: int = MAX_FIELD, secrets: tuple[str, ...] = (
     return printable(redact(value, *secrets), limit)
 
 
+#: A request id as Stripe writes it: nothing in it to bound, escape or mask.
+_STRIPE_REQUEST_ID: Final = re.compile(r"req_[A-Za-z0-9]{1,100}").fullmatch
+
+
 def request_id_of(headers: Mapping[str, str], secrets: tuple[str, ...] = ()) -> str | None:
     """The ``Request-Id`` header, as Stripe sends it or else made safe by :func:`server_text`."""
     value = headers.get("Request-Id")
-    if value is None:
-        return None
-    # Stripe's own (req_, then letters and digits) as it is: a cheap test, on every answer.
-    stripes = value.startswith("req_") and len(value) <= MAX_FIELD and value.isascii()
-    if stripes and value[4:].isalnum():
+    if value is None or _STRIPE_REQUEST_ID(value):  # Stripe's own, as it is (about 0.2 us)
         return value
     return server_text(value, MAX_FIELD, secrets)
 
@@ -363,8 +363,10 @@ def error_from_response(
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
         snippet = " ".join(text[: MAX_QUOTE * 4].split())[:MAX_QUOTE]
-        kind = unread or (
-            "an empty body" if not text.strip() else "a body that is not a Stripe error"
+        kind = (
+            printable(unread, MAX_QUOTE)
+            if unread
+            else ("an empty body" if not text.strip() else "a body that is not a Stripe error")
         )
         message = f"Stripe answered HTTP {status} with {kind}"
         if snippet:

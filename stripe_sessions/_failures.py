@@ -13,8 +13,10 @@ import aiohttp
 
 from ._config import Config, mask_url
 from ._errors import (
+    MAX_QUOTE,
     APIError,
     APITimeoutError,
+    printable,
     redact,
     request_id_of,
     safe_headers,
@@ -26,8 +28,19 @@ __all__ = ["redirect_error", "timeout_error", "why_unreachable"]
 
 
 def why_unreachable(e: aiohttp.ClientError, config: Config) -> str:
-    """What went wrong connecting, in words, with no key or proxy credentials."""
-    text = f"{type(e).__name__}: {redact(str(e), *config.secrets)}"
+    """What went wrong connecting, in words, with no key or proxy credentials.
+
+    aiohttp's own words are quoted on one line and bounded: its parser's errors quote
+    the server's bytes (a header line, say) over several lines.
+    """
+    said = " ".join(redact(str(e), *config.secrets).split())
+    text = printable(f"{type(e).__name__}: {said}", MAX_QUOTE * 2)
+    if isinstance(e, aiohttp.ClientResponseError) and not isinstance(
+        e, aiohttp.ClientHttpProxyError
+    ):
+        # Raised while reading the status line and headers: something answered, not in HTTP
+        # aiohttp accepts (a bad Content-Length, a NUL in a header, a broken line).
+        return f"the answer was not valid HTTP [{text}]"
     if isinstance(e, aiohttp.ClientConnectorCertificateError):
         return (
             "the server's TLS certificate failed verification (certificate verify failed); "

@@ -47,7 +47,28 @@ READ = (
     "Connection",
     "Stripe-Version",
 )
-STATUSES = (200, 201, 204, 301, 302, 303, 307, 308, 400, 401, 402, 403, 404, 409, 429, 500, 503)
+STATUSES = (
+    100,
+    101,
+    199,
+    200,
+    201,
+    204,
+    301,
+    302,
+    303,
+    307,
+    308,
+    400,
+    401,
+    402,
+    403,
+    404,
+    409,
+    429,
+    500,
+    503,
+)
 #: Longest ``str(error)`` allowed: the message bound plus the suffix of short fields.
 MAX_STR = MAX_MESSAGE + 1200
 
@@ -124,6 +145,7 @@ def assert_well_formed(err: ss.StripeError, secrets: tuple[str, ...] = (KEY,)) -
     assert len(text) <= MAX_STR, len(text)
     assert len(shown) <= MAX_STR * 2, len(shown)
     text.encode("utf-8")  # no lone surrogate: a log handler writing UTF-8 must not fail
+    assert text.isprintable(), text  # one line: no forged log record, no terminal escape
     shown.encode("utf-8")
     if err.request_id is not None:
         assert len(err.request_id) <= 300 and err.request_id.isprintable()
@@ -231,6 +253,24 @@ def test_a_huge_error_message_is_bounded() -> None:
     err = error_from_response(500, {}, body.encode(), idempotency_key="k")
     assert_well_formed(err, ())
     assert err.message is not None and len(err.message) <= MAX_MESSAGE
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"Idempotent-Replayed", b"\x00")],
+        [(b"Content-Length", b"-1")],
+        [(b"Content-Length", b"9" * 30)],
+        [(b"Content-Length", b"2"), (b"Content-Length", b"3")],
+    ],
+)
+def test_an_answer_that_is_not_valid_http_says_so_on_one_line(
+    raw_server: RawServer, headers: list[tuple[bytes, bytes]]
+) -> None:
+    outcome = run_create(raw_server, 200, headers)
+    assert isinstance(outcome, ss.APIConnectionError)
+    assert "the answer was not valid HTTP" in str(outcome)
+    assert_well_formed(outcome)
 
 
 # --- properties ------------------------------------------------------------------------
