@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from stripe_sessions._form import encode
 from stripe_sessions.testing import FakeStripe, FormLimits
+from stripe_sessions.testing._schema import request_schema
 
 GOOD = encode({"components": {"pricing_table": {"enabled": True}}, "customer": "cus_1"})
 #: Small caps, so that random bodies reach them often.
@@ -38,11 +39,28 @@ NAMES = [
 ]  # fmt: skip
 VALUES = [
     "true", "false", "cus_1", "acct_1", "enabled", "disabled", "always", "limited", "3",
-    "-1", "--5", "²", "٣", "9" * 25, "", "customer", "off_session",
+    "-1", "--5", "²", "٣", "9" * 25, "9" * 5000, "", "customer", "off_session",
 ]  # fmt: skip
 ESCAPES = [
     "%", "%f", "%ff", "%C3%28", "%ED%A0%80", "%00", "%5B", "%5D", "+", "=", "&&", ";", "[", "]",
 ]  # fmt: skip
+
+
+def leaves(schema: dict[str, Any], path: str) -> Iterator[str]:
+    """Every parameter of the endpoint in bracket form (lists as ``[0]``, ``[1]``, ``[]``)."""
+    kind = schema.get("type")
+    if kind == "object" and "properties" in schema:
+        for name, sub in schema["properties"].items():
+            yield from leaves(sub, f"{path}[{name}]" if path else name)
+    elif kind == "array":
+        for index in ("[0]", "[1]", "[]"):
+            yield from leaves(schema.get("items", {}), path + index)
+    else:
+        yield path
+
+
+#: Real parameter names, so that odd values reach validation and the session builder.
+LEAVES = sorted(set(leaves(request_schema(), "")))
 
 names = st.one_of(st.sampled_from(NAMES), st.text(max_size=12))
 tails = st.lists(
@@ -66,13 +84,27 @@ pieces = st.one_of(
     st.sampled_from(ESCAPES).map(str.encode),
     st.builds(lambda f, n: b"&".join([f] * n), st.builds(field, keys, values, st.booleans()),
               st.integers(0, 120)),
-    st.builds(lambda k, n: (k + "[a]" * n + "=1").encode(), names, st.integers(0, 40)),
-    st.builds(lambda n: b"expand[" + b"1" * n + b"]=customer", st.integers(0, 5000)),
+    st.builds(field, st.sampled_from(LEAVES), values, st.booleans()),
+    st.builds(field, st.sampled_from(LEAVES), values, st.booleans()),
+    st.builds(lambda k, n: (k + "[a]" * n + "=1").encode(), names, st.integers(0, 3000)),
+    st.builds(lambda n: b"expand[" + b"1" * n + b"]=customer", st.integers(0, 20_000)),
 )  # fmt: skip
-bodies = st.builds(
-    lambda base, parts: b"&".join(([GOOD.encode()] if base else []) + parts),
-    st.booleans(),
-    st.lists(pieces, max_size=8),
+#: Every component enabled: a valid body, to which one or two odd parameters are added.
+ALL_ENABLED = "&".join(leaf + "=true" for leaf in LEAVES if leaf.endswith("][enabled]"))
+#: A valid request with real parameters set to odd values: reaches the session builder.
+nearly_valid = st.builds(
+    lambda parts: b"&".join([GOOD.encode(), ALL_ENABLED.encode(), *parts]),
+    st.lists(
+        st.builds(field, st.sampled_from(LEAVES), values, st.just(True)), min_size=1, max_size=2
+    ),
+)
+bodies = st.one_of(
+    nearly_valid,
+    st.builds(
+        lambda base, parts: b"&".join(([GOOD.encode()] if base else []) + parts),
+        st.booleans(),
+        st.lists(pieces, max_size=8),
+    ),
 )
 idempotency_keys = st.one_of(
     st.none(), st.text(min_size=0, max_size=300).filter(lambda k: "\r" not in k and "\n" not in k)
@@ -134,7 +166,7 @@ def fake() -> Iterator[FakeStripe]:
 
 
 @settings(
-    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(body=bodies, key=idempotency_keys)
 def test_no_form_body_makes_the_fake_answer_500(
@@ -149,6 +181,25 @@ def test_no_form_body_makes_the_fake_answer_500(
     status, headers, payload = exchange(fake, head + b"\r\n" + body)
     # aiohttp strips the whitespace around a header value before the fake reads it.
     check_answer(status, headers, payload, None if raw_key is None else raw_key.strip(b" \t"))
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(leaf=st.sampled_from(LEAVES), value=values)
+@example("components[payment_element][features][payment_method_redisplay_limit]", "--5")
+@example("components[payment_element][features][payment_method_redisplay_limit]", "²")
+def test_no_parameter_value_makes_the_fake_answer_500(
+    fake: FakeStripe, leaf: str, value: str
+) -> None:
+    """One real parameter, any value, in an otherwise valid request: a 200 or a 400."""
+    body = f"{GOOD}&{ALL_ENABLED}&".encode() + field(leaf, value, True)
+    head = b"POST /v1/customer_sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    head += header_line(b"Authorization", f"Bearer {fake.api_key}".encode())
+    head += header_line(b"Content-Length", str(len(body)).encode())
+    status, headers, payload = exchange(fake, head + b"\r\n" + body)
+    check_answer(status, headers, payload, None)
+    assert status in (200, 400)
 
 
 #: Bytes aiohttp takes in a header value (no control characters but tab), any others rarely.
@@ -192,6 +243,10 @@ paths = st.one_of(
     content_type=st.one_of(st.none(), header_bytes, st.just(b"application/json")),
     good_auth=st.booleans(),
 )
+# Found by this test: b64decode's ValueError on non-ASCII (was a 500), and a request target
+# no route takes (aiohttp's plain-text 404, not Stripe's).
+@example(b"POST", b"/v1/customer_sessions", b"Basic \x80", None, None, None, None, False)
+@example(b"OPTIONS", b"*", None, None, None, None, None, True)
 def test_no_header_method_or_path_makes_the_fake_answer_500(
     fake: FakeStripe,
     method: bytes,

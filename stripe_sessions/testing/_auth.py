@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Mapping
 from typing import Final
 
@@ -27,7 +26,9 @@ def key_of(authorization: str) -> str | None:
     if scheme.lower() == "basic":  # curl -u sk_test_...:  (Stripe reads the user name)
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        # binascii.Error and UnicodeDecodeError, and the ValueError b64decode raises for
+        # text that is not ASCII (a header's bytes that are not UTF-8 arrive as surrogates).
+        except ValueError:
             return None
         return decoded.partition(":")[0]
     return None

@@ -273,7 +273,9 @@ class FakeStripe:
     async def start(self) -> None:
         """Start serving on ``host``:``port`` (a free port when 0)."""
         # One byte over the cap, so that a body of exactly max_body_bytes is read whole.
-        app = web.Application(client_max_size=self.limits.max_body_bytes + 1)
+        app = web.Application(
+            client_max_size=self.limits.max_body_bytes + 1, middlewares=[self._every_request]
+        )
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(
             app,
@@ -448,6 +450,11 @@ class FakeStripe:
         if kind == "slow":
             return _Fault("slow", seconds=self.faults.slow_seconds)
         return _Fault(kind)
+
+    @web.middleware
+    async def _every_request(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Every request to the fake's handler, also those no route takes (``OPTIONS *``)."""
+        return await self._handle(request)
 
     def _record(self, rec: RecordedRequest) -> None:
         if not self.record:
