@@ -1,0 +1,284 @@
+"""Closing a client with calls in flight: a grace period, then each call ends with its key.
+
+Against the fake: ``slow_next`` holds the answers so the calls are in flight when the
+client closes, and ``fake.created`` / ``fake.session_keys`` say what Stripe created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import stripe_sessions as ss
+from stripe_sessions._closing import ClientClosedError
+from stripe_sessions.testing import FakeStripe
+from tests.helpers import PRICING
+
+#: Generous: a bound for things that happen at once, so a busy machine never fails a test.
+PATIENCE = 30.0
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def _until_sync(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def _loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "stripe-sessions-loop"]
+
+
+async def _create(client: Any, **kwargs: Any) -> ss.CustomerSession:
+    session: ss.CustomerSession = await client.customer_sessions.create(
+        customer="cus_1", components=PRICING, **kwargs
+    )
+    return session
+
+
+# --- the async client -------------------------------------------------------------
+
+
+async def test_aclose_lets_calls_in_flight_finish_within_the_grace(fake: FakeStripe) -> None:
+    client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+    fake.slow_next(0.3, times=5)
+    tasks = [asyncio.create_task(_create(client)) for _ in range(5)]
+    await _until(lambda: len(fake.requests) == 5, "5 requests")
+    await client.aclose(grace=PATIENCE)
+    sessions = await asyncio.gather(*tasks)
+    assert all(isinstance(s, ss.CustomerSession) for s in sessions)
+    assert fake.created == 5
+
+
+async def test_aclose_cuts_calls_after_the_grace_each_with_its_key(fake: FakeStripe) -> None:
+    """Issue #17 (9): each caller gets a StripeError with its key, not a bare RuntimeError."""
+    client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+    fake.slow_next(1.0, times=5)
+    tasks = [asyncio.create_task(_create(client)) for _ in range(5)]
+    await _until(lambda: len(fake.requests) == 5, "5 requests")
+    sent = {r.idempotency_key for r in fake.requests}
+    await client.aclose(grace=0.05)
+    assert all(t.done() for t in tasks), "aclose() returned with calls still running"
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    errors = [e for e in outcomes if isinstance(e, ClientClosedError)]
+    assert len(errors) == 5, outcomes
+    for error in errors:
+        assert isinstance(error, ss.StripeError)
+        assert error.in_flight is True
+        assert "may have created" in str(error)
+    assert {e.idempotency_key for e in errors} == sent
+    # The fake went on and created them (as Stripe may): retrying with the keys is safe.
+    await _until(lambda: fake.created == 5, "the fake to create the 5 sessions")
+    async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as again:
+        replays = [await _create(again, idempotency_key=e.idempotency_key) for e in errors]
+    assert all(s.idempotent_replayed for s in replays)
+    assert fake.created == 5
+
+
+async def test_calls_after_aclose_get_a_stripe_error_and_send_nothing(fake: FakeStripe) -> None:
+    client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+    await _create(client)
+    await client.aclose()
+    assert client.closed
+    with pytest.raises(ClientClosedError, match="closed, so nothing was sent") as info:
+        await _create(client, idempotency_key="late-1")
+    assert info.value.in_flight is False
+    assert info.value.idempotency_key == "late-1"
+    assert isinstance(info.value, RuntimeError)  # what it raised before, still true
+    results = await client.customer_sessions.create_many(
+        [{"customer": "cus_1", "components": PRICING}] * 3, batch_key="late"
+    )
+    assert [type(r.error) for r in results] == [ClientClosedError] * 3
+    assert [r.error.idempotency_key for r in results if r.error] == ["late-0", "late-1", "late-2"]
+    assert len(fake.requests) == 1
+
+
+async def test_aclose_cuts_the_calls_of_copies_too(fake: FakeStripe) -> None:
+    client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+    copy = client.with_options(stripe_account="acct_1")
+    fake.slow_next(5.0)
+    task = asyncio.create_task(_create(copy, idempotency_key="copy-1"))
+    await _until(lambda: len(fake.requests) == 1, "the request")
+    await copy.aclose(grace=0)  # a copy's close leaves the pool (and its calls) alone
+    assert not task.done()
+    await client.aclose(grace=0)
+    with pytest.raises(ClientClosedError) as info:
+        await task
+    assert info.value.idempotency_key == "copy-1"
+
+
+async def test_a_batch_in_flight_ends_each_item_with_its_key(fake: FakeStripe) -> None:
+    client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+    fake.slow_next(5.0, times=4)
+    items = [{"customer": f"cus_{i}", "components": PRICING} for i in range(10)]
+    batch = asyncio.create_task(
+        client.customer_sessions.create_many(
+            items, concurrency=4, rate_limit=None, batch_key="closing"
+        )
+    )
+    await _until(lambda: len(fake.requests) == 4, "4 requests")
+    await client.aclose(grace=0.05)
+    results = await batch
+    assert [r.index for r in results] == list(range(10))
+    for r in results:
+        assert isinstance(r.error, ClientClosedError), r
+        assert r.error.idempotency_key == r.idempotency_key == f"closing-{r.index}"
+        assert r.error.batch_key == "closing"
+        assert r.error.in_flight is (r.index < 4)
+
+
+async def test_a_cut_keeps_a_cancellation_of_the_callers_own(fake: FakeStripe) -> None:
+    """The caller's own cancel() arriving with the cut is a CancelledError, not swallowed."""
+    client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+    fake.slow_next(5.0)
+    task = asyncio.create_task(_create(client))
+    await _until(lambda: len(fake.requests) == 1, "the request")
+    closing = asyncio.create_task(client.aclose(grace=0))
+    await asyncio.sleep(0)  # the cut is made
+    task.cancel()
+    await closing
+    if hasattr(task, "uncancel"):  # 3.11+ tells one cancellation from two
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    else:
+        with pytest.raises((asyncio.CancelledError, ClientClosedError)):
+            await task
+
+
+async def test_aclose_leaves_no_task_behind(fake_stripe: FakeStripe) -> None:
+    fake = fake_stripe  # served from its own thread: every task here is the client's
+    before = asyncio.all_tasks()
+    client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+    fake.slow_next(5.0, times=3)
+    calls = [asyncio.create_task(_create(client)) for _ in range(3)]
+    stream = client.customer_sessions.stream_many(
+        [{"customer": "cus_1", "components": PRICING}] * 20, concurrency=3, rate_limit=None
+    )
+    await _until(lambda: len(fake.requests) == 3, "3 requests")
+    await client.aclose(grace=0)
+    await asyncio.gather(*calls, return_exceptions=True)
+    async for r in stream:  # what was not sent ends at once, without sending
+        assert isinstance(r.error, ClientClosedError)
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() - before == set()
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    slow=st.lists(st.booleans(), min_size=1, max_size=6),
+    grace=st.sampled_from([0.0, 0.05, PATIENCE]),
+)
+def test_every_call_ends_as_a_session_or_with_its_own_key(
+    fake_stripe: FakeStripe, slow: list[bool], grace: float
+) -> None:
+    """Whatever is slow and whatever the grace: a session, or ClientClosedError with its key."""
+    fake = fake_stripe
+
+    async def run() -> None:
+        client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+        await _create(client)  # the pool is open before the calls start
+        fake.reset()
+        for is_slow in slow:
+            fake.slow_next(0.5 if is_slow else 0.0)
+        keys = [f"k{i}-{time.monotonic_ns()}" for i in range(len(slow))]
+        tasks = [asyncio.create_task(_create(client, idempotency_key=k)) for k in keys]
+        await _until(lambda: len(fake.requests) == len(slow), "every request")
+        await client.aclose(grace=grace)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for key, outcome in zip(keys, outcomes, strict=True):
+            if isinstance(outcome, ss.CustomerSession):
+                continue
+            assert isinstance(outcome, ClientClosedError), repr(outcome)
+            assert outcome.idempotency_key == key
+            assert outcome.in_flight
+        if grace == PATIENCE:
+            assert all(isinstance(o, ss.CustomerSession) for o in outcomes)
+
+    asyncio.run(run())
+
+
+# --- the sync client ------------------------------------------------------------------
+
+
+def test_sync_close_with_calls_in_flight_on_other_threads(fake_stripe: FakeStripe) -> None:
+    client = ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url)
+    client.customer_sessions.create(customer="cus_1", components=PRICING)
+    fake_stripe.reset()
+    fake_stripe.slow_next(5.0, times=5)
+    outcomes: dict[str, BaseException | ss.CustomerSession] = {}
+
+    def work(key: str) -> None:
+        try:
+            outcomes[key] = client.customer_sessions.create(
+                customer="cus_1", components=PRICING, idempotency_key=key
+            )
+        except BaseException as e:
+            outcomes[key] = e
+
+    threads = [threading.Thread(target=work, args=(f"t-{i}",)) for i in range(5)]
+    for t in threads:
+        t.start()
+    _until_sync(lambda: len(fake_stripe.requests) == 5, "5 requests")
+    client.close(grace=0.05)
+    for t in threads:
+        t.join(PATIENCE)
+        assert not t.is_alive()
+    assert sorted(outcomes) == [f"t-{i}" for i in range(5)]
+    for key, outcome in outcomes.items():
+        assert isinstance(outcome, ClientClosedError), repr(outcome)
+        assert outcome.idempotency_key == key
+        assert outcome.in_flight
+    assert _loop_threads() == []
+    with pytest.raises(ClientClosedError):
+        client.customer_sessions.create(customer="cus_1", components=PRICING)
+
+
+def test_sync_close_with_a_batch_in_flight(fake_stripe: FakeStripe) -> None:
+    client = ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url)
+    fake_stripe.slow_next(5.0, times=2)
+    got: list[Any] = []
+    items = ({"customer": "cus_1", "components": PRICING} for _ in range(1000))
+
+    def work() -> None:
+        try:
+            got.append(
+                client.customer_sessions.create_many(
+                    items, concurrency=2, rate_limit=None, batch_key="sync-batch"
+                )
+            )
+        except BaseException as e:
+            got.append(e)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    _until_sync(lambda: len(fake_stripe.requests) == 2, "2 requests")
+    client.close(grace=0.05)
+    thread.join(PATIENCE)
+    assert not thread.is_alive()
+    (outcome,) = got
+    if isinstance(outcome, list):  # every item ended, each with its key
+        for r in outcome:
+            assert isinstance(r.error, ClientClosedError)
+            assert r.error.idempotency_key == r.idempotency_key
+    else:
+        assert isinstance(outcome, ClientClosedError), repr(outcome)
+        assert outcome.batch_key == "sync-batch"
+    assert _loop_threads() == []
