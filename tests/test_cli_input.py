@@ -310,3 +310,55 @@ def test_a_closed_stderr_starts_nothing(fake: FakeStripe) -> None:
     assert out.returncode == 3
     assert out.stdout == b""
     assert fake.requests == []
+
+
+MEASURE = """
+import os, resource, subprocess, sys, threading
+proc = subprocess.Popen(
+    [sys.executable, "-m", "stripe_sessions", "batch", "--base-url", sys.argv[1], "--skip-invalid"],
+    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+)
+def feed():
+    proc.stdin.write(b"cus_0\\ncus_")
+    for _ in range(100):
+        proc.stdin.write(b"9" * 1_000_000)
+    proc.stdin.write(b"\\ncus_2\\n")
+    proc.stdin.close()
+threading.Thread(target=feed).start()
+err = proc.stderr.read()
+print(proc.wait(), len(err), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+"""
+
+
+def test_a_100_mb_line_on_stdin_costs_bounded_memory(fake: FakeStripe) -> None:
+    # Measured in a process of its own, so that RUSAGE_CHILDREN holds only this batch.
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, fake.url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env(),
+    )
+    code, err_bytes, peak_mib = map(int, out.stdout.split())
+    assert code == 0, out.stderr
+    assert err_bytes < 2000
+    assert peak_mib < 100  # 37 MiB measured; reading the line whole took 481 MiB
+    assert created(fake) == {"cus_0", "cus_2"}
+
+
+def test_create_on_a_full_disk_says_how_to_get_the_session_back(fake: FakeStripe) -> None:
+    with open("/dev/full", "wb") as full:
+        out = run(fake, "create", "--customer", "cus_1", stdout=full.fileno())
+    err = out.stderr.decode()
+    assert out.returncode == 3, err
+    match = re.fullmatch(
+        r"error: cannot write to stdout: .*No space left on device.*; the session was created: "
+        r"run again with --idempotency-key (cli-\w+) to get it back without creating another\n",
+        err,
+    )
+    assert match, err
+    again = run(fake, "create", "--customer", "cus_1", "--idempotency-key", match[1])
+    assert again.returncode == 0, again.stderr
+    assert fake.created == 1  # replayed, not made again
+    assert fake.requests[-1].idempotency_key == match[1]
