@@ -243,3 +243,11 @@ async def test_idempotency_keys_expire_after_the_ttl(http: aiohttp.ClientSession
             assert "Idempotent-Replayed" not in headers
         assert fake.created == 3
         assert len(fake._stored) <= 1  # expired keys are dropped
+    async with FakeStripe() as fake:  # a key stored under 24 h, looked up once it is too old
+        _, _, headers = await raw_post(http, fake, encode(GOOD), **{"Idempotency-Key": "old"})
+        _, _, headers = await raw_post(http, fake, encode(GOOD), **{"Idempotency-Key": "old"})
+        assert headers["Idempotent-Replayed"] == "true"
+        fake.idempotency_ttl = 0
+        _, _, headers = await raw_post(http, fake, encode(GOOD), **{"Idempotency-Key": "old"})
+        assert "Idempotent-Replayed" not in headers
+        assert fake.created == 2
