@@ -37,6 +37,8 @@ MAX_IDEMPOTENCY_KEYS = 10_000
 IDEMPOTENCY_TTL = 24 * 60 * 60
 #: Characters of a body a :class:`RecordedRequest` keeps (a real request is a few KB).
 RECORDED_BODY_CHARS = 16 * 1024
+#: Characters of each header value a :class:`RecordedRequest` keeps (aiohttp takes 8 KiB).
+RECORDED_HEADER_CHARS = 1024
 #: Stripe's bounds on an ``Idempotency-Key``, in characters.
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -47,7 +49,8 @@ class RecordedRequest:
 
     method: str
     path: str
-    #: As received; the repr masks the key in ``Authorization``.
+    #: As received, each value cut to ``RECORDED_HEADER_CHARS`` (1 KiB) and ``...``; the
+    #: repr masks the key in ``Authorization``.
     headers: dict[str, str] = attrs.field(repr=lambda h: repr(mask_headers(h)))
     #: The body as text (bytes that are not UTF-8 as U+FFFD), at most
     #: ``RECORDED_BODY_CHARS`` (16 KiB) of it; ``size`` is its whole length in bytes.
@@ -499,7 +502,12 @@ class FakeStripe:
         rec = RecordedRequest(
             request.method,
             request.path,
-            dict(request.headers),
+            {
+                name: value
+                if len(value) <= RECORDED_HEADER_CHARS
+                else value[:RECORDED_HEADER_CHARS] + "..."
+                for name, value in request.headers.items()
+            },
             "",
             {},
             new_request_id(),
