@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-from ._closing import ClientClosedError, refused
+from ._closing import CLOSE_GRACE, ClientClosedError, refused
 
 __all__ = ["Portal"]
 
@@ -173,7 +173,7 @@ class Portal:
     def close(
         self,
         on_close: Callable[[], Coroutine[Any, Any, None]] | None = None,
-        timeout: float = UNWIND_TIMEOUT,
+        timeout: float = CLOSE_GRACE + UNWIND_TIMEOUT,
     ) -> None:
         """Run ``on_close`` on the loop, stop the loop and join its thread. Idempotent.
 
@@ -291,7 +291,7 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
 def _shutdown(
     state: _Loop,
     on_close: Callable[[], Coroutine[Any, Any, None]],
-    timeout: float = UNWIND_TIMEOUT,
+    timeout: float = CLOSE_GRACE + UNWIND_TIMEOUT,
     strict: bool = False,
 ) -> None:
     """Close the client on its loop, stop the loop, join the thread (the portal's finalizer).
