@@ -352,18 +352,22 @@ class RedisRateLimiter:
         self._repair_logged = -1e18
         #: How many implausible slots this limiter found in Redis and repaired.
         self.repairs = 0
+        self._closing: set[asyncio.Future[None]] = set()
         _LIMITERS.add(self)
 
     def __repr__(self) -> str:
+        # getattr: also a limiter whose __init__ raised (a traceback rendered with locals)
+        url, get = getattr(self, "_url", None), getattr
         return (
-            f"RedisRateLimiter({self._url.masked!r}, rate={self.rate}, name={self.name!r}, "
-            f"batch_share={self.batch_share}, cluster={self.cluster})"
+            f"RedisRateLimiter({url.masked if url else '?'!r}, rate={get(self, 'rate', '?')}, "
+            f"name={get(self, 'name', '?')!r}, batch_share={get(self, 'batch_share', '?')}, "
+            f"cluster={get(self, 'cluster', '?')})"
         )
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (a spawned process): the settings and state, never a connection."""
         state = self.__dict__.copy()
-        state.update(_redis=None, _script=None, _pause=None, _loop=None)
+        state.update(_redis=None, _script=None, _pause=None, _loop=None, _closing=set())
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -376,6 +380,8 @@ class RedisRateLimiter:
         if self._redis is not None:
             _INHERITED.append(self._redis)
             _INHERITED.append((self._script, self._pause))
+        _INHERITED.append(self._closing)  # the parent's tasks, never run here
+        self._closing = set()
         self._redis = self._script = self._pause = None
         self._loop = None
         self._pid = os.getpid()
@@ -513,6 +519,8 @@ class RedisRateLimiter:
         redis, self._redis = self._redis, None
         if redis is not None:
             await _close_quietly(redis)
+        if self._closing:  # clients dropped after a cancelled call, still closing
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 def _client_problem(url: RedisURL, cluster: bool) -> str | None:
@@ -549,12 +557,8 @@ def _drop(limiter: RedisRateLimiter) -> None:
     old, limiter._redis = limiter._redis, None
     if old is not None:
         task = asyncio.ensure_future(_close_quietly(old))
-        _CLOSING.add(task)
-        task.add_done_callback(_CLOSING.discard)
-
-
-#: Closes in progress after a cancellation (kept referenced until done).
-_CLOSING: Final[set[asyncio.Future[None]]] = set()
+        limiter._closing.add(task)  # referenced until done; aclose() waits for it
+        task.add_done_callback(limiter._closing.discard)
 
 
 async def _close_quietly(redis: Any) -> None:
