@@ -353,6 +353,7 @@ class RedisRateLimiter:
         #: How many implausible slots this limiter found in Redis and repaired.
         self.repairs = 0
         self._closing: set[asyncio.Future[None]] = set()
+        self._discovery: asyncio.Lock | None = None  # held while a cluster is discovered
         _LIMITERS.add(self)
 
     def __repr__(self) -> str:
@@ -367,7 +368,9 @@ class RedisRateLimiter:
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (a spawned process): the settings and state, never a connection."""
         state = self.__dict__.copy()
-        state.update(_redis=None, _script=None, _pause=None, _loop=None, _closing=set())
+        state.update(
+            _redis=None, _script=None, _pause=None, _loop=None, _closing=set(), _discovery=None
+        )
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -382,7 +385,7 @@ class RedisRateLimiter:
             _INHERITED.append((self._script, self._pause))
         _INHERITED.append(self._closing)  # the parent's tasks, never run here
         self._closing = set()
-        self._redis = self._script = self._pause = None
+        self._redis = self._script = self._pause = self._discovery = None
         self._loop = None
         self._pid = os.getpid()
 
@@ -395,6 +398,7 @@ class RedisRateLimiter:
             self._loop = loop
             self._script = self._redis.register_script(SCRIPT)
             self._pause = self._redis.register_script(PAUSE_SCRIPT)
+            self._discovery = asyncio.Lock() if self.cluster else None
         return self._redis
 
     async def _call(self, pause: bool, keys: list[str], args: list[Any]) -> Any:
@@ -405,8 +409,20 @@ class RedisRateLimiter:
         # that failed is closed and never used again, whatever state it was left in.
         if self.cluster:
             return await asyncio.wait_for(
-                script(keys=keys, args=args), 4 * self.redis_timeout + 0.5
+                self._cluster_call(script, keys, args), 4 * self.redis_timeout + 0.5
             )
+        return await script(keys=keys, args=args)
+
+    async def _cluster_call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        redis, discovery = self._redis, self._discovery
+        if discovery is not None:
+            # redis-py's RedisCluster discovers the cluster on its first command, and
+            # first commands made together race in it (seen: AttributeError on a node's
+            # connection, one call in about 40 fresh clients): one discovery, then all.
+            async with discovery:
+                if self._discovery is discovery:
+                    await redis.initialize()
+                    self._discovery = None
         return await script(keys=keys, args=args)
 
     async def _failed(self, e: BaseException) -> None:

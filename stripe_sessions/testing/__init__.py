@@ -14,9 +14,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
     from ._fake import FakeStripe, FaultMix, RecordedRequest
     from ._parse import FormLimits
-    from ._redis import RedisServer
+    from ._redis import RedisCluster, RedisServer
 
-__all__ = ["FakeStripe", "FaultMix", "FormLimits", "RecordedRequest", "RedisServer"]
+__all__ = [
+    "FakeStripe",
+    "FaultMix",
+    "FormLimits",
+    "RecordedRequest",
+    "RedisCluster",
+    "RedisServer",
+]
 
 # Lazy (PEP 562): pytest imports this package at every start-up, for the registered
 # plugin, and the fake pulls in aiohttp. Only a test that uses the fake pays for it.
@@ -26,6 +33,7 @@ _LAZY = {
     "FormLimits": "_parse",
     "RecordedRequest": "_fake",
     "RedisServer": "_redis",
+    "RedisCluster": "_redis",
 }
 
 

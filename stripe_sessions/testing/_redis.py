@@ -1,4 +1,4 @@
-"""RedisServer: a throwaway ``redis-server`` on 127.0.0.1, for tests, demos and benchmarks."""
+"""Throwaway Redis on 127.0.0.1 for tests, demos and benchmarks: a server, or a cluster."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer"]
+__all__ = ["RedisCluster", "RedisServer"]
 
 
 class RedisServer:
@@ -77,3 +77,121 @@ class RedisServer:
         self.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` free ports of 127.0.0.1 whose cluster bus ports (+10000) are free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port + 10000 > 65535 or port in ports:
+            continue
+        try:
+            with socket.socket() as bus:
+                bus.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        ports.append(port)
+    return ports
+
+
+class RedisCluster:
+    """A real three-node Redis Cluster on 127.0.0.1 (no replicas), in a directory of its own.
+
+    ::
+
+        with RedisCluster() as cluster:
+            limiter = ss.RedisRateLimiter(cluster.url, rate=25, cluster=True)
+
+    Starts ``nodes`` ``redis-server --cluster-enabled yes`` processes, joins them with
+    ``redis-cli --cluster create`` and waits (up to ``timeout`` seconds) for
+    ``cluster_state:ok`` on every node. Raises ``FileNotFoundError`` when
+    ``redis-server`` or ``redis-cli`` is not on the PATH. Nothing is saved to disk.
+    """
+
+    def __init__(self, nodes: int = 3, timeout: float = 20.0) -> None:
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if server is None or cli is None:
+            raise FileNotFoundError("redis-server" if server is None else "redis-cli")
+        self.server, self.cli, self.timeout = server, cli, timeout
+        self.ports = _free_ports(nodes)
+        self._tmp = tempfile.TemporaryDirectory()
+        self.workdir = Path(self._tmp.name)
+        #: A URL of one node: redis-py's RedisCluster discovers the others from it.
+        self.url = f"redis://127.0.0.1:{self.ports[0]}/0"
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        """Start the nodes, create the cluster and wait until it serves every slot."""
+        for port in self.ports:
+            node_dir = self.workdir / str(port)
+            node_dir.mkdir(exist_ok=True)
+            args = [
+                self.server, "--port", str(port), "--bind", "127.0.0.1",
+                "--dir", str(node_dir), "--cluster-enabled", "yes",
+                "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no",
+            ]  # fmt: skip
+            self.procs.append(
+                subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        deadline = time.monotonic() + self.timeout
+        for port in self.ports:
+            while not self._answers(port, "PING", "PONG"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {port} did not start")
+                time.sleep(0.02)
+        created = subprocess.run(
+            [self.cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=self.timeout,
+            check=False,
+        )  # fmt: skip
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-500:]}")
+        for port in self.ports:
+            while not self._answers(port, "CLUSTER INFO", "cluster_state:ok"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+                time.sleep(0.05)
+
+    def _answers(self, port: int, command: str, expected: str) -> bool:
+        try:
+            out = subprocess.run(
+                [self.cli, "-h", "127.0.0.1", "-p", str(port), *command.split()],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return expected in out.stdout
+
+    def stop(self) -> None:
+        """Kill every node (the data is gone)."""
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait()
+        self.procs = []
+
+    def __enter__(self) -> RedisCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self._tmp.cleanup()
