@@ -11,6 +11,7 @@ import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,10 @@ from stripe_sessions.testing import FakeStripe
 
 README = Path(__file__).parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-EXAMPLES = [b for b in BLOCKS if "def test_" not in b]
+#: Worker-pool examples define hooks a framework calls: test_worker_pool_examples calls them.
+WORKER_POOLS = {"celery": "from celery import", "arq": "from arq."}
+POOL_BLOCKS = {name: b for name, mark in WORKER_POOLS.items() for b in BLOCKS if mark in b}
+EXAMPLES = [b for b in BLOCKS if "def test_" not in b and b not in POOL_BLOCKS.values()]
 
 
 @pytest.fixture
@@ -120,3 +124,33 @@ def test_a_client_imports_only_what_its_first_call_needs() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_every_worker_pool_example_is_found() -> None:
+    assert set(POOL_BLOCKS) == set(WORKER_POOLS)
+
+
+@pytest.mark.parametrize("pool", sorted(WORKER_POOLS))
+def test_worker_pool_examples(pool: str, sdk_at_fake: FakeStripe, redis_server: Any) -> None:
+    """Each worker-pool example, driven as its framework would, shares a real Redis budget."""
+    pytest.importorskip(pool)
+    code = POOL_BLOCKS[pool].replace("redis://localhost:6379/0", redis_server.url)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    ids = [f"cus_{i}" for i in range(5)]
+    if pool == "celery":
+        namespace["open_stripe"]()  # worker_process_init, in the pool process
+        assert namespace["create_sessions"](ids) == 5  # a task called directly runs here
+        namespace["close_stripe"]()
+    else:
+
+        async def worker() -> int:
+            ctx: dict[str, Any] = {}
+            await namespace["startup"](ctx)
+            try:
+                return int(await namespace["create_sessions"](ctx, ids))
+            finally:
+                await namespace["shutdown"](ctx)
+
+        assert asyncio.run(worker()) == 5
+    assert sorted(r.form["customer"] for r in sdk_at_fake.requests) == ids
