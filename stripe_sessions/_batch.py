@@ -267,8 +267,12 @@ def check_batch_options(concurrency: int, rate_limit: float | None, max_retries:
 class Reachability:
     """Watches whether any attempt of a batch has reached the server.
 
-    Until one has, each connection failure that reached nothing (refused, DNS, TLS,
-    proxy, connect timeout) counts; at :data:`UNREACHABLE_ATTEMPTS` of them, or
+    "Reached" means an HTTP answer (a status line and headers) came back, not that a
+    TCP connection was made. Until one has, each connection failure with no HTTP answer
+    counts (``APIConnectionError.reached is False``): refused, DNS, TLS, proxy, connect
+    timeout, and a peer that accepts the connection but never answers HTTP (another
+    service on the port, ``http://`` to an HTTPS port, a server that closes or stays
+    silent until the timeout). At :data:`UNREACHABLE_ATTEMPTS` of them, or
     :data:`UNREACHABLE_SECONDS` after the first, :attr:`error` says why the batch stops.
     Once any attempt gets an answer (any status), the batch never stops for this.
     """

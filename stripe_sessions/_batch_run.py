@@ -27,7 +27,7 @@ from ._batch import (
     mark_batch_key,
     retry_after_of,
 )
-from ._errors import APIError, StripeError, ValidationError, redact
+from ._errors import APIConnectionError, APIError, StripeError, ValidationError, redact
 from ._models import CustomerSession
 from ._reader import Source
 
@@ -224,6 +224,10 @@ class Batch:
         if not self.limiter.take_now():
             await self.limiter.acquire()
         item.epoch = self.limiter.epoch
+        if self.reach.error is not None:  # the batch is stopping: send nothing more
+            stopped = APIConnectionError(self.reach.error.message, idempotency_key=item.key)
+            stopped.reached = False
+            raise stopped
         item.attempts += 1
         if item.attempts == 1:
             item.started = time.monotonic()

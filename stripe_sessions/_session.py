@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import platform
+import ssl
 import weakref
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 
 from ._closing import InFlight
+from ._errors import ValidationError
 from ._version import __version__
 
-__all__ = ["SDK_HEADERS", "USER_AGENT", "LazySession"]
+__all__ = ["SDK_HEADERS", "USER_AGENT", "CheckedConnector", "LazySession", "verified_context"]
 
 USER_AGENT: Final = (
     f"stripe-sessions/{__version__} aiohttp/{aiohttp.__version__} "
@@ -51,6 +54,8 @@ class LazySession:
     ) -> None:
         self._max_connections = max_connections
         self._trust_env = trust_env
+        if session is not None:
+            check_lent(session)
         _SESSIONS.add(self)
         self._session = session
         self._owned = session is None
@@ -67,6 +72,8 @@ class LazySession:
             return session
         if self._closed:
             raise RuntimeError("This client is closed; create a new one.")
+        if session is not None:  # lent, and first used on this loop
+            check_lent(session)
         if self._loop is not None and self._loop is not loop:
             raise RuntimeError(
                 "This client was first used on another event loop and is bound to it. "
@@ -76,7 +83,7 @@ class LazySession:
         self._loop = loop
         _raise_malloc_mmap_threshold()
         if session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            connector = CheckedConnector(limit=self._max_connections, ttl_dns_cache=300)
             session = self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers=SDK_HEADERS,
@@ -121,6 +128,115 @@ class LazySession:
     def default_headers(self) -> Mapping[str, str]:
         """What the session sends on every request: SDK_HEADERS, or nothing for a lent one."""
         return SDK_HEADERS if self._owned else {}
+
+    @property
+    def lent(self) -> bool:
+        """Whether the session is the caller's own (``AsyncClient(session=...)``)."""
+        return not self._owned
+
+    def per_request(self) -> dict[str, Any]:
+        """Keyword arguments every request passes so a lent session's settings do not apply.
+
+        (``raise_for_status``, redirects and decompression are set on every request by
+        the transport; :func:`check_lent` refused what cannot be set per request.)
+        """
+        if self._owned or not _PER_REQUEST_MIDDLEWARES:
+            return {}
+        # Replaces the session's middlewares (a caller's retry or auth middleware must
+        # not run on Stripe's requests) with one that drops the jar's cookies.
+        return {"middlewares": (_no_cookies,)}
+
+
+#: Default headers of a lent session that the SDK does not always override per request
+#: and that change what Stripe does or how the request is framed (any ``Stripe-*`` too).
+_REFUSED_HEADERS: Final = frozenset(
+    ("cookie", "content-encoding", "content-length", "transfer-encoding", "host", "expect")
+)
+#: aiohttp 3.12 added middlewares, and with them per-request ``middlewares=``.
+_PER_REQUEST_MIDDLEWARES: Final = tuple(map(int, aiohttp.__version__.split(".")[:2])) >= (3, 12)
+
+
+def check_lent(session: aiohttp.ClientSession) -> None:
+    """Refuse a lent session whose settings would change the SDK's requests.
+
+    What aiohttp lets a request override, the transport overrides on every request:
+    ``raise_for_status``, redirects, decompression, middlewares, TLS verification (see
+    ``Transport``), and the cookie jar's cookies are dropped. What it does not is
+    refused here, by name: ``auth`` (aiohttp adds it even when a request passes
+    ``auth=None``, then refuses to combine it with the API key's ``Authorization``),
+    default headers that the SDK does not always send itself (``Stripe-Account``,
+    ``Cookie``...), skipped ``Host``/``Content-Length``, and on aiohttp before 3.12 a
+    cookie jar that is not ``aiohttp.DummyCookieJar``.
+    """
+    found: list[str] = []
+    if session.auth is not None:
+        found.append("auth (the SDK sends the API key as its own Authorization header)")
+    headers = sorted(
+        {
+            name
+            for name in session.headers
+            if name.lower() in _REFUSED_HEADERS or name.lower().startswith("stripe-")
+        }
+    )
+    if headers:
+        found.append(
+            f"default headers {', '.join(headers)} (give stripe_account=, stripe_context=, "
+            "stripe_version= or default_headers= to the client instead)"
+        )
+    skipped = sorted(
+        str(h) for h in session.skip_auto_headers if h.lower() in ("host", "content-length")
+    )
+    if skipped:
+        found.append(f"skip_auto_headers {', '.join(skipped)}")
+    if not _PER_REQUEST_MIDDLEWARES and not isinstance(
+        session.cookie_jar, aiohttp.DummyCookieJar
+    ):  # pragma: no cover - aiohttp < 3.12 cannot drop cookies per request
+        found.append("cookie_jar (give cookie_jar=aiohttp.DummyCookieJar())")
+    if found:
+        raise ValidationError(
+            "session: the lent aiohttp.ClientSession sets what would change the SDK's "
+            f"requests to Stripe: {'; '.join(found)}. Lend a session without them.",
+            param="session",
+        )
+
+
+async def _no_cookies(request: Any, handler: Any) -> Any:
+    """Middleware for a lent session's requests: send none of its jar's cookies."""
+    request.headers.popall("Cookie", None)
+    return await handler(request)
+
+
+@functools.lru_cache(maxsize=1)
+def verified_context() -> ssl.SSLContext:
+    """A default, verifying SSLContext (for a lent session, whose connector may not verify)."""
+    return ssl.create_default_context()
+
+
+class CheckedConnector(aiohttp.TCPConnector):
+    """A TCPConnector that never reuses a pooled connection holding unread data.
+
+    aiohttp keeps parsing an idle keep-alive connection: a response the server (or a
+    proxy) writes while the connection sits in the pool is queued, and the next request
+    on that connection reads it as its answer: another request's answer, another
+    customer's client secret. aiohttp's pool checks only that the socket is open
+    (aio-libs/aiohttp#13656); this also asks the protocol's ``should_close``, which is
+    true when anything was queued, is being read, or failed, and closes such a
+    connection instead. Hand-written, as a subclass of a private method (``_get``),
+    because aiohttp offers no hook where the pooled protocol can be seen; if a later
+    aiohttp changes ``_get``, the answer checks in the transport still refuse a
+    stray answer.
+    """
+
+    async def _get(self, *args: Any, **kwargs: Any) -> Any:
+        while True:
+            got: Any = await super()._get(*args, **kwargs)
+            protocol = getattr(got, "protocol", got)  # a Connection; the protocol before 3.11
+            if protocol is None or not getattr(protocol, "should_close", False):
+                return got
+            if protocol is got:  # pragma: no cover - older aiohttp: not yet acquired
+                protocol.close()
+                return None
+            got.close()  # closes it (it must not return to the pool), then look again
 
 
 #: Larger than asyncio's read size (``sock.recv(256 KiB)`` per read of a socket).

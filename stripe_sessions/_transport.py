@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, Final, NamedTuple
+from urllib.parse import unquote_plus
 
 import aiohttp
 
@@ -16,17 +18,20 @@ from ._errors import (
     APIConnectionError,
     APIError,
     StripeError,
+    ValidationError,
     error_from_response,
     parse_retry_after,
+    redact,
     request_id_of,
     safe_headers,
     safe_repr,
+    server_text,
 )
 from ._failures import redirect_error, timeout_error, why_unreachable
 from ._limiter import RateLimiter
 from ._options import RequestOptions
 from ._retry import retry_failed, should_retry
-from ._session import SDK_HEADERS, LazySession
+from ._session import SDK_HEADERS, LazySession, verified_context
 
 __all__ = ["Response", "Transport"]
 
@@ -95,7 +100,13 @@ class Transport:
         self._timeout: Final = aiohttp.ClientTimeout(
             total=config.timeout, connect=config.connect_timeout
         )
-        self._ssl: Final = True if config.ssl is None else config.ssl
+        self._ssl: bool | ssl.SSLContext = True if config.ssl is None else config.ssl
+        #: What a lent session would otherwise decide for the SDK (see LazySession.lent).
+        self._lent: Final = session.per_request()
+        if session.lent and config.ssl is None:
+            # Verify as the SDK's own session does, whatever the lent connector says
+            # (``TCPConnector(ssl=False)`` would otherwise turn verification off).
+            self._ssl = verified_context()
 
     async def post(self, path: str, body: str, options: RequestOptions) -> Response:
         """POST ``body`` to ``path`` with ``options``, retrying as Stripe's rules allow.
@@ -123,6 +134,7 @@ class Transport:
             headers,
             client_timeout,
             options,
+            _asked(body),
         )
         if self.limiter is not None:
             attempt = partial(
@@ -146,6 +158,7 @@ class Transport:
         headers: Mapping[str, str],
         timeout: aiohttp.ClientTimeout,
         options: RequestOptions,
+        asked: tuple[tuple[str, str], ...],
     ) -> Response:
         """Send one request and read its answer: a Response, or a StripeError raised."""
         # Failure paths build their error, drop the body, and raise outside any
@@ -154,6 +167,8 @@ class Transport:
         session = self.session.get()
         key = options.idempotency_key
         outcome: Response | StripeError
+        answered = False  # whether an HTTP answer (status line and headers) came
+        cancelled: tuple[Any, ...] | None = None
         try:
             async with session.post(
                 url,
@@ -162,9 +177,12 @@ class Transport:
                 timeout=timeout,
                 allow_redirects=False,  # Stripe never redirects; the key must not follow one
                 auto_decompress=False,  # also for a session lent by the caller
+                raise_for_status=False,  # a lent session's own setting must not apply
                 proxy=self.config.proxy,
                 ssl=self._ssl,
+                **self._lent,
             ) as resp:
+                answered = True
                 status, resp_headers = resp.status, resp.headers
                 raw: bytes | None = None
                 if not _encoded(resp_headers):
@@ -176,20 +194,40 @@ class Transport:
                     )
                 if raw is None:
                     resp.close()  # not read in full, so the connection cannot be reused
+                outcome = self._answer(url, status, resp_headers, raw, options)
+                raw = None
+                stranger = _stranger(outcome, status, resp_headers, key, asked, self.config)
+                if stranger is not None:
+                    # Whatever this connection carries next is out of step: never reuse
+                    # it. Once the body is read aiohttp has put it back in the pool, and
+                    # only the response's protocol (private) still names it; the pool
+                    # drops a closed one.
+                    resp.close()
+                    protocol = getattr(resp, "_protocol", None)
+                    if protocol is not None:
+                        protocol.close()
+                    outcome = stranger
+        except asyncio.CancelledError as e:
+            # The caller cancelled (its own timeout, say). aiohttp's frames on this
+            # exception's traceback hold what was read of the body in their locals: it is
+            # raised afresh below, with none of them.
+            cancelled = e.args
         except asyncio.TimeoutError as e:
             outcome = timeout_error(e, timeout, key)
-            outcome.reached = not isinstance(e, aiohttp.ConnectionTimeoutError)
+            outcome.reached = answered
         except aiohttp.ClientError as e:
             outcome = APIConnectionError(
                 f"Could not reach Stripe at {self.config.base_url}: "
                 f"{why_unreachable(e, self.config)}",
                 idempotency_key=key,
             )
-            # Refused, DNS, TLS and proxy failures happen before anything reaches Stripe.
-            outcome.reached = not isinstance(e, aiohttp.ClientConnectorError)
-        else:
-            outcome = self._answer(url, status, resp_headers, raw, options)
-            raw = None
+            # "Reached" means an HTTP answer came: a peer that accepted the connection
+            # but never answered HTTP (another service, TLS on the port) reached nothing.
+            outcome.reached = answered
+        except ValueError as e:  # aiohttp refused to build the request: nothing was sent
+            outcome = _refused_request(e, self.config)
+        if cancelled is not None:
+            raise asyncio.CancelledError(*cancelled)
         if isinstance(outcome, Response):
             return outcome
         raise outcome
@@ -292,3 +330,86 @@ def _decode(raw: bytes) -> Any:
     if isinstance(payload, dict):
         return payload
     return f"a JSON {type(payload).__name__}, {len(raw)} bytes"
+
+
+def _asked(body: str) -> tuple[tuple[str, str], ...]:
+    """Which customer the form ``body`` asks a session for: ``(field, id)`` pairs.
+
+    Read from the body as sent (``extra_params`` may have replaced an argument):
+    ``customer=`` and ``customer_account=`` at the top level of the form.
+    """
+    asked: list[tuple[str, str]] = []
+    for field in ("customer", "customer_account"):
+        prefix = f"{field}="
+        if body.startswith(prefix):
+            start = len(prefix)
+        else:
+            at = body.find(f"&{prefix}")
+            if at < 0:
+                continue
+            start = at + 1 + len(prefix)
+        end = body.find("&", start)
+        value = body[start:] if end < 0 else body[start:end]
+        asked.append((field, unquote_plus(value) if "%" in value or "+" in value else value))
+    return tuple(asked)
+
+
+def _stranger(
+    outcome: Response | StripeError,
+    status: int,
+    headers: Mapping[str, str],
+    key: str,
+    asked: tuple[tuple[str, str], ...],
+    config: Config,
+) -> APIError | None:
+    """The error refusing an answer that belongs to another request, or None.
+
+    Stripe echoes the ``Idempotency-Key`` it answers; a session names its customer.
+    An answer that echoes another key, or holds another customer's session (the id of
+    an expanded Customer included), was read from a connection that is out of step
+    (a stray response on a kept-alive connection, a confused proxy): it is refused,
+    retryable, and its connection is closed. An answer without the echo is judged by
+    its customer alone; a value of the wrong type is left to the converter to report.
+    """
+    found: list[str] = []
+    echoed = headers.get("Idempotency-Key")
+    if echoed is not None and echoed != key:
+        found.append(f"the idempotency key {_quoted(echoed, config)} where {key!r} was sent")
+    if isinstance(outcome, Response):
+        for field, value in asked:
+            got = outcome.data.get(field)
+            if isinstance(got, dict):  # expanded: a Customer object
+                got = got.get("id")
+            if isinstance(got, str) and got != value:
+                found.append(f"{field} {_quoted(got, config)} where {value!r} was asked for")
+    if not found:
+        return None
+    return APIError(
+        f"Refused an answer to another request: it carries {' and '.join(found)}; "
+        "its connection was closed (the call may be retried on a new one with the same key)",
+        http_status=status,
+        request_id=request_id_of(headers, config.secrets),
+        idempotency_key=key,
+        headers=safe_headers(headers, config.secrets),
+        should_retry=True,
+    )
+
+
+def _quoted(value: str, config: Config) -> str:
+    """A server's value for a message: masked, bounded, printable, quoted."""
+    return repr(server_text(value, 80, config.secrets))
+
+
+def _refused_request(e: ValueError, config: Config) -> ValidationError:
+    """aiohttp refused to build the request (nothing was sent), as a ValidationError.
+
+    It does so when credentials it would add itself meet the SDK's ``Authorization``
+    header: a ``~/.netrc`` entry for the host (with ``trust_env``), say.
+    """
+    return ValidationError(
+        "aiohttp refused to build the request, so nothing was sent: "
+        f"{type(e).__name__}: {redact(str(e), *config.secrets)[:200]} "
+        "(a ~/.netrc entry for the API host, read with trust_env=True, or credentials "
+        "in a URL would replace the API key's Authorization header)",
+        param="session",
+    )

@@ -20,6 +20,8 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 SESSION = json.loads((Path(__file__).parent / "fixtures" / "customer_session.json").read_text())
+# The customer the tests ask for: the SDK refuses a session for another customer.
+SESSION["customer"] = "cus_1"
 MiB = 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
