@@ -196,6 +196,9 @@ class Batch:
                 failure = _unforeseen(e, key)
             else:
                 return self._succeeded(item, session)
+        # Re-raised by tenacity in a step a Python-implemented task may run inside an
+        # ``except`` (see Transport.post): a result's error is chained to nothing.
+        failure.__context__ = None
         failure.batch_key = self.batch_key
         return self._result(item, error=failure)
 

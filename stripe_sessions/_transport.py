@@ -143,13 +143,22 @@ class Transport:
         try:
             return await attempt()
         except StripeError as e:
+            # _attempt raises outside any ``except``, but a task implemented in Python
+            # (asyncio's _PyTask; pytest-asyncio's on 3.10) resumes a step inside one
+            # when a future fails, and each raise in that step chains its exception
+            # (aiohttp's frames hold the headers): nothing a caller gets is chained.
+            e.__context__ = None
             retries = (
                 self.config.max_retries if options.max_retries is None else options.max_retries
             )
             if not retries or not should_retry(e):
                 raise
             failure = e
-        return await retry_failed(failure, attempt, retries)
+        try:
+            return await retry_failed(failure, attempt, retries)
+        except StripeError as e:
+            e.__context__ = None  # as above: tenacity raised it again in that step
+            raise
 
     async def _attempt(
         self,
