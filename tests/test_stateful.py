@@ -20,23 +20,34 @@ trickles, cuts, duplicates or injects bytes. Invariants, checked on every call o
 - no socket, task or thread is left once a client is closed (and none at the end), and
   the client's loop reported no error ("Task was destroyed", "Unclosed ...").
 
-The servers run on their own loop thread; the client runs on a private loop the
-machine owns (each step is one ``run_until_complete``). Bounded for CI; to hunt longer
-run ``STATEFUL_EXAMPLES=500 STATEFUL_STEPS=25 pytest tests/test_stateful.py``.
+Two machines share the servers, the checks and the server's rules: ``AsyncLife`` drives
+an ``AsyncClient`` on a private loop the machine owns (each step is one
+``run_until_complete``; it also cancels creates and closes with creates in flight);
+``SyncLife`` drives the generated sync ``Client`` (its own loop thread; calls from
+several threads, close() with calls in flight on other threads, on_progress calling the
+client back or closing it). The servers run on a loop thread of their own.
+
+Bounded for CI (25 examples of 15 steps each, about 20 s per machine); to hunt longer:
+``STATEFUL_EXAMPLES=500 STATEFUL_STEPS=25 STATEFUL_STATS=1 pytest -s tests/test_stateful.py``
+(``STATEFUL_STATS`` prints how often each outcome happened). Checks that a known bug
+still fails are relaxed with a comment naming the finding in
+/work/notes/stateful-findings.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import gc
 import hashlib
+import itertools
 import logging
 import os
 import threading
 import time
 import traceback
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 import attrs
@@ -64,7 +75,7 @@ OTHER_KEY = "sk_test_STATEFULcopy0123456789abcd"
 #: Text that must never appear in an error, a rendered traceback or a log record.
 SECRETS = ("STATEFULmain", "STATEFULcopy", "cuss_secret_")
 COMPONENTS = {"pricing_table": {"enabled": True}}
-EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "25"))
 STEPS = int(os.environ.get("STATEFUL_STEPS", "15"))
 #: Slack on every time bound: a busy 2-core CI machine must not flake the test.
 MARGIN = 5.0
@@ -223,7 +234,7 @@ class Servers:
 class Handle:
     """A client (or a with_options copy) and the settings it was made with."""
 
-    client: ss.AsyncClient
+    client: Any  # an AsyncClient or a Client
     api_key: str = attrs.field(repr=False)  # this test's own frames show it otherwise
     stripe_account: str | None
     timeout: float
@@ -236,7 +247,7 @@ class Handle:
 class Dangling:
     """A stream_many left open midway, with what it was asked."""
 
-    stream: AsyncGenerator[ss.BatchResult, None]
+    stream: Any  # an AsyncGenerator or a sync Iterator of BatchResult
     customers: list[str]
     batch_key: str
     handle: Handle
@@ -266,8 +277,11 @@ def as_input(items: list[dict[str, Any]], form: str) -> Any:
     return agen()
 
 
-class ClientLife(RuleBasedStateMachine):
-    """A client's life: calls of every kind, copies, closes, GC, against a hostile server."""
+class Life(RuleBasedStateMachine):
+    """What both clients' lives share: the servers and their rules, the checks, teardown."""
+
+    #: Whether a call refused by a closed client carries its idempotency key.
+    refusal_has_key = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -278,7 +292,9 @@ class ClientLife(RuleBasedStateMachine):
         self.loop.set_exception_handler(lambda loop, context: self.loop_errors.append(context))
         self.records = Records()
         self.levels = {}
-        for name in ("stripe_sessions", "aiohttp"):
+        # asyncio's own logger: what a loop without a handler of ours (the sync client's
+        # private one) reports, e.g. "Task was destroyed but it is pending!".
+        for name in ("stripe_sessions", "aiohttp", "asyncio"):
             logger = logging.getLogger(name)
             self.levels[name] = logger.level
             logger.addHandler(self.records)
@@ -292,6 +308,7 @@ class ClientLife(RuleBasedStateMachine):
         #: Idempotency key -> digest of the one session it returned.
         self.answers: dict[str, str] = {}
         self.counter = 0
+        self.customers = itertools.count(1)  # next() is atomic: calls from threads
         self.family = 0
 
     # --- plumbing ----------------------------------------------------------------------
@@ -321,7 +338,7 @@ class ClientLife(RuleBasedStateMachine):
         return {t for t in asyncio.all_tasks(self.loop) if t is not current}
 
     def customer(self) -> str:
-        self.counter += 1
+        self.counter = next(self.customers)
         return f"cus_s{self.counter}"
 
     @property
@@ -331,9 +348,18 @@ class ClientLife(RuleBasedStateMachine):
     def pick(self, which: int) -> Handle:
         return self.handles[which % len(self.handles)]
 
+    def make_client(self, **settings: Any) -> Any:
+        raise NotImplementedError
+
+    def close_main(self, grace: float) -> None:
+        raise NotImplementedError
+
+    def read_stream(self, left: Dangling, take: int) -> None:
+        raise NotImplementedError
+
     def new_client(self, timeout: float, max_retries: int, max_connections: int) -> None:
         assert self.servers is not None
-        client = ss.AsyncClient(
+        client = self.make_client(
             api_key=API_KEY,
             base_url=self.servers.proxy.url,
             timeout=timeout,
@@ -535,6 +561,163 @@ class ClientLife(RuleBasedStateMachine):
 
         self.servers.call(cut)
 
+    @rule(other_thread=st.booleans())
+    def collect_garbage(self, other_thread: bool) -> None:
+        self.collect(other_thread)
+
+    def collect(self, other_thread: bool) -> None:
+        if other_thread:
+            thread = threading.Thread(target=gc.collect, name="stateful-gc")
+            thread.start()
+            thread.join()
+        else:
+            gc.collect()
+        self.settle(lambda: False, 0.02)  # finalizers scheduled on the loop run
+
+    # --- copies and closing ------------------------------------------------------------
+    # --- copies and closing, shared ----------------------------------------------------
+
+    def copy_client(
+        self, timeout: float | None, max_retries: int | None, account: str | None, other_key: bool
+    ) -> None:
+        base = self.main
+        changes: dict[str, Any] = {}
+        if timeout is not None:
+            changes["timeout"] = timeout
+        if max_retries is not None:
+            changes["max_retries"] = max_retries
+        if account is not None:
+            changes["stripe_account"] = account
+        if other_key:
+            changes["api_key"] = OTHER_KEY
+        copy = base.client.with_options(**changes)
+        assert_no_secret(repr(copy), "a client's repr")
+        self.handles.append(
+            Handle(
+                copy,
+                OTHER_KEY if other_key else base.api_key,
+                account if account is not None else base.stripe_account,
+                timeout if timeout is not None else base.timeout,
+                max_retries if max_retries is not None else base.max_retries,
+                self.family,
+            )
+        )
+
+    def create_on_closed(self, handle: Handle) -> None:
+        """A create on a closed client: must raise, having sent nothing."""
+        raise NotImplementedError
+
+    def after_close(self, drain: bool) -> None:
+        """The main client was closed: its streams end, nothing of it is left, it refuses."""
+        assert self.servers is not None
+        handles = self.handles
+        # Streams of the closed client (and its copies): read to their end, or dropped.
+        family = [d for d in self.dangling if d.handle.family == self.family]
+        self.dangling = [d for d in self.dangling if d not in family]
+        while family:
+            left = family.pop()
+            if drain:
+                self.read_stream(left, len(left.customers) + 1)
+            del left
+        self.check_closed(self.servers.proxy.port)
+        # A closed client (or copy) sends nothing and says so with a StripeError.
+        before = self.servers.requests_received()
+        for handle in handles:
+            try:
+                self.create_on_closed(handle)
+            except Exception as e:  # checked: every failure must be a StripeError
+                self.check_failure(e, "closed" if self.refusal_has_key else None)
+            else:
+                raise AssertionError("a closed client created a session")
+        assert self.servers.requests_received() == before
+        self.closed.extend(handles)
+
+    # --- after every step --------------------------------------------------------------
+
+    @invariant()
+    def nothing_created_twice(self) -> None:
+        if self.servers is None:
+            return
+        keys = [k for k in self.servers.keys_created() if k is not None]
+        twice = {k for k in keys if keys.count(k) > 1}
+        assert not twice, f"created twice: {twice}"
+
+    @invariant()
+    def no_secret_logged(self) -> None:
+        for line in self.records.lines:
+            assert_no_secret(line, "a log record")
+        errors = [
+            line
+            for line in self.records.lines
+            if line.startswith("asyncio ERROR")
+            # FINDING stateful-findings.md #4: a sync stream_many dropped after close()
+            # makes the sync client's loop report this; relaxed until it is fixed.
+            and "aclose(): asynchronous generator is already running" not in line
+        ]
+        self.records.lines.clear()
+        assert not errors, f"a client's event loop reported: {errors}"
+
+    @invariant()
+    def loop_reported_nothing(self) -> None:
+        assert not self.loop_errors, self.loop_errors
+
+    @invariant()
+    def no_task_left_behind(self) -> None:
+        """With no stream left open, nothing of any call runs between steps."""
+        if self.dangling:
+            return
+
+        async def left() -> set[asyncio.Task[Any]]:
+            deadline = time.monotonic() + SETTLE
+            while self.other_tasks() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            return self.other_tasks()
+
+        tasks = self.run(left())
+        assert not tasks, f"tasks left between steps: {tasks}"
+
+    def teardown(self) -> None:
+        try:
+            if self.handles:
+                self.close_main(grace=0)
+            self.dangling.clear()
+            self.handles.clear()
+            self.closed.clear()
+            if self.servers is not None:
+                self.check_closed(self.servers.proxy.port)
+            self.run(self.loop.shutdown_asyncgens())
+            assert not self.loop_errors, self.loop_errors
+        finally:
+            self.loop.close()
+            if self.servers is not None:
+                self.servers.stop()
+            for name, level in self.levels.items():
+                logging.getLogger(name).removeHandler(self.records)
+                logging.getLogger(name).setLevel(level)
+        assert self.servers is None or not self.servers.errors, self.servers.errors
+        for line in self.records.lines:
+            assert_no_secret(line, "a log record")
+        gc.collect()
+        left = open_fds() - self.fds_before
+        assert not left, f"descriptors left: {[os.readlink(f'/proc/self/fd/{fd}') for fd in left]}"
+
+
+class AsyncLife(Life):
+    """The life of an ``AsyncClient`` run on a private loop the machine owns."""
+
+    def make_client(self, **settings: Any) -> Any:
+        return ss.AsyncClient(**settings)
+
+    def close_main(self, grace: float) -> None:
+        self.run(self.main.client.aclose(grace=grace))
+
+    def create_on_closed(self, handle: Handle) -> None:
+        self.run(
+            handle.client.customer_sessions.create(
+                customer=self.customer(), components=COMPONENTS, idempotency_key="closed"
+            )
+        )
+
     # --- single creates ----------------------------------------------------------------
 
     async def create(
@@ -697,7 +880,7 @@ class ClientLife(RuleBasedStateMachine):
     ) -> None:
         async def batch() -> list[ss.BatchResult] | None:
             try:
-                return await handle.client.customer_sessions.create_many(
+                results: list[ss.BatchResult] = await handle.client.customer_sessions.create_many(
                     as_input(items, form),
                     concurrency=concurrency,
                     rate_limit=rate_limit,
@@ -708,6 +891,7 @@ class ClientLife(RuleBasedStateMachine):
             except Exception as e:  # checked: every failure must be a StripeError
                 self.check_batch_error(e, batch_key)
                 return None
+            return results
 
         started = time.monotonic()
         results = self.run(batch())
@@ -806,21 +990,6 @@ class ClientLife(RuleBasedStateMachine):
         del left
         self.collect(gc_thread)
 
-    @rule(other_thread=st.booleans())
-    def collect_garbage(self, other_thread: bool) -> None:
-        self.collect(other_thread)
-
-    def collect(self, other_thread: bool) -> None:
-        if other_thread:
-            thread = threading.Thread(target=gc.collect, name="stateful-gc")
-            thread.start()
-            thread.join()
-        else:
-            gc.collect()
-        self.settle(lambda: False, 0.02)  # finalizers scheduled on the loop run
-
-    # --- copies and closing ------------------------------------------------------------
-
     @precondition(lambda self: len(self.handles) < 4)
     @rule(
         timeout=st.none() | TIMEOUTS,
@@ -831,28 +1000,7 @@ class ClientLife(RuleBasedStateMachine):
     def with_options(
         self, timeout: float | None, max_retries: int | None, account: str | None, other_key: bool
     ) -> None:
-        base = self.main
-        changes: dict[str, Any] = {}
-        if timeout is not None:
-            changes["timeout"] = timeout
-        if max_retries is not None:
-            changes["max_retries"] = max_retries
-        if account is not None:
-            changes["stripe_account"] = account
-        if other_key:
-            changes["api_key"] = OTHER_KEY
-        copy = base.client.with_options(**changes)
-        assert_no_secret(repr(copy), "a client's repr")
-        self.handles.append(
-            Handle(
-                copy,
-                OTHER_KEY if other_key else base.api_key,
-                account if account is not None else base.stripe_account,
-                timeout if timeout is not None else base.timeout,
-                max_retries if max_retries is not None else base.max_retries,
-                self.family,
-            )
-        )
+        self.copy_client(timeout, max_retries, account, other_key)
 
     @precondition(lambda self: len(self.handles) > 1)
     @rule(pick=st.integers(1, 3))
@@ -866,111 +1014,390 @@ class ClientLife(RuleBasedStateMachine):
     @rule(
         grace=st.sampled_from([0.0, 0.1, 0.5]),
         drain=st.booleans(),
+        in_flight=st.integers(0, 3),
+        after=st.sampled_from([0.0, 0.01, 0.1]),
         timeout=TIMEOUTS,
         max_retries=RETRIES,
         max_connections=st.sampled_from([1, 2, 100]),
     )
     def close_client(
-        self, grace: float, drain: bool, timeout: float, max_retries: int, max_connections: int
+        self,
+        grace: float,
+        drain: bool,
+        in_flight: int,
+        after: float,
+        timeout: float,
+        max_retries: int,
+        max_connections: int,
     ) -> None:
-        """aclose(): nothing of the client is left; then a fresh client."""
-        assert self.servers is not None
-        handles = self.handles
-        self.run(self.main.client.aclose(grace=grace))
-        assert all(h.client.closed for h in handles)
-        # Streams of the closed client: read to their end (quickly), or dropped.
-        family = [d for d in self.dangling if d.handle.family == self.family]
-        self.dangling = [d for d in self.dangling if d not in family]
-        while family:
-            left = family.pop()
-            if drain:
-                self.read_stream(left, len(left.customers) + 1)
-            del left
-        self.check_closed(self.servers.proxy.port)
-        # A closed client (or copy) sends nothing and says so with a StripeError.
-        before = self.servers.requests_received()
-        for handle in handles:
-            try:
-                self.run(
-                    handle.client.customer_sessions.create(
-                        customer=self.customer(), components=COMPONENTS, idempotency_key="closed"
-                    )
+        """aclose() with calls in flight: each ends (a session or a StripeError with its key)."""
+        handles = list(self.handles)
+        closing: list[float] = []
+
+        async def close() -> None:
+            await asyncio.sleep(after)
+            started = time.monotonic()
+            await self.main.client.aclose(grace=grace)
+            closing.append(time.monotonic() - started)
+
+        async def together() -> None:
+            calls = [
+                self.create(
+                    handles[i % len(handles)], None, None, f"inflight-{i}-{time.monotonic_ns()}"
                 )
-            except Exception as e:  # checked: every failure must be a StripeError
-                self.check_failure(e, "closed")
-            else:
-                raise AssertionError("a closed client created a session")
-        assert self.servers.requests_received() == before
-        self.closed.extend(handles)
+                for i in range(in_flight)
+            ]
+            await asyncio.gather(close(), *calls)
+
+        self.run(together())
+        assert closing[0] <= grace + MARGIN, f"aclose() took {closing[0]:.2f}s"
+        assert all(h.client.closed for h in handles)
+        self.after_close(drain)
         self.new_client(timeout, max_retries, max_connections)
 
-    # --- after every step --------------------------------------------------------------
 
-    @invariant()
-    def nothing_created_twice(self) -> None:
-        if self.servers is None:
-            return
-        keys = [k for k in self.servers.keys_created() if k is not None]
-        twice = {k for k in keys if keys.count(k) > 1}
-        assert not twice, f"created twice: {twice}"
+class SyncLife(Life):
+    """The same life with the generated sync ``Client``: its own loop thread, plain iterators."""
 
-    @invariant()
-    def no_secret_logged(self) -> None:
-        for line in self.records.lines:
-            assert_no_secret(line, "a log record")
-        self.records.lines.clear()
+    # FINDING stateful-findings.md #3: the sync Client refuses a call after close()
+    # with a ClientClosedError whose idempotency_key is None (AsyncClient's carries the
+    # caller's key). Relaxed here until the portal passes the key on.
+    refusal_has_key = False
 
-    @invariant()
-    def loop_reported_nothing(self) -> None:
-        assert not self.loop_errors, self.loop_errors
+    def make_client(self, **settings: Any) -> Any:
+        return ss.Client(**settings)
 
-    @invariant()
-    def no_task_left_behind(self) -> None:
-        """With no stream left open, nothing of any call runs between steps."""
-        if self.dangling:
-            return
+    def close_main(self, grace: float) -> None:
+        self.main.client.close(grace=grace)
 
-        async def left() -> set[asyncio.Task[Any]]:
-            deadline = time.monotonic() + SETTLE
-            while self.other_tasks() and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            return self.other_tasks()
+    def create_on_closed(self, handle: Handle) -> None:
+        handle.client.customer_sessions.create(
+            customer=self.customer(), components=COMPONENTS, idempotency_key="closed"
+        )
 
-        tasks = self.run(left())
-        assert not tasks, f"tasks left between steps: {tasks}"
-
-    def teardown(self) -> None:
+    def create(
+        self, handle: Handle, timeout: float | None, retries: int | None, key: str | None
+    ) -> Callable[[], None]:
+        """Make the call now (on any thread); the returned check runs on the main thread."""
+        customer = self.customer()
+        started = time.monotonic()
         try:
-            if self.handles:
-                self.run(self.main.client.aclose(grace=0))
-            self.dangling.clear()
-            self.handles.clear()
-            self.closed.clear()
-            if self.servers is not None:
-                self.check_closed(self.servers.proxy.port)
-            self.run(self.loop.shutdown_asyncgens())
-            assert not self.loop_errors, self.loop_errors
+            session = handle.client.customer_sessions.create(
+                customer=customer,
+                components=COMPONENTS,
+                idempotency_key=key,
+                timeout=timeout,
+                max_retries=retries,
+            )
+        except Exception as e:  # checked: every failure must be a StripeError
+            failure: BaseException | None = e
+        else:
+            failure = None
+        elapsed = time.monotonic() - started
+
+        def check() -> None:
+            self.check_time(
+                elapsed,
+                handle.timeout if timeout is None else timeout,
+                handle.max_retries if retries is None else retries,
+            )
+            if failure is not None:
+                self.check_failure(failure, key)
+                return
+            note("create: ok")
+            got = self.check_session(session, customer, handle)
+            assert key is None or got == key, (got, key)
+
+        return check
+
+    @rule(
+        which=st.integers(0, 3),
+        timeout=st.none() | TIMEOUTS,
+        retries=st.none() | RETRIES,
+        explicit_key=st.booleans(),
+    )
+    def create_one(
+        self, which: int, timeout: float | None, retries: int | None, explicit_key: bool
+    ) -> None:
+        key = f"one-{self.counter}-{time.monotonic_ns()}" if explicit_key else None
+        self.create(self.pick(which), timeout, retries, key)()
+
+    @rule(n=st.integers(2, 4), timeout=TIMEOUTS, retries=RETRIES)
+    def create_from_threads(self, n: int, timeout: float, retries: int) -> None:
+        """Calls from several threads at once share the client's loop and pool."""
+        handles = [self.pick(i) for i in range(n)]
+        with concurrent.futures.ThreadPoolExecutor(n, "stateful-caller") as pool:
+            checks = list(pool.map(lambda h: self.create(h, timeout, retries, None), handles))
+        for check in checks:
+            check()
+
+    @rule(
+        which=st.integers(0, 3),
+        n=st.integers(0, 6),
+        concurrency=st.integers(1, 3),
+        rate_limit=st.sampled_from([None, 200.0]),
+        retries=RETRIES,
+        timeout=TIMEOUTS,
+        form=st.sampled_from(["list", "generator"]),
+        invalid=st.none() | st.integers(0, 5),
+    )
+    def create_many(
+        self,
+        which: int,
+        n: int,
+        concurrency: int,
+        rate_limit: float | None,
+        retries: int,
+        timeout: float,
+        form: str,
+        invalid: int | None,
+    ) -> None:
+        handle = self.pick(which)
+        customers = [self.customer() for _ in range(n)]
+        batch_key = f"batch-{self.counter}-{time.monotonic_ns()}"
+        items = batch_items(customers, invalid)
+        self.batches.append((batch_key, items))
+        self.run_batch(handle, customers, items, batch_key, invalid, form, concurrency,
+                       rate_limit, retries, timeout)  # fmt: skip
+
+    def run_batch(
+        self,
+        handle: Handle,
+        customers: list[str],
+        items: list[dict[str, Any]],
+        batch_key: str,
+        invalid: int | None,
+        form: str,
+        concurrency: int,
+        rate_limit: float | None,
+        retries: int,
+        timeout: float,
+    ) -> None:
+        started = time.monotonic()
+        try:
+            results = handle.client.customer_sessions.create_many(
+                as_input(items, form),
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                batch_key=batch_key,
+                max_retries=retries,
+                timeout=timeout,
+            )
+        except Exception as e:  # checked: every failure must be a StripeError
+            self.check_batch_error(e, batch_key)
+            note("create_many: raised")
+            return
         finally:
-            self.loop.close()
-            if self.servers is not None:
-                self.servers.stop()
-            for name, level in self.levels.items():
-                logging.getLogger(name).removeHandler(self.records)
-                logging.getLogger(name).setLevel(level)
-        assert self.servers is None or not self.servers.errors, self.servers.errors
-        for line in self.records.lines:
-            assert_no_secret(line, "a log record")
-        gc.collect()
-        left = open_fds() - self.fds_before
-        assert not left, f"descriptors left: {[os.readlink(f'/proc/self/fd/{fd}') for fd in left]}"
+            elapsed = time.monotonic() - started
+            self.check_time(elapsed, timeout, retries, calls=max(len(items), 1))
+        assert [r.index for r in results] == list(range(len(items)))
+        for r in results:
+            self.check_result(r, customers, batch_key, invalid, handle)
+
+    @precondition(lambda self: self.batches)
+    @rule(which=st.integers(0, 3), pick=st.integers(0, 100), timeout=TIMEOUTS)
+    def rerun_batch(self, which: int, pick: int, timeout: float) -> None:
+        """A batch again with its batch_key: the same sessions, nothing created twice."""
+        batch_key, items = self.batches[pick % len(self.batches)]
+        customers = [item["customer"] for item in items]
+        invalid = next((i for i, item in enumerate(items) if not item["components"]), None)
+        self.run_batch(self.pick(which), customers, items, batch_key, invalid, "list", 2,
+                       None, 2, timeout)  # fmt: skip
+
+    @rule(
+        which=st.integers(0, 3),
+        n=st.integers(1, 8),
+        take=st.integers(0, 8),
+        then=st.sampled_from(["drain", "close", "drop", "dangle"]),
+        concurrency=st.integers(1, 3),
+        retries=RETRIES,
+        timeout=TIMEOUTS,
+        form=st.sampled_from(["list", "generator"]),
+        gc_thread=st.booleans(),
+    )
+    def stream_many(
+        self,
+        which: int,
+        n: int,
+        take: int,
+        then: str,
+        concurrency: int,
+        retries: int,
+        timeout: float,
+        form: str,
+        gc_thread: bool,
+    ) -> None:
+        """Read ``take`` results of a stream, then drain it, close it, drop it or leave it."""
+        handle = self.pick(which)
+        customers = [self.customer() for _ in range(n)]
+        batch_key = f"stream-{self.counter}-{time.monotonic_ns()}"
+        stream = handle.client.customer_sessions.stream_many(
+            as_input(batch_items(customers, None), form),
+            concurrency=concurrency,
+            rate_limit=None,
+            batch_key=batch_key,
+            max_retries=retries,
+            timeout=timeout,
+        )
+        left = Dangling(stream, customers, batch_key, handle, set(), timeout, retries)
+        self.read_stream(left, take if then != "drain" else n + 1)
+        if then == "close":
+            stream.close()
+        elif then == "dangle":
+            self.dangling.append(left)
+        del stream, left  # "drop": the last references go; the collector closes it
+        self.collect(gc_thread)
+
+    def read_stream(self, left: Dangling, take: int) -> None:
+        """Read up to ``take`` results of an open stream, checking each."""
+        started = time.monotonic()
+        try:
+            for _ in range(take):
+                r = next(left.stream)
+                assert r.index not in left.seen, f"index {r.index} twice"
+                left.seen.add(r.index)
+                self.check_result(r, left.customers, left.batch_key, None, left.handle)
+        except StopIteration:
+            pass
+        except Exception as e:  # checked: every failure must be a StripeError
+            self.check_batch_error(e, left.batch_key)
+        self.check_time(time.monotonic() - started, left.timeout, left.max_retries, max(take, 1))
+
+    @precondition(lambda self: self.dangling)
+    @rule(pick=st.integers(0, 100), take=st.integers(1, 8), gc_thread=st.booleans())
+    def touch_dangling(self, pick: int, take: int, gc_thread: bool) -> None:
+        """Read more of a stream left open, or drop it and collect garbage."""
+        left = self.dangling.pop(pick % len(self.dangling))
+        if take % 2:
+            self.read_stream(left, take)
+            self.dangling.append(left)
+        del left
+        self.collect(gc_thread)
+
+    @rule(close=st.booleans())
+    def call_back_in(self, close: bool) -> None:
+        """on_progress (on the client's loop thread) calls the client, or closes it."""
+        handle = self.main
+        customers = [self.customer()]
+        batch_key = f"reenter-{self.counter}-{time.monotonic_ns()}"
+        inner: list[BaseException] = []
+
+        def on_progress(progress: ss.BatchProgress) -> None:
+            if close:
+                handle.client.close(grace=0)  # scheduled: returns at once
+                return
+            try:
+                handle.client.customer_sessions.create(customer="cus_inner", components=COMPONENTS)
+            except BaseException as e:
+                inner.append(e)
+                raise
+
+        started = time.monotonic()
+        try:
+            results = handle.client.customer_sessions.create_many(
+                batch_items(customers, None),
+                on_progress=on_progress,
+                batch_key=batch_key,
+                max_retries=0,
+                timeout=1.0,
+            )
+        except Exception as e:  # checked below
+            failure: BaseException | None = e
+        else:
+            failure = None
+        self.check_time(time.monotonic() - started, 1.0, 0)
+        if close:
+            # Closed from its own callback: the batch's result or a StripeError, then closed.
+            if failure is not None:
+                self.check_failure(failure)
+            else:
+                for r in results:
+                    self.check_result(r, customers, batch_key, None, handle)
+            assert handle.client.closed
+            self.after_close(drain=False)
+            self.new_client(handle.timeout, handle.max_retries, 100)
+            return
+        if inner:  # the callback ran: calling back in was refused, clearly, no deadlock
+            assert failure is not None
+            # FINDING stateful-findings.md #2: refused with a bare RuntimeError (no
+            # StripeError); relaxed to accept it until _portal raises a StripeError.
+            if not isinstance(failure, ss.StripeError):
+                assert isinstance(failure, RuntimeError), rendered(failure)
+                assert "own event loop thread" in str(failure)
+                note("finding 2: RuntimeError calling back in")
+            else:
+                self.check_failure(failure)
+        elif failure is not None:
+            self.check_batch_error(failure, batch_key)
+
+    # --- copies and closing ------------------------------------------------------------
+
+    @precondition(lambda self: len(self.handles) < 4)
+    @rule(
+        timeout=st.none() | TIMEOUTS,
+        max_retries=st.none() | RETRIES,
+        account=st.sampled_from([None, "acct_1", "acct_2"]),
+        other_key=st.booleans(),
+    )
+    def with_options(
+        self, timeout: float | None, max_retries: int | None, account: str | None, other_key: bool
+    ) -> None:
+        self.copy_client(timeout, max_retries, account, other_key)
+
+    @precondition(lambda self: len(self.handles) > 1)
+    @rule(pick=st.integers(1, 3))
+    def close_copy(self, pick: int) -> None:
+        """Closing a copy leaves the shared loop, pool and the original open."""
+        copy = self.handles.pop(1 + pick % (len(self.handles) - 1))
+        copy.client.close()
+        assert not self.main.client.closed
+        self.closed.append(copy)
+
+    @rule(
+        grace=st.sampled_from([0.0, 0.1, 0.5]),
+        drain=st.booleans(),
+        in_flight=st.integers(0, 3),
+        after=st.sampled_from([0.0, 0.01, 0.1]),
+        timeout=TIMEOUTS,
+        max_retries=RETRIES,
+        max_connections=st.sampled_from([1, 2, 100]),
+    )
+    def close_client(
+        self,
+        grace: float,
+        drain: bool,
+        in_flight: int,
+        after: float,
+        timeout: float,
+        max_retries: int,
+        max_connections: int,
+    ) -> None:
+        """close() with calls in flight on other threads: each ends; nothing is left."""
+        handles = list(self.handles)
+        with concurrent.futures.ThreadPoolExecutor(max(in_flight, 1), "stateful-caller") as pool:
+            calls = [
+                pool.submit(self.create, handles[i % len(handles)], None, None, None)
+                for i in range(in_flight)
+            ]
+            time.sleep(after)
+            started = time.monotonic()
+            self.close_main(grace)
+            closing = time.monotonic() - started
+        assert closing <= grace + MARGIN, f"close() took {closing:.2f}s"
+        for call in calls:
+            call.result()()
+        assert all(h.client.closed for h in handles)
+        self.after_close(drain)
+        self.new_client(timeout, max_retries, max_connections)
 
 
-def test_a_client_life_against_a_hostile_server(fast_retries: None) -> None:
+@pytest.mark.parametrize("machine", [AsyncLife, SyncLife], ids=["async", "sync"])
+def test_a_client_life_against_a_hostile_server(machine: type[Life], fast_retries: None) -> None:
     """Random lives of a client hold every invariant (see the module docstring)."""
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc to count descriptors and sockets")
     run_state_machine_as_test(
-        ClientLife,
+        machine,
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
