@@ -428,6 +428,12 @@ class Life(RuleBasedStateMachine):
             if r.index == invalid:
                 assert isinstance(r.error, ss.ValidationError), repr(r.error)
 
+    def check_read(self, left: Dangling, r: ss.BatchResult) -> None:
+        """One result read from a stream: a new index, answering its own input."""
+        assert r.index not in left.seen, f"index {r.index} twice"
+        left.seen.add(r.index)
+        self.check_result(r, left.customers, left.batch_key, None, left.handle)
+
     def check_batch_error(self, e: BaseException, batch_key: str) -> None:
         self.check_failure(e)
         assert isinstance(e, ss.StripeError)
@@ -960,17 +966,15 @@ class AsyncLife(Life):
         """Read up to ``take`` results of an open stream, checking each."""
 
         async def read() -> bool:
-            try:
-                for _ in range(take):
+            for _ in range(take):
+                try:
                     r = await left.stream.__anext__()
-                    assert r.index not in left.seen, f"index {r.index} twice"
-                    left.seen.add(r.index)
-                    self.check_result(r, left.customers, left.batch_key, None, left.handle)
-            except StopAsyncIteration:
-                return True
-            except Exception as e:  # checked: every failure must be a StripeError
-                self.check_batch_error(e, left.batch_key)
-                return True
+                except StopAsyncIteration:
+                    return True
+                except Exception as e:  # checked: every failure must be a StripeError
+                    self.check_batch_error(e, left.batch_key)
+                    return True
+                self.check_read(left, r)
             return False
 
         started = time.monotonic()
@@ -1251,16 +1255,15 @@ class SyncLife(Life):
     def read_stream(self, left: Dangling, take: int) -> None:
         """Read up to ``take`` results of an open stream, checking each."""
         started = time.monotonic()
-        try:
-            for _ in range(take):
+        for _ in range(take):
+            try:
                 r = next(left.stream)
-                assert r.index not in left.seen, f"index {r.index} twice"
-                left.seen.add(r.index)
-                self.check_result(r, left.customers, left.batch_key, None, left.handle)
-        except StopIteration:
-            pass
-        except Exception as e:  # checked: every failure must be a StripeError
-            self.check_batch_error(e, left.batch_key)
+            except StopIteration:
+                break
+            except Exception as e:  # checked: every failure must be a StripeError
+                self.check_batch_error(e, left.batch_key)
+                break
+            self.check_read(left, r)
         self.check_time(time.monotonic() - started, left.timeout, left.max_retries, max(take, 1))
 
     @precondition(lambda self: self.dangling)
