@@ -7,6 +7,8 @@ helpers that are not fixtures live in ``tests/helpers.py``.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,6 +20,17 @@ from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import Api
 
 pytest_plugins = ["pytester"]
+
+# A suite started as a background job of a shell without job control (a CI script's
+# `cmd &`) inherits SIGINT ignored, and so does every process it starts: Python then
+# raises no KeyboardInterrupt, and the tests that Ctrl-C a child would wait in vain.
+# Here (in the controller and each xdist worker) SIGINT gets Python's own handler
+# back, which a child's exec turns into the default, as in a terminal.
+if (
+    signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    and threading.current_thread() is threading.main_thread()
+):
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
