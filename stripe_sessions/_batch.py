@@ -316,11 +316,14 @@ def mark_batch_key(error: BaseException, batch_key: str) -> None:
         return
     with contextlib.suppress(AttributeError, TypeError):  # an exception with __slots__
         error.batch_key = batch_key  # type: ignore[attr-defined]
+        note = (
+            f"stripe_sessions: run the batch again with batch_key={batch_key!r} "
+            "to create nothing twice"
+        )
         if hasattr(error, "add_note"):  # Python 3.11+
-            error.add_note(
-                f"stripe_sessions: run the batch again with batch_key={batch_key!r} "
-                "to create nothing twice"
-            )
+            error.add_note(note)
+        else:  # 3.10: the list add_note keeps, read alike (3.10's tracebacks omit it)
+            error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]
 
 
 def retry_after_of(exc: StripeError) -> float | None:

@@ -371,6 +371,8 @@ def _carry(source: BaseException, target: BaseException) -> None:
     for note in getattr(source, "__notes__", ()):
         if hasattr(target, "add_note"):
             target.add_note(note)
+        else:  # Python 3.10: the list add_note keeps (see _batch.mark_batch_key)
+            target.__notes__ = [*getattr(target, "__notes__", ()), note]  # type: ignore[attr-defined]
 
 
 async def _aclose(agen: Any) -> None:
