@@ -28,7 +28,7 @@ from ._errors import (
     parse_retry_after,
     safe_repr,
 )
-from ._limiter import MAX_SLEEP
+from ._limiter import MAX_SLEEP, book
 from ._models import CustomerSession
 
 __all__ = [
@@ -134,12 +134,17 @@ class Counts:
 
 
 class Pacer:
-    """Paces request starts across a batch: never two closer than ``1/rate`` seconds.
+    """Paces request starts across a batch at ``rate``: GCRA, a quarter of a slot's tolerance.
 
     Starts queue in arrival order; only the first of the queue waits on the clock, and
-    a start is granted when it is made, by the time read then: a loop that wakes late
-    (a slow callback, a busy machine) makes the next start late, never the next few at
-    once. Every sleep is at most :data:`MAX_SLEEP`, then the clock is read again.
+    a start is granted when it is made, by the time read then. The next turn is booked
+    one interval after the previous *booked* turn (``_limiter.book``), so a wake-up up
+    to :data:`~stripe_sessions._limiter.PACING_TOLERANCE` (a quarter) of a slot late (a
+    few ms on a busy machine) costs no throughput; a longer stall (a slow callback, a GC pause)
+    makes the next start late and books from then, so it starts one request, never the
+    few whose turns passed. Two starts are never closer than ``0.75 / rate``, and ``n``
+    starts at one pace never span less than ``(n - 1.25) / rate``. Every sleep is at
+    most :data:`MAX_SLEEP`, then the clock is read again.
 
     A ``rate_limit`` 429 pauses every start for ``Retry-After`` (or
     :data:`DEFAULT_RATE_LIMIT_PAUSE`) and halves the pace, once per *epoch*: 429s
@@ -163,6 +168,8 @@ class Pacer:
         self.epoch = 0
         #: When the last start was granted (by ``clock``).
         self.started_at = -math.inf
+        #: The pace (requests/s, None: unpaced) the last start was granted at.
+        self.started_rate: float | None = rate
         self._clock = clock
         self._sleep = sleep
         self._next = -math.inf  # the earliest time the next start may be made
@@ -181,9 +188,13 @@ class Pacer:
         now = self._clock()
         if self._next > now or self._queue.locked():
             return False
-        self._next = now + self._interval()
-        self.started_at = now
+        self._grant(now)
         return True
+
+    def _grant(self, now: float) -> None:
+        self._next = book(self._next, now, self._interval())
+        self.started_at = now
+        self.started_rate = self.rate
 
     async def acquire(self) -> None:
         """Wait for this start's turn, then start (in the order starts asked)."""
@@ -191,8 +202,7 @@ class Pacer:
             while True:
                 now = self._clock()
                 if self._next <= now:
-                    self._next = now + self._interval()
-                    self.started_at = now
+                    self._grant(now)
                     return
                 # Bounded: a 429 may move the turn later, never is a stale wait obeyed.
                 await self._sleep(min(self._next - now, MAX_SLEEP))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import time
 import weakref
 from typing import Any, Final
@@ -25,6 +24,7 @@ from ._limiter import (
     DEFAULT_RECOVERY,
     MAX_PAUSE,
     MAX_SLEEP,
+    PACING_TOLERANCE,
     LocalRateLimiter,
     check_pause,
     check_rate,
@@ -65,13 +65,18 @@ _SHOWN_QUERY: Final = frozenset(
 #: process): KEYS = account next slot, batch next slot, batch pause end, last 429 (all in
 #: one hash tag, ``{name}``, so the script runs on one slot of a Redis Cluster).
 #: ARGV = 1 for a batch item, account interval, batch interval, recovery, live lead,
-#: longest pause (all ms).
-#: GCRA-like: each budget is the time of its next free slot. A live call books the
-#: account's next slot (never more than the live lead ahead) and returns how long to
-#: wait for it. A batch item takes a slot only when its own budget's turn has come
-#: (after any pause), and the account has one free now; otherwise it takes nothing and
-#: returns how long to wait before asking again. So live calls are never queued behind
-#: batch items.
+#: longest pause (all ms), the pacing tolerance (a fraction of a slot).
+#: GCRA: each budget is the time of its next free slot, and a slot granted at ``now``
+#: books the next one from the previous booked slot, but from no earlier than ``now``
+#: less the tolerance (``_limiter.book``): a request up to a quarter of a slot late (a
+#: round trip, a late wake-up) keeps the schedule, a later one books from its own time.
+#: A live call books the account's next slot (never more than the live lead ahead) and
+#: returns how long to wait for it. A batch item takes a slot only when its own budget's
+#: turn has come (after any pause), and the account has one free now; otherwise it
+#: takes nothing and returns how long to wait before asking again. So live calls are
+#: never queued behind batch items. The answer: the wait (ms, 0 when a slot was
+#: taken), the repaired keys, by how far (ms), and for a batch slot taken, how long
+#: until the batch's next turn (ms), which the process waits before asking again.
 #: A value further ahead than these settings can explain (the live lead, two batch
 #: intervals, the longest pause; a last 429 in the future) is not obeyed: a clock that
 #: went back (a failover to a replica on another machine), a key written by hand or by a
@@ -86,7 +91,11 @@ local bbase = tonumber(ARGV[3])
 local recovery = tonumber(ARGV[4])
 local lead = tonumber(ARGV[5])
 local maxpause = tonumber(ARGV[6])
+local tolerance = tonumber(ARGV[7])
 local repaired, worst = 0, 0
+local function book(prev, at, iv)
+  return math.max(prev, at - tolerance * iv) + iv
+end
 local function read(i, limit, default)
   local raw = redis.call('GET', KEYS[i])
   if not raw then return default end
@@ -100,23 +109,30 @@ local function read(i, limit, default)
   return v
 end
 local function set(i, v, ttl)
-  redis.call('SET', KEYS[i], tostring(v), 'PX', math.ceil(ttl))
+  -- To the microsecond, rounded up: tostring keeps 14 digits (0.1 ms of a time in ms),
+  -- and each slot is booked from the last, so rounding down would add up to a faster pace.
+  local text = string.format('%.3f', math.ceil(v * 1000) / 1000)
+  redis.call('SET', KEYS[i], text, 'PX', math.ceil(ttl))
 end
 local acct = read(1, lead + interval + 1, 0)
 if not batch then
   local start = math.max(now, acct)
-  if start - now <= lead then set(1, start + interval, start + interval - now + 60000) end
+  local after = book(acct, start, interval)
+  if start - now <= lead then set(1, after, after - now + 60000) end
   return {tostring(start - now), repaired, tostring(worst)}
 end
 local last = read(4, 1000, -1e18)
 local factor = math.max(0.5, math.min(1, 0.5 + 0.5 * (now - last) / recovery))
 local binterval = bbase / factor
-local turn = math.max(read(3, maxpause + 1, 0), read(2, 2 * bbase + 1, 0))
+local bnext = read(2, 2 * bbase + 1, 0)
+local turn = math.max(read(3, maxpause + 1, 0), bnext)
 if turn > now then return {tostring(turn - now), repaired, tostring(worst)} end
 if acct > now then return {tostring(acct - now), repaired, tostring(worst)} end
-set(2, now + binterval, binterval + 60000)
-set(1, now + interval, interval + 60000)
-return {'0', repaired, tostring(worst)}
+bnext = book(bnext, now, binterval)
+set(2, bnext, bnext - now + 60000)
+local after = book(acct, now, interval)
+set(1, after, after - now + 60000)
+return {'0', repaired, tostring(worst), tostring(bnext - now)}
 """
 
 #: Record a rate_limit 429: pause batch traffic until now + ARGV[1] ms (or later), and
@@ -354,6 +370,10 @@ class RedisRateLimiter:
         self.repairs = 0
         self._closing: set[asyncio.Future[None]] = set()
         self._discovery: asyncio.Lock | None = None  # held while a cluster is discovered
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._batch_turn = 0.0  # (monotonic) when Redis said the batch's next turn comes
         _LIMITERS.add(self)
 
     def __repr__(self) -> str:
@@ -371,10 +391,12 @@ class RedisRateLimiter:
         state.update(
             _redis=None, _script=None, _pause=None, _loop=None, _closing=set(), _discovery=None
         )
+        del state["_gates"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._gates = weakref.WeakKeyDictionary()
         self._pid = os.getpid()
         _LIMITERS.add(self)
 
@@ -387,6 +409,7 @@ class RedisRateLimiter:
         self._closing = set()
         self._redis = self._script = self._pause = self._discovery = None
         self._loop = None
+        self._gates = weakref.WeakKeyDictionary()  # the parent's (its tasks may hold them)
         self._pid = os.getpid()
 
     def _connection(self) -> Any:
@@ -457,17 +480,23 @@ class RedisRateLimiter:
             worst_ms / 1000.0,
         )
 
+    def _args(self, batch: bool) -> list[Any]:
+        """SCRIPT's ARGV for a live call or a batch item of this limiter."""
+        interval = 1000.0 / self.rate
+        return ["1" if batch else "0", interval, interval / self.batch_share,
+                self.recovery * 1000.0, LIVE_LEAD_MS, MAX_PAUSE * 1000.0,
+                PACING_TOLERANCE]  # fmt: skip
+
     async def _ask(self, batch: bool) -> float | None:
         """Seconds to wait from Redis (0: slot taken), or None when Redis failed."""
         if time.monotonic() < self._down_until:
             return None
-        interval = 1000.0 / self.rate
-        args = ["1" if batch else "0", interval, interval / self.batch_share,
-                self.recovery * 1000.0, LIVE_LEAD_MS, MAX_PAUSE * 1000.0]  # fmt: skip
         cancelled = False
         try:
-            answer = await self._call(False, self._keys, args)
+            answer = await self._call(False, self._keys, self._args(batch))
             wait, keys, worst = float(answer[0]), int(answer[1]), float(answer[2])
+            if len(answer) > 3:  # a batch slot taken: the next batch turn, from now
+                self._batch_turn = time.monotonic() + float(answer[3]) / 1000.0
         except asyncio.CancelledError:
             cancelled = True
         except Exception as e:  # unreachable, slow, or refusing: pace in-process instead
@@ -487,22 +516,37 @@ class RedisRateLimiter:
 
     async def acquire(self, *, batch: bool, timeout: float) -> None:
         """Wait for a slot (see :class:`RateLimiter`): every sleep at most a second."""
-        deadline = time.monotonic() + clamp_timeout(timeout)
-        while True:
-            wait = await self._ask(batch)
+        if not batch:
+            deadline = time.monotonic() + clamp_timeout(timeout)
+            wait = await self._ask(False)
             if wait is None:
                 await self.fallback.acquire(
-                    batch=batch, timeout=max(0.0, deadline - time.monotonic())
+                    batch=False, timeout=max(0.0, deadline - time.monotonic())
                 )
-                return
-            if wait <= 0:
-                return
-            if not batch:  # the slot is booked: wait for it, within the call's timeout
+            elif wait > 0:  # the slot is booked: wait for it, within the call's timeout
                 await sleep_until(min(time.monotonic() + wait, deadline))
-                return
-            # Not this batch item's turn: ask again then, or after a slice (a little
-            # jitter spreads the askers). A wait is never obeyed longer than a slice.
-            await asyncio.sleep(min(wait * (1.0 + 0.1 * random.random()), MAX_SLEEP))
+            return
+        # One batch item of this process (and event loop) at a time asks Redis, the
+        # others queue here in order: a grant costs one round trip per process instead
+        # of one per waiting item, and a live call's command is not queued behind them.
+        gate = self._gates.get(loop := asyncio.get_running_loop())
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Lock()
+        async with gate:
+            while True:
+                # Redis said when the batch's next turn comes: ask then (or after a
+                # slice), not before.
+                if (early := self._batch_turn - time.monotonic()) > 0:
+                    await asyncio.sleep(min(early, MAX_SLEEP))
+                wait = await self._ask(True)
+                if wait is None:
+                    await self.fallback.acquire(batch=True, timeout=0.0)
+                    return
+                if wait <= 0:
+                    return
+                # Not this item's turn (a pause, or another process took it): ask again
+                # then, or after a slice. A wait is never obeyed longer than a slice.
+                await asyncio.sleep(min(wait, MAX_SLEEP))
 
     async def rate_limited(self, retry_after: float | None) -> None:
         """Pause batch traffic in every process (see :class:`RateLimiter`)."""

@@ -2,7 +2,10 @@
 
 A start is granted by the time read when it is made, so a loop that wakes late starts
 one request then, never the few whose turns passed meanwhile (the burst of six within
-4 ms that was seen after a 429's pause).
+4 ms that was seen after a 429's pause). The pace is GCRA with a tolerance of
+``PACING_TOLERANCE`` (a quarter) of a slot: a wake-up late by up to that much keeps the
+schedule (no throughput lost), two starts are never closer than 3/4 of a slot, and any
+run of starts spans at least its slots less one tolerance.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +25,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions import _batch_run, _retry
 from stripe_sessions._batch import DEFAULT_RATE_LIMIT_PAUSE, Pacer
-from stripe_sessions._limiter import MAX_SLEEP
+from stripe_sessions._limiter import MAX_SLEEP, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING
 
@@ -34,8 +39,9 @@ def real_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
 class FakeTime:
     """A clock that moves only when every task waits on it (or when a test stalls it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, late: Callable[[], float] = lambda: 0.0) -> None:
         self.now = 1000.0
+        self.late = late  # how late each sleep wakes (a busy loop), seconds
         self.sleeps: list[float] = []
         self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
@@ -46,7 +52,7 @@ class FakeTime:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._timers, (self.now + seconds, next(self._seq), future))
+        heapq.heappush(self._timers, (self.now + seconds + self.late(), next(self._seq), future))
         await future
 
     async def settle(self) -> None:
@@ -82,15 +88,26 @@ class Starter:
         if not self.pacer.take_now():
             await self.pacer.acquire()
         assert self.pacer.started_at == self.fake.now
+        assert self.pacer.started_rate == self.pacer.rate
         self.starts.append((self.fake.now, self.pacer.rate, self.pacer.epoch))
         return self.pacer.epoch
 
 
 def check_spacing(starts: list[tuple[float, float | None, int]]) -> None:
-    """No two starts closer than the pace in force at the first of them."""
-    for (a, rate, _), (b, _, _) in itertools.pairwise(starts):
-        if rate:
-            assert b - a >= 1 / rate - 1e-9, (a, b, rate)
+    """The documented guarantee, exactly: GCRA with a tolerance of a quarter of a slot.
+
+    Each start at time t[i] was granted at pace rate[i] (interval I[i] = 1/rate[i]); for
+    every i < j: t[j] - t[i] >= I[i] + ... + I[j-1] - PACING_TOLERANCE x I[i]. So two
+    starts are never closer than 3/4 of a slot, and no run of starts is faster than
+    the pace by more than a quarter of one slot, however late the loop woke.
+    """
+    intervals = [1 / rate if rate else 0.0 for _, rate, _ in starts]
+    for i, (a, _, _) in enumerate(starts):
+        span = 0.0
+        for j in range(i + 1, len(starts)):
+            span += intervals[j - 1]
+            b = starts[j][0]
+            assert b - a >= span - PACING_TOLERANCE * intervals[i] - 1e-9, (i, j, a, b, span)
 
 
 async def test_a_late_wake_up_after_a_429_starts_one_request_not_a_burst() -> None:
@@ -113,10 +130,40 @@ async def test_a_late_wake_up_after_a_429_starts_one_request_not_a_burst() -> No
         await fake.advance()
     times = [t for t, _, _ in run.starts[1:]]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.020 - 1e-9, gaps  # half the pace, however late the loop woke
-    assert times[1] == pytest.approx(pause_end + 0.150)  # one start at the late wake-up
+    # Half the pace (20 ms), however late the loop woke: one start at the late wake-up,
+    # the next a slot less the tolerance (5 ms) later, then every 20 ms.
+    assert times[1] == pytest.approx(pause_end + 0.150)
+    assert gaps[1:] == pytest.approx([0.015, 0.020, 0.020, 0.020, 0.020]), gaps
     check_spacing(run.starts)
     assert max(fake.sleeps) <= MAX_SLEEP  # the 1 s pause slept in slices, re-checked
+
+
+@pytest.mark.parametrize("workers", [1, 8])
+async def test_wake_ups_late_within_the_tolerance_keep_the_schedule(workers: int) -> None:
+    # A busy machine: every sleep ends up to a quarter of a slot late (5 ms of 20 ms at
+    # 50/s; 1 ms at p50, 2-4 at p90 was measured). The schedule holds: start k (k >= 1)
+    # is within 5 ms of t0 - 5 ms + k x 20 ms (the first start books from its time less
+    # the tolerance), so 480 starts take 479 slots, not 479 x 21 ms (the pacer that
+    # booked each turn from the late wake-up lost 5% here).
+    rng = random.Random(18)
+    interval = 1 / 50
+    fake = FakeTime(late=lambda: rng.uniform(0, PACING_TOLERANCE * interval))
+    pacer = Pacer(50.0, clock=fake.clock, sleep=fake.sleep)
+    run = Starter(pacer, fake)
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            await run.start_one()
+
+    tasks = [asyncio.create_task(worker(480 // workers)) for _ in range(workers)]
+    while not all(t.done() for t in tasks):
+        await fake.advance()
+    times = [t for t, _, _ in run.starts]
+    assert len(times) == 480
+    tolerance = PACING_TOLERANCE * interval
+    for k, t in enumerate(times[1:], 1):
+        assert -1e-9 <= t - (times[0] - tolerance + k * interval) <= tolerance + 1e-9, k
+    check_spacing(run.starts)
 
 
 async def test_429s_of_requests_sent_before_the_halving_halve_the_pace_once() -> None:
@@ -141,7 +188,7 @@ async def test_429s_of_requests_sent_before_the_halving_halve_the_pace_once() ->
     while not later.done():
         await fake.advance()
     assert later.result() == 1
-    assert run.starts[-1][0] >= 1000.0 + 3 / 40 + 0.5 - 1e-9  # after the pause
+    assert run.starts[-1][0] >= run.starts[3][0] + 0.5 - 1e-9  # after the pause (0.5 s)
 
 
 async def test_a_429_below_the_floor_never_speeds_the_pace_up() -> None:
@@ -166,13 +213,21 @@ OPS = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rate=st.one_of(st.none(), st.floats(0.5, 500)), ops=OPS)
-def test_pacing_is_exact_whatever_happens(rate: float | None, ops: list[Any]) -> None:
-    # Any mix of concurrent starts, 429s (any Retry-After), successes and stalls of the
-    # loop: no two starts closer than the pace in force, none inside a pause, no sleep
-    # longer than a slice, and the pace never above the target.
+@given(
+    rate=st.one_of(st.none(), st.floats(0.5, 500)),
+    ops=OPS,
+    late=st.sampled_from([0.0, 0.001, 0.05]),
+    rnd=st.randoms(use_true_random=False),
+)
+def test_pacing_is_exact_whatever_happens(
+    rate: float | None, ops: list[Any], late: float, rnd: random.Random
+) -> None:
+    # Any mix of concurrent starts, 429s (any Retry-After), successes, stalls of the
+    # loop and sleeps that end late: no run of starts faster than the pace in force
+    # allows (a quarter of a slot's tolerance, see check_spacing), none inside a pause, no
+    # sleep longer than a slice, and the pace never above the target.
     async def main() -> None:
-        fake = FakeTime()
+        fake = FakeTime(late=lambda: rnd.uniform(0, late))
         pacer = Pacer(rate, clock=fake.clock, sleep=fake.sleep)
         run = Starter(pacer, fake)
         tasks: list[asyncio.Task[int]] = []
@@ -213,23 +268,18 @@ async def test_the_batch_restarts_at_half_its_pace_after_a_429_however_late_it_w
     # on_progress holds the loop for 150 ms as the first result after the pause comes
     # in (a slow first conversion, a GC pause). Every start the batch's pacer granted is
     # recorded with the time it granted it: none closer than the pace then in force.
-    grants: list[tuple[float, float | None]] = []
+    grants: list[tuple[float, float | None, int]] = []
 
     class Recording(Pacer):
         def take_now(self) -> bool:
-            rate = self.rate
             if super().take_now():
-                grants.append((self.started_at, rate))
+                grants.append((self.started_at, self.started_rate, 0))
                 return True
             return False
 
         async def acquire(self) -> None:
             await super().acquire()
-            grants.append((self.started_at, self._granted_rate))
-
-        def _interval(self) -> float:
-            self._granted_rate = self.rate
-            return super()._interval()
+            grants.append((self.started_at, self.started_rate, 0))
 
     monkeypatch.setattr(_batch_run, "Pacer", Recording)
     stalled: list[float] = []
@@ -250,11 +300,11 @@ async def test_the_batch_restarts_at_half_its_pace_after_a_429_however_late_it_w
     assert all(r.ok for r in results) and fake.created == 30
     assert fake.requests[0].status == 429
     assert len(grants) == 31
-    for (a, rate), (b, _) in itertools.pairwise(grants):
-        assert rate is not None and b - a >= 1 / rate - 1e-9, (a, b, rate)
-    resumed = [(t, rate) for t, rate in grants if t >= fake.requests[0].at + 0.9]
+    check_spacing(grants)  # the pacer's own clock: a slow machine only spaces them more
+    resumed = [(t, rate) for t, rate, _ in grants if t >= fake.requests[0].at + 0.9]
     # Restarted at half the pace (the busy loop delayed a start, it did not bunch them),
     # then recovering, a twentieth of the target per success, back to 100/s.
-    assert resumed[0][1] == 50.0 and resumed[1][0] - resumed[0][0] >= 0.020
+    assert resumed[0][1] == 50.0
+    assert resumed[1][0] - resumed[0][0] >= (1 - PACING_TOLERANCE) * 0.020 - 1e-9
     rates = [rate for _, rate in resumed]
     assert rates == sorted(rates) and rates[-1] == 100.0, rates

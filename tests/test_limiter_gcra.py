@@ -1,0 +1,270 @@
+"""The limiters pace by GCRA with a quarter of a slot's tolerance (issue #18, efficiency).
+
+``LocalRateLimiter`` on a fake clock whose sleeps end late, and the Redis script
+against a real redis-server with times bracketed by Redis's own clock, so that no
+assertion depends on how fast this machine is: a wake-up up to a quarter of a slot late
+keeps the schedule, a later one books from its own time (one start, never a burst).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import stripe_sessions as ss
+from stripe_sessions._limiter import PACING_TOLERANCE
+from stripe_sessions._redis_limiter import SCRIPT
+from stripe_sessions.testing import RedisServer
+from tests.test_limiter_pacer import FakeTime
+
+TOL = PACING_TOLERANCE
+
+
+class Recorder(ss.LocalRateLimiter):
+    """A LocalRateLimiter on a fake clock that records the slot each grant took."""
+
+    def __init__(self, fake: FakeTime, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock, self._sleep = fake.clock, fake.sleep
+        self.account: list[float] = []  # every slot of the account budget, in grant order
+        self.batch: list[float] = []  # the batch slots
+        self.live_waits: list[float] = []  # each live call's booked wait
+
+    def _wait(self, batch: bool, now: float) -> float:
+        wait = super()._wait(batch, now)
+        if not batch:
+            self.account.append(now + wait)
+            self.live_waits.append(wait)
+        elif wait <= 0:
+            self.account.append(now)
+            self.batch.append(now)
+        return wait
+
+
+def check_gcra(slots: list[float], interval: float) -> None:
+    """For every i < j: slots[j] - slots[i] >= (j - i) x interval - TOL x interval."""
+    for i, a in enumerate(slots):
+        for j in range(i + 1, min(len(slots), i + 60)):
+            assert slots[j] - a >= (j - i - TOL) * interval - 1e-9, (i, j, slots[j] - a)
+    if len(slots) > 60:  # and over the whole run
+        assert slots[-1] - slots[0] >= (len(slots) - 1 - TOL) * interval - 1e-9
+
+
+def batch_workers(lim: Recorder, workers: int, per_worker: int) -> list[asyncio.Task[None]]:
+    async def worker() -> None:
+        for _ in range(per_worker):
+            await lim.acquire(batch=True, timeout=30)
+
+    return [asyncio.create_task(worker()) for _ in range(workers)]
+
+
+async def drive(fake: FakeTime, tasks: list[asyncio.Task[None]]) -> None:
+    while not all(t.done() for t in tasks):
+        assert await fake.advance()
+
+
+async def test_late_wake_ups_within_the_tolerance_keep_the_local_schedule() -> None:
+    # 8 batch workers at 50/s, every sleep ending up to 5 ms (a quarter of a slot) late:
+    # slot k is within 5 ms of t0 - 5 ms + k x 20 ms. Booking from the grant's time
+    # (before) lost each wake-up's lateness: about 11% of the rate here.
+    rng = random.Random(7)
+    fake = FakeTime(late=lambda: rng.uniform(0, TOL / 50))
+    lim = Recorder(fake, 50, batch_share=1.0)
+    await drive(fake, batch_workers(lim, 8, 60))
+    slots = lim.batch
+    assert len(slots) == 480
+    for k, t in enumerate(slots[1:], 1):
+        assert -1e-9 <= t - (slots[0] - TOL / 50 + k / 50) <= TOL / 50 + 1e-9, k
+    check_gcra(lim.account, 1 / 50)
+
+
+async def test_a_stalled_loop_starts_one_batch_item_not_a_burst() -> None:
+    fake = FakeTime()
+    lim = Recorder(fake, 50, batch_share=1.0)
+    tasks = batch_workers(lim, 8, 3)
+    for _ in range(3):
+        await fake.advance()
+    await fake.advance(to=fake.now + 0.5)  # the loop was busy for 25 slots
+    await drive(fake, tasks)
+    assert len(lim.batch) == 24
+    gaps = [b - a for a, b in zip(lim.batch, lim.batch[1:], strict=False)]
+    assert min(gaps) >= (1 - TOL) / 50 - 1e-9, gaps
+    check_gcra(lim.account, 1 / 50)
+
+
+async def test_a_live_call_books_at_most_one_slot_behind_a_saturating_batch() -> None:
+    # Live calls go first: a batch item takes a slot only when the account has one free
+    # now, so a live call (none other queued) waits at most one slot, even with every
+    # sleep ending late and the batch using the whole budget.
+    rng = random.Random(3)
+    fake = FakeTime(late=lambda: rng.uniform(0, 0.005))
+    lim = Recorder(fake, 50, batch_share=1.0)
+
+    async def live() -> None:
+        for _ in range(40):
+            await fake.sleep(rng.uniform(0.05, 0.2))
+            await lim.acquire(batch=False, timeout=30)
+
+    await drive(fake, [*batch_workers(lim, 8, 60), asyncio.create_task(live())])
+    assert len(lim.live_waits) == 40 and max(lim.live_waits) <= 1 / 50 + 1e-9
+    check_gcra(sorted(lim.account), 1 / 50)
+
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("batch"), st.integers(1, 4)),
+        st.tuples(st.just("live"), st.integers(1, 3)),
+        st.tuples(st.just("429"), st.sampled_from([None, 0.0, 0.3])),
+        st.tuples(st.just("stall"), st.floats(0, 1)),
+        st.tuples(st.just("tick"), st.integers(1, 5)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rate=st.floats(1, 200),
+    share=st.sampled_from([1.0, 0.5, 0.2]),
+    ops=OPS,
+    late=st.sampled_from([0.0, 0.002, 0.05]),
+    rnd=st.randoms(use_true_random=False),
+)
+def test_local_pacing_is_gcra_whatever_happens(
+    rate: float, share: float, ops: list[Any], late: float, rnd: random.Random
+) -> None:
+    # Any mix of batch items, live calls, 429s, stalls and late sleeps: the account's
+    # slots (live and batch) never run faster than the rate by more than a quarter of a
+    # slot, batch slots never closer than 3/4 of the batch's fastest interval, and no
+    # batch slot inside a pause.
+    async def main() -> None:
+        fake = FakeTime(late=lambda: rnd.uniform(0, late))
+        lim = Recorder(fake, rate, batch_share=share, recovery=1.0, pause=0.5)
+        tasks: list[asyncio.Task[None]] = []
+        pauses: list[tuple[float, float]] = []
+        for op, arg in ops:
+            if op == "batch":
+                tasks += [
+                    asyncio.create_task(lim.acquire(batch=True, timeout=30)) for _ in range(arg)
+                ]
+            elif op == "live":
+                tasks += [
+                    asyncio.create_task(lim.acquire(batch=False, timeout=30)) for _ in range(arg)
+                ]
+            elif op == "429":
+                pauses.append((fake.now, fake.now + (0.5 if arg is None else arg)))
+                await lim.rate_limited(arg)
+            elif op == "stall":
+                await fake.advance(to=fake.now + arg)
+            else:
+                for _ in range(arg):
+                    await fake.advance()
+            await fake.settle()
+        while not all(t.done() for t in tasks):
+            assert await fake.advance()
+        check_gcra(sorted(lim.account), 1 / rate)
+        batch_interval = 1 / (rate * share)
+        for a, b in zip(lim.batch, lim.batch[1:], strict=False):
+            assert b - a >= (1 - TOL) * batch_interval - 1e-9, (a, b)
+        for at in lim.batch:
+            assert not any(begin < at < end - 1e-9 for begin, end in pauses), (at, pauses)
+
+    asyncio.run(main())
+
+
+# --- the Redis script, against a real redis-server ------------------------------------
+
+
+@pytest.fixture
+def raw(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    client.close()
+
+
+def now_ms(raw: redis.Redis) -> float:
+    seconds, micros = raw.time()
+    return seconds * 1000 + micros / 1000
+
+
+class Script:
+    """SCRIPT run directly, with the arguments a limiter sends, Redis's time bracketed."""
+
+    def __init__(self, raw: redis.Redis, url: str, rate: float, share: float) -> None:
+        self.raw = raw
+        self.limiter = ss.RedisRateLimiter(url, rate=rate, name="gcra", batch_share=share)
+        self.keys = self.limiter._keys
+        self.script = raw.register_script(SCRIPT)
+        raw.delete(*self.keys)
+
+    def get(self, i: int) -> float:
+        value = self.raw.get(self.keys[i])
+        assert value is not None
+        return float(value)
+
+    def run(self, batch: bool) -> tuple[list[Any], float, float]:
+        before = now_ms(self.raw)
+        answer = self.script(keys=self.keys, args=self.limiter._args(batch))
+        return answer, before, now_ms(self.raw)
+
+
+@pytest.mark.parametrize("late_ms", [0.5, 4.0, 6.0, 50.0, 10_000.0])
+def test_the_script_books_batch_and_account_slots_by_gcra(
+    raw: redis.Redis, redis_server: RedisServer, late_ms: float
+) -> None:
+    # The previous slots passed late_ms ago (of a 20 ms slot: tolerance 5 ms). Each next
+    # slot is max(previous, now - 5 ms) + 20 ms, with Redis's "now" somewhere between
+    # the TIME read before and after the script: exactly that, on any machine. Up to
+    # 5 ms late (a round trip, a late wake-up), the schedule is kept.
+    s = Script(raw, redis_server.url, 50, 1.0)
+    prev = now_ms(raw) - late_ms
+    raw.set(s.keys[0], str(prev))
+    raw.set(s.keys[1], str(prev))
+    answer, before, after = s.run(batch=True)
+    assert answer[0] == b"0"  # granted
+
+    def booked(at: float) -> float:
+        return max(prev, at - TOL * 20) + 20
+
+    for key in (0, 1):  # (stored to the microsecond, rounded up)
+        assert booked(before) <= s.get(key) <= booked(after) + 0.0011, (key, late_ms)
+        if after - prev <= TOL * 20:  # lateness within the tolerance: the schedule kept
+            assert prev + 20 <= s.get(key) <= prev + 20.0011
+    # The answer's last part: the next batch turn, from Redis's now.
+    assert s.get(1) - after <= float(answer[3]) <= s.get(1) - before
+
+
+def test_the_script_books_live_slots_by_gcra(raw: redis.Redis, redis_server: RedisServer) -> None:
+    s = Script(raw, redis_server.url, 50, 0.5)
+    # Queued live calls: each books the slot after the previous booked one.
+    ahead = now_ms(raw) + 100
+    raw.set(s.keys[0], str(ahead))
+    answer, before, after = s.run(batch=False)
+    assert ahead - after <= float(answer[0]) <= ahead - before
+    assert ahead + 20 <= s.get(0) <= ahead + 20.0011
+    # A slot long passed: booked from now less the tolerance.
+    raw.set(s.keys[0], str(now_ms(raw) - 5000))
+    answer, before, after = s.run(batch=False)
+    assert float(answer[0]) == 0
+    assert before - TOL * 20 + 20 <= s.get(0) <= after - TOL * 20 + 20.0011
+
+
+def test_the_script_never_grants_a_batch_slot_before_its_turn(
+    raw: redis.Redis, redis_server: RedisServer
+) -> None:
+    # The tolerance makes up lateness; it never lets a request in early.
+    s = Script(raw, redis_server.url, 50, 1.0)
+    raw.set(s.keys[1], str(now_ms(raw) + 35))  # (plausible: within two batch slots)
+    answer, _, _ = s.run(batch=True)
+    assert float(answer[0]) > 0 and len(answer) == 3
+    raw.delete(s.keys[1])
+    raw.set(s.keys[0], str(now_ms(raw) + 1000))  # a live call booked the account ahead
+    answer, _, _ = s.run(batch=True)
+    assert float(answer[0]) > 0 and len(answer) == 3
