@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 from ._errors import StripeError
 from ._options import RequestOptions
 
-__all__ = ["CLOSE_GRACE", "ClientClosedError", "InFlight"]
+__all__ = ["CLOSE_GRACE", "ClientClosedError", "InFlight", "LoopThreadError"]
 
 T = TypeVar("T")
 
@@ -45,6 +45,16 @@ class ClientClosedError(StripeError, RuntimeError):
 
     #: True when the request was sent (the session may exist), False when it was not.
     in_flight: bool = False
+
+
+class LoopThreadError(StripeError, RuntimeError):
+    """The sync ``Client`` was called from its own event loop thread (also a ``RuntimeError``).
+
+    That thread runs ``on_progress`` callbacks: a call from one would wait for the
+    thread it runs on, for ever, so it is refused and nothing is sent::
+
+        client.customer_sessions.create_many(items, on_progress=lambda p: print(p.done))
+    """
 
 
 def refused(idempotency_key: str | None = None) -> ClientClosedError:

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-from ._closing import CLOSE_GRACE, ClientClosedError, refused
+from ._closing import CLOSE_GRACE, ClientClosedError, LoopThreadError, refused
 
 __all__ = ["Portal"]
 
@@ -56,7 +56,7 @@ class _Loop:
     write, so no call can slip between the two and wait forever.
     """
 
-    __slots__ = ("loop", "pending", "pid", "stopping", "thread")
+    __slots__ = ("loop", "pending", "pid", "stopping", "streams", "thread")
 
     def __init__(self, name: str, running: threading.Event) -> None:
         self.loop = asyncio.new_event_loop()
@@ -64,6 +64,8 @@ class _Loop:
         self.pid = os.getpid()
         self.pending: set[concurrent.futures.Future[Any]] = set()
         self.stopping = False
+        #: The async streams sync iterators drive: closed one by one when the loop ends.
+        self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def alive(self) -> bool:
         """Whether calls can still be run on this loop (not stopping, not another process's)."""
@@ -125,7 +127,7 @@ class Portal:
     def _check_caller(self, state: _Loop) -> None:
         global _warned_running_loop  # noqa: PLW0603 - warn once per process
         if state.thread is threading.current_thread():
-            raise RuntimeError(
+            raise LoopThreadError(
                 "A stripe_sessions.Client was called from its own event loop thread (for "
                 "example from an on_progress callback); that would deadlock. Use the "
                 "AsyncClient from async code."
@@ -146,20 +148,34 @@ class Portal:
 
     def call(self, fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on the loop and return its result (or raise its error)."""
-        state = self._start()
-        self._check_caller(state)
-        return _wait(state, fn(*args, **kwargs))
+        try:
+            state = self._start()
+            self._check_caller(state)
+            return _wait(state, fn(*args, **kwargs))
+        except ClientClosedError as e:
+            # Refused here, before the call made its options: it still carries its key.
+            if e.idempotency_key is None and isinstance(kwargs.get("idempotency_key"), str):
+                e.idempotency_key = kwargs["idempotency_key"]
+            raise
 
     def iterate(self, agen: AsyncIterator[T]) -> Generator[T, None, None]:
         """Drive an async iterator from sync code, one item per round trip to the loop."""
         state = self._start()
         self._check_caller(state)
+        state.streams.add(agen)
+        batch_key = None
         try:
             while True:
                 try:
-                    yield _wait(state, _anext(agen))
+                    item = _wait(state, _anext(agen))
                 except StopAsyncIteration:
                     return
+                except ClientClosedError as e:  # the client closed: say which batch it was
+                    if e.batch_key is None:
+                        e.batch_key = batch_key
+                    raise
+                batch_key = getattr(item, "batch_key", None)
+                yield item
         finally:
             # Runs wherever the generator is closed: on any thread, in the garbage
             # collector (which may run on the loop thread itself), at exit, in a child.
@@ -263,6 +279,11 @@ def _run(state: _Loop, running: threading.Event) -> None:
         state.stopping = True
         try:
             _cancel_all(loop)
+            # One by one: shutdown_asyncgens closes every generator at once, a stream
+            # and the batch inside it too ("aclose(): ... already running").
+            for stream in list(state.streams):
+                with contextlib.suppress(Exception):  # bounded; a failure is the stream's
+                    loop.run_until_complete(asyncio.wait_for(_aclose(stream), UNWIND_TIMEOUT))
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()
@@ -334,6 +355,7 @@ def _schedule(loop: asyncio.AbstractEventLoop, fn: Callable[[], Coroutine[Any, A
 
 def _close_stream(state: _Loop, agen: AsyncIterator[Any]) -> None:
     """Close the async stream behind a sync iterator, from whatever thread finalizes it."""
+    state.streams.discard(agen)
     aclose = getattr(agen, "aclose", None)
     if aclose is None:
         return

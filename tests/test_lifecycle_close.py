@@ -282,3 +282,32 @@ def test_sync_close_with_a_batch_in_flight(fake_stripe: FakeStripe) -> None:
         assert isinstance(outcome, ClientClosedError), repr(outcome)
         assert outcome.batch_key == "sync-batch"
     assert _loop_threads() == []
+
+
+def test_a_sync_stream_read_after_close_says_which_batch(fake_stripe: FakeStripe) -> None:
+    client = ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url)
+    stream = client.customer_sessions.stream_many(
+        [{"customer": f"cus_{i}", "components": PRICING} for i in range(8)],
+        concurrency=3,
+        batch_key="bk-1",
+    )
+    next(stream)
+    client.close(grace=0)
+    with pytest.raises(ClientClosedError) as info:
+        list(stream)
+    assert info.value.batch_key == "bk-1"
+
+
+def test_a_call_from_the_loop_thread_is_refused_with_a_stripe_error(
+    fake_stripe: FakeStripe,
+) -> None:
+    with ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as client:
+        with pytest.raises(ss.StripeError, match="own event loop thread") as info:
+            client.customer_sessions.create_many(
+                [{"customer": "cus_1", "components": PRICING}],
+                on_progress=lambda _: client.customer_sessions.create(
+                    customer="cus_2", components=PRICING
+                ),
+            )
+        assert isinstance(info.value, RuntimeError)
+        assert client.customer_sessions.create(customer="cus_3", components=PRICING)

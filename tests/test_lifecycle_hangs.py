@@ -208,3 +208,29 @@ def test_stream_inherited_by_a_forked_child() -> None:
         "ignore::DeprecationWarning",
     )
     assert out.stdout.split() == ["child", "0", "parent", "parent"]
+
+
+def test_streams_left_open_when_the_client_closes_are_closed_once() -> None:
+    """Closing the loop closes a stream and its batch one after the other, with no error."""
+    out = _run(
+        """
+        import logging
+        logging.basicConfig(level=logging.ERROR)
+        with FakeStripe.running() as fake:
+            client = ss.Client(api_key=fake.api_key, base_url=fake.url)
+            streams = []
+            for n in range(3):
+                stream = client.customer_sessions.stream_many(
+                    [{"customer": f"cus_{i}", "components": P} for i in range(7)],
+                    concurrency=3, rate_limit=None)
+                for _ in range(n * 3):
+                    next(stream)
+                streams.append(stream)
+            client.close(grace=0)
+            del stream, streams
+            gc.collect()
+            print("closed", client.closed, "loops", len(loops()))
+        """
+    )
+    assert out.stdout.split() == ["closed", "True", "loops", "0"]
+    assert "ERROR" not in out.stderr and "already running" not in out.stderr, out.stderr
