@@ -17,6 +17,7 @@ from ._version import STRIPE_API_VERSION, __version__
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
     from ._async_client import AsyncClient, AsyncCustomerSessions
     from ._batch import BatchProgress, BatchResult
+    from ._closing import ClientClosedError, LoopThreadError
     from ._config import NOT_GIVEN, Config, NotGiven
     from ._errors import (
         APIConnectionError,
@@ -58,6 +59,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
 # registers, so this keeps an installed stripe-sessions from slowing every test run.
 _LAZY: dict[str, str] = {
     "AsyncClient": "._async_client",
+    "ClientClosedError": "._closing",
+    "LoopThreadError": "._closing",
     "AsyncCustomerSessions": "._async_client",
     "BatchProgress": "._batch",
     "BatchResult": "._batch",
@@ -144,6 +147,8 @@ __all__ = [
     "RateLimitError",
     "StripeError",
     "ValidationError",
+    "ClientClosedError",
+    "LoopThreadError",
     # versions
     "STRIPE_API_VERSION",
     "__version__",
