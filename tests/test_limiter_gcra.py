@@ -268,3 +268,31 @@ def test_the_script_never_grants_a_batch_slot_before_its_turn(
     raw.set(s.keys[0], str(now_ms(raw) + 1000))  # a live call booked the account ahead
     answer, _, _ = s.run(batch=True)
     assert float(answer[0]) > 0 and len(answer) == 3
+
+
+async def test_a_process_asks_redis_once_per_batch_slot(redis_server: RedisServer) -> None:
+    # Eight batch items of one process waiting together: one asks Redis at a time (the
+    # others queue in the process), and it asks when Redis said the next turn comes, so
+    # a slot costs one round trip, not one per waiting item (before: 3-8 per slot, each
+    # also queueing a live call's command behind them). A slow machine asks later, not
+    # more often.
+    limiter = ss.RedisRateLimiter(
+        redis_server.url, rate=100, name="gate", batch_share=1.0, redis_timeout=2.0
+    )
+    calls = 0
+    call = limiter._call
+
+    async def counting(pause: bool, keys: list[str], args: list[Any]) -> Any:
+        nonlocal calls
+        calls += 1
+        return await call(pause, keys, args)
+
+    limiter._call = counting  # type: ignore[method-assign]
+
+    async def worker() -> None:
+        for _ in range(10):
+            await limiter.acquire(batch=True, timeout=10)
+
+    await asyncio.gather(*(worker() for _ in range(8)))
+    await limiter.aclose()
+    assert calls <= 80 + 2, calls
