@@ -7,7 +7,7 @@ iterators and garbage collection (on the main thread or another one), while each
 may change how the server behaves: the embedded ``FakeStripe`` queues faults (statuses,
 resets before and after creating, slow answers, malformed and truncated bodies, rate
 limiting) and a tampering ``Proxy`` (tests/hostile_tcp.py) in front of it delays,
-trickles, cuts, duplicates or injects bytes. Invariants, checked on every call or step:
+trickles, cuts, duplicates, swallows or injects bytes. Invariants, checked on every call or step:
 
 - every result answers its own request: its customer is the one asked for, the fake
   created it under the idempotency key the call (or batch item) was sent with, a batch
@@ -66,7 +66,7 @@ from hypothesis.stateful import (
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
 from stripe_sessions.testing._objects import session_object
-from tests.hostile_tcp import Proxy, cut_after, delay, duplicate, response, trickle
+from tests.hostile_tcp import Proxy, cut_after, delay, drop, duplicate, response, trickle
 
 T = TypeVar("T")
 
@@ -280,9 +280,6 @@ def as_input(items: list[dict[str, Any]], form: str) -> Any:
 class Life(RuleBasedStateMachine):
     """What both clients' lives share: the servers and their rules, the checks, teardown."""
 
-    #: Whether a call refused by a closed client carries its idempotency key.
-    refusal_has_key = True
-
     def __init__(self) -> None:
         super().__init__()
         self.fds_before = open_fds()
@@ -434,16 +431,9 @@ class Life(RuleBasedStateMachine):
         left.seen.add(r.index)
         self.check_result(r, left.customers, left.batch_key, None, left.handle)
 
-    #: Whether a stream read after its client closed raises with its batch_key.
-    closed_stream_has_key = True
-
     def check_batch_error(self, e: BaseException, batch_key: str) -> None:
         self.check_failure(e)
         assert isinstance(e, ss.StripeError)
-        if not self.closed_stream_has_key and e.batch_key is None and e.http_status is None:
-            assert "client is closed" in str(e), rendered(e)
-            note("finding 5: closed sync stream raised without batch_key")
-            return
         assert e.batch_key == batch_key, (e.batch_key, batch_key)
 
     def check_closed(self, port: int) -> None:
@@ -510,7 +500,7 @@ class Life(RuleBasedStateMachine):
 
     @rule(
         direction=st.sampled_from(["up", "down"]),
-        kind=st.sampled_from(["none", "delay", "trickle", "cut_after", "duplicate"]),
+        kind=st.sampled_from(["none", "delay", "trickle", "cut_after", "duplicate", "drop"]),
         level=st.integers(0, 3),
         existing=st.booleans(),
     )
@@ -524,6 +514,7 @@ class Life(RuleBasedStateMachine):
             "trickle": trickle([16, 64, 256, 1024][level], 0.002),
             "cut_after": cut_after([0, 10, 300, 1200][level]),
             "duplicate": duplicate,
+            "drop": drop,  # nothing arrives: the call times out
         }[kind]
 
         def apply() -> None:
@@ -639,7 +630,8 @@ class Life(RuleBasedStateMachine):
             try:
                 self.create_on_closed(handle)
             except Exception as e:  # checked: every failure must be a StripeError
-                self.check_failure(e, "closed" if self.refusal_has_key else None)
+                assert isinstance(e, ss.ClientClosedError), rendered(e)
+                self.check_failure(e, "closed")
             else:
                 raise AssertionError("a closed client created a session")
         assert self.servers.requests_received() == before
@@ -659,20 +651,25 @@ class Life(RuleBasedStateMachine):
     def no_secret_logged(self) -> None:
         for line in self.records.lines:
             assert_no_secret(line, "a log record")
-        errors = [
-            line
-            for line in self.records.lines
-            if line.startswith("asyncio ERROR")
-            # FINDING stateful-findings.md #4: a sync stream_many dropped after close()
-            # makes the sync client's loop report this; relaxed until it is fixed.
-            and "aclose(): asynchronous generator is already running" not in line
-        ]
+        errors = self.loop_reports()
         self.records.lines.clear()
         assert not errors, f"a client's event loop reported: {errors}"
 
+    def loop_reports(self) -> list[str]:
+        """What the client's loop reported: to our handler, or to asyncio's logger."""
+        reports = [str(context) for context in self.loop_errors]
+        reports += [line for line in self.records.lines if line.startswith("asyncio ERROR")]
+        # FINDING stateful-findings.md #4 (async side, not fixed yet): a stream_many still
+        # open when loop.shutdown_asyncgens() runs (the end of asyncio.run(); here the
+        # teardown) is closed together with its inner batch generator, and asyncio
+        # reports "aclose(): asynchronous generator is already running". Relaxed, that
+        # message only, until it is fixed.
+        return [r for r in reports if "asynchronous generator is already running" not in r]
+
     @invariant()
     def loop_reported_nothing(self) -> None:
-        assert not self.loop_errors, self.loop_errors
+        reports = self.loop_reports()
+        assert not reports, reports
 
     @invariant()
     def no_task_left_behind(self) -> None:
@@ -693,13 +690,15 @@ class Life(RuleBasedStateMachine):
         try:
             if self.handles:
                 self.close_main(grace=0)
+            # As asyncio.run() ends: streams still open (dangling) are closed by the loop.
+            self.run(self.loop.shutdown_asyncgens())
             self.dangling.clear()
             self.handles.clear()
             self.closed.clear()
             if self.servers is not None:
                 self.check_closed(self.servers.proxy.port)
-            self.run(self.loop.shutdown_asyncgens())
-            assert not self.loop_errors, self.loop_errors
+            reports = self.loop_reports()
+            assert not reports, reports
         finally:
             self.loop.close()
             if self.servers is not None:
@@ -1070,14 +1069,6 @@ class AsyncLife(Life):
 class SyncLife(Life):
     """The same life with the generated sync ``Client``: its own loop thread, plain iterators."""
 
-    # FINDING stateful-findings.md #3: the sync Client refuses a call after close()
-    # with a ClientClosedError whose idempotency_key is None (AsyncClient's carries the
-    # caller's key). Relaxed here until the portal passes the key on.
-    refusal_has_key = False
-    # FINDING stateful-findings.md #5: a sync stream read after close() raises a
-    # ClientClosedError with no batch_key. Relaxed until the portal passes it on.
-    closed_stream_has_key = False
-
     def make_client(self, **settings: Any) -> Any:
         return ss.Client(**settings)
 
@@ -1332,14 +1323,8 @@ class SyncLife(Life):
             return
         if inner:  # the callback ran: calling back in was refused, clearly, no deadlock
             assert failure is not None
-            # FINDING stateful-findings.md #2: refused with a bare RuntimeError (no
-            # StripeError); relaxed to accept it until _portal raises a StripeError.
-            if not isinstance(failure, ss.StripeError):
-                assert isinstance(failure, RuntimeError), rendered(failure)
-                assert "own event loop thread" in str(failure)
-                note("finding 2: RuntimeError calling back in")
-            else:
-                self.check_failure(failure)
+            assert isinstance(failure, ss.LoopThreadError), rendered(failure)
+            self.check_failure(failure)
         elif failure is not None:
             self.check_batch_error(failure, batch_key)
 
