@@ -27,6 +27,7 @@ from ._batch import (
     mark_batch_key,
     retry_after_of,
 )
+from ._closing import ClientClosedError
 from ._errors import APIConnectionError, APIError, StripeError, ValidationError, redact
 from ._models import CustomerSession
 from ._reader import Source
@@ -240,9 +241,23 @@ class Batch:
             stop = self.reach.failed(e)
             if stop is not None:  # nothing reaches the server: end the whole batch
                 self.finished.put_nowait(stop)
+            elif isinstance(e, ClientClosedError) and not e.in_flight:
+                # The client is closed: every item left would be refused the same way
+                # (an endless input, for ever), so the batch ends, with its key.
+                self.finished.put_nowait(self._closed())
             raise
         self.reach.answered()
         return session
+
+    def _closed(self) -> ClientClosedError:
+        error = ClientClosedError(
+            f"the client was closed during the batch, after {self.counts.done} items; "
+            "nothing more was sent: run it again with the same batch_key on an open "
+            "client to create nothing twice",
+            should_retry=False,
+        )
+        error.batch_key = self.batch_key
+        return error
 
     def _wait(self, state: RetryCallState, item: _Item) -> float:
         exc = state.outcome.exception() if state.outcome else None

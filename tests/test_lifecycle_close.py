@@ -7,6 +7,7 @@ client closes, and ``fake.created`` / ``fake.session_keys`` say what Stripe crea
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -99,11 +100,11 @@ async def test_calls_after_aclose_get_a_stripe_error_and_send_nothing(fake: Fake
     assert info.value.in_flight is False
     assert info.value.idempotency_key == "late-1"
     assert isinstance(info.value, RuntimeError)  # what it raised before, still true
-    results = await client.customer_sessions.create_many(
-        [{"customer": "cus_1", "components": PRICING}] * 3, batch_key="late"
-    )
-    assert [type(r.error) for r in results] == [ClientClosedError] * 3
-    assert [r.error.idempotency_key for r in results if r.error] == ["late-0", "late-1", "late-2"]
+    with pytest.raises(ClientClosedError) as batch_info:
+        await client.customer_sessions.create_many(
+            [{"customer": "cus_1", "components": PRICING}] * 3, batch_key="late"
+        )
+    assert batch_info.value.batch_key == "late" and batch_info.value.in_flight is False
     assert len(fake.requests) == 1
 
 
@@ -121,7 +122,9 @@ async def test_aclose_cuts_the_calls_of_copies_too(fake: FakeStripe) -> None:
     assert info.value.idempotency_key == "copy-1"
 
 
-async def test_a_batch_in_flight_ends_each_item_with_its_key(fake: FakeStripe) -> None:
+async def test_a_batch_in_flight_ends_with_its_key_and_resumes_creating_nothing_twice(
+    fake: FakeStripe,
+) -> None:
     client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
     fake.slow_next(5.0, times=4)
     items = [{"customer": f"cus_{i}", "components": PRICING} for i in range(10)]
@@ -132,13 +135,34 @@ async def test_a_batch_in_flight_ends_each_item_with_its_key(fake: FakeStripe) -
     )
     await _until(lambda: len(fake.requests) == 4, "4 requests")
     await client.aclose(grace=0.05)
-    results = await batch
-    assert [r.index for r in results] == list(range(10))
-    for r in results:
-        assert isinstance(r.error, ClientClosedError), r
-        assert r.error.idempotency_key == r.idempotency_key == f"closing-{r.index}"
-        assert r.error.batch_key == "closing"
-        assert r.error.in_flight is (r.index < 4)
+    with pytest.raises(ClientClosedError) as info:
+        await batch
+    assert info.value.batch_key == "closing" and not info.value.in_flight
+    assert len(fake.requests) == 4  # nothing was sent once the client was closed
+    async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as again:
+        results = await again.customer_sessions.create_many(
+            items, concurrency=4, rate_limit=None, batch_key="closing"
+        )
+    assert all(r.ok for r in results)
+    assert sorted(fake.session_keys) == sorted(f"closing-{i}" for i in range(10))
+
+
+async def test_a_stream_over_an_endless_input_ends_when_its_client_closes(
+    fake: FakeStripe,
+) -> None:
+    """After aclose(), an endless input is not refused item by item for ever: the batch ends."""
+    client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+    endless = ({"customer": f"cus_{i}", "components": PRICING} for i in itertools.count())
+    seen = 0
+    with pytest.raises(ClientClosedError) as info:
+        async for _ in client.customer_sessions.stream_many(
+            endless, concurrency=4, rate_limit=None, batch_key="endless"
+        ):
+            seen += 1
+            if seen == 20:
+                await client.aclose(grace=0.05)
+            assert seen < 10_000, "the batch went on refusing items after close"
+    assert info.value.batch_key == "endless"
 
 
 async def test_a_cut_keeps_a_cancellation_of_the_callers_own(fake: FakeStripe) -> None:
@@ -171,8 +195,10 @@ async def test_aclose_leaves_no_task_behind(fake_stripe: FakeStripe) -> None:
     await _until(lambda: len(fake.requests) == 3, "3 requests")
     await client.aclose(grace=0)
     await asyncio.gather(*calls, return_exceptions=True)
-    async for r in stream:  # what was not sent ends at once, without sending
-        assert isinstance(r.error, ClientClosedError)
+    with pytest.raises(ClientClosedError):  # the stream ends at once, sending nothing
+        async for _ in stream:
+            pass
+    assert len(fake.requests) == 3
     await asyncio.sleep(0)
     assert asyncio.all_tasks() - before == set()
 
