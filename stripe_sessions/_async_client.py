@@ -172,7 +172,7 @@ class AsyncCustomerSessions:
         results.sort(key=_by_index)
         return results
 
-    async def stream_many(
+    def stream_many(
         self,
         params: Iterable[CreateParams | Mapping[str, Any]]
         | AsyncIterable[CreateParams | Mapping[str, Any]],
@@ -200,7 +200,12 @@ class AsyncCustomerSessions:
         ``contextlib.aclosing`` to do that as soon as you break out of the loop
         (otherwise it happens when the generator is garbage-collected).
         """
-        batch = self._stream(
+        # One async generator, not a generator around another: asyncio closes every
+        # open async generator at once when a loop shuts down (``shutdown_asyncgens``),
+        # and a wrapper's own close of the inner one then races asyncio's ("aclose():
+        # asynchronous generator is already running"). Options are checked here, at the
+        # call, before anything runs.
+        return self._stream(
             params,
             concurrency=concurrency,
             rate_limit=rate_limit,
@@ -212,13 +217,6 @@ class AsyncCustomerSessions:
             stripe_version=stripe_version,
             timeout=timeout,
         )
-        _STREAMS.add(batch)
-        try:
-            async with aclosing(batch):
-                async for result in batch:
-                    yield result
-        finally:
-            _STREAMS.discard(batch)
 
     def _stream(
         self,
@@ -272,11 +270,6 @@ class AsyncCustomerSessions:
 
 #: Where sessions are created.
 PATH = "/v1/customer_sessions"
-#: The batch behind each open ``stream_many``, referenced from here and not only by the
-#: stream: a stream dropped in a reference cycle is then closed once, by its own aclose()
-#: (which closes the batch), instead of both being collected together and each getting an
-#: aclose() from asyncio at once ("aclose(): asynchronous generator is already running").
-_STREAMS: set[AsyncGenerator[BatchResult, None]] = set()
 
 
 class _ClosingTransport(Transport):

@@ -129,7 +129,9 @@ def _method(cls: str, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
     out.extend(_docstring(ast.get_docstring(fn, clean=False), "        "))
     if fn.name == "__init__":
         out.append(f"        super().__init__(AsyncClient({call}))")
-    elif isinstance(fn, ast.AsyncFunctionDef) and _is_async_gen(fn):
+    elif (isinstance(fn, ast.AsyncFunctionDef) and _is_async_gen(fn)) or returns.startswith(
+        "Generator["  # a plain method that returns an async generator
+    ):
         out.append(f"        return self._portal.iterate(self._async.{fn.name}({call}))")
     elif isinstance(fn, ast.AsyncFunctionDef):
         sep = ", " if call else ""
