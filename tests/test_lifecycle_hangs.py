@@ -240,3 +240,27 @@ def test_streams_left_open_when_the_client_closes_are_closed_once() -> None:
     )
     assert out.stdout.split() == ["closed", "True", "loops", "0"]
     assert "ERROR" not in out.stderr and "already running" not in out.stderr, out.stderr
+
+
+def test_asyncio_run_ending_with_a_stream_open_closes_it_quietly() -> None:
+    """Stateful finding 4: asyncio closes every open async generator at the end of
+    ``asyncio.run()``, all at once; a stream that wrapped another generator then closed it
+    a second time ("aclose(): asynchronous generator is already running", logged as an
+    ERROR). ``stream_many`` is now one generator, closed once."""
+    out = _run(
+        """
+        kept = []
+        async def main():
+            fake = FakeStripe(); await fake.start()
+            client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
+            items = [{"customer": f"cus_{i}", "components": P} for i in range(7)]
+            stream = client.customer_sessions.stream_many(items, concurrency=3, rate_limit=None)
+            await stream.__anext__()
+            kept.append(stream)  # still referenced when asyncio.run() ends
+            await client.aclose(); await fake.stop()
+        asyncio.run(main())
+        print("done")
+        """
+    )
+    assert out.stdout.split() == ["done"]
+    assert "already running" not in out.stderr and "ERROR" not in out.stderr, out.stderr
