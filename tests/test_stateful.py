@@ -659,12 +659,7 @@ class Life(RuleBasedStateMachine):
         """What the client's loop reported: to our handler, or to asyncio's logger."""
         reports = [str(context) for context in self.loop_errors]
         reports += [line for line in self.records.lines if line.startswith("asyncio ERROR")]
-        # FINDING stateful-findings.md #4 (async side, not fixed yet): a stream_many still
-        # open when loop.shutdown_asyncgens() runs (the end of asyncio.run(); here the
-        # teardown) is closed together with its inner batch generator, and asyncio
-        # reports "aclose(): asynchronous generator is already running". Relaxed, that
-        # message only, until it is fixed.
-        return [r for r in reports if "asynchronous generator is already running" not in r]
+        return reports
 
     @invariant()
     def loop_reported_nothing(self) -> None:
