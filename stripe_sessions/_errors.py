@@ -255,9 +255,9 @@ class ValidationError(StripeError, ValueError):
 class APIConnectionError(StripeError):
     """Stripe could not be reached, or the connection broke before an answer came."""
 
-    #: False when no connection could be made (nothing reached the server: refused,
-    #: DNS, TLS verification, a connect timeout, the proxy); True when a connection was
-    #: made and then broke or timed out; None when not known.
+    #: True when an HTTP answer (status line and headers) came and then broke or timed
+    #: out; False when none came (refused, DNS, TLS, a connect timeout, the proxy, or a
+    #: peer that accepted the connection but never answered HTTP); None when not known.
     reached: bool | None = None
 
 
