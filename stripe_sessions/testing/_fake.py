@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import json
+import logging
 import math
 import random
 import ssl
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,6 +42,43 @@ IDEMPOTENCY_TTL = 24 * 60 * 60
 RECORDED_BODY_CHARS = 16 * 1024
 #: Characters of each header value a :class:`RecordedRequest` keeps (aiohttp takes 8 KiB).
 RECORDED_HEADER_CHARS = 1024
+#: Characters of each header name a :class:`RecordedRequest` keeps (aiohttp takes 8 KiB).
+RECORDED_NAME_CHARS = 256
+#: Characters of header names and values a :class:`RecordedRequest` keeps in all (aiohttp
+#: takes 128 headers of 8 KiB); Stripe's own headers (``STRIPE_HEADERS``) are kept first.
+RECORDED_HEADERS_CHARS = 8 * 1024
+#: Characters of the method and of the path a :class:`RecordedRequest` keeps.
+RECORDED_METHOD_CHARS = 64
+RECORDED_PATH_CHARS = 1024
+#: Bytes a record's decoded form may take in memory to be kept (a real one takes ~2 KB).
+RECORDED_FORM_BYTES = 32 * 1024
+#: The most memory one :class:`RecordedRequest` takes whatever the request, as counted by
+#: ``sys.getsizeof`` of its parts: text is 1 to 4 bytes a character, so 16 KiB of body
+#: can take 64 KiB, and 8 KiB of headers 32 KiB plus their dict.
+RECORD_BYTES = 192 * 1024
+#: Bytes of memory each of the fake's stores (requests, sessions, remembered answers)
+#: may keep by default; beyond it the oldest entries are dropped, as beyond ``max_records``.
+MAX_RECORD_BYTES = 96 * 1024 * 1024
+#: Headers a record keeps before any other, in this order (each still capped).
+STRIPE_HEADERS = (
+    "Authorization",
+    "Idempotency-Key",
+    "Stripe-Version",
+    "Stripe-Account",
+    "Content-Type",
+    "Content-Length",
+    "Content-Encoding",
+    "User-Agent",
+)
+#: Seconds an idle connection (no complete request head since it opened, or since its
+#: last answer) is kept by default. aiohttp's client pools connections for 15 s: a longer
+#: server-side wait lets the client close first, so that no request races the close.
+KEEPALIVE_TIMEOUT = 30.0
+#: Seconds a request's body may take to arrive by default, counted from its head.
+BODY_TIMEOUT = 30.0
+
+#: The fake's own log: a malformed request is one line here, at DEBUG.
+logger = logging.getLogger("stripe_sessions.testing")
 #: Stripe's bounds on an ``Idempotency-Key``, in characters.
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -47,10 +87,15 @@ MAX_IDEMPOTENCY_KEY = 255
 class RecordedRequest:
     """One request the fake received, as it arrived, and what it answered."""
 
+    #: As received, cut to ``RECORDED_METHOD_CHARS`` (64) and ``RECORDED_PATH_CHARS``
+    #: (1 KiB) characters and ``...``.
     method: str
     path: str
-    #: As received, each value cut to ``RECORDED_HEADER_CHARS`` (1 KiB) and ``...``; the
-    #: repr masks the key in ``Authorization``.
+    #: As received, the first value of each name: names cut to ``RECORDED_NAME_CHARS``
+    #: (256), values to ``RECORDED_HEADER_CHARS`` (1 KiB), each followed by ``...`` when
+    #: cut, and at most ``RECORDED_HEADERS_CHARS`` (8 KiB) of them in all: ``STRIPE_HEADERS``
+    #: first, then the others in arrival order while they fit. The repr masks the key in
+    #: ``Authorization``.
     headers: dict[str, str] = attrs.field(repr=lambda h: repr(mask_headers(h)))
     #: The body as text (bytes that are not UTF-8 as U+FFFD), at most
     #: ``RECORDED_BODY_CHARS`` (16 KiB) of it; ``size`` is its whole length in bytes.
@@ -68,8 +113,10 @@ class RecordedRequest:
     #: ``time.monotonic()`` when the answer was ready (None until then, or for a reset).
     answered_at: float | None = None
     #: Bytes of body received (``None`` while it is still arriving, or when it was refused
-    #: for its size before the end).
+    #: for its size, or did not arrive in time, before the end).
     size: int | None = None
+    #: The memory this record is counted for in the fake's ``max_record_bytes``.
+    _cost: int = attrs.field(default=0, init=False, repr=False, eq=False)
 
     @property
     def idempotency_key(self) -> str | None:
@@ -131,9 +178,110 @@ class _Stored:
     at: float = attrs.field(factory=time.monotonic)
 
 
+def _retained(obj: object) -> int:
+    """Bytes ``obj`` keeps: ``sys.getsizeof`` of it and of each part, each object once.
+
+    Hand-written: the standard library measures one object only, and the fake measures
+    only what it builds itself (dicts, lists, text, attrs records), so no general
+    profiler (pympler) is needed. Linear in the parts; a record has at most a few
+    thousand.
+    """
+    seen: set[int] = set()
+    todo = [obj]
+    size = 0
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        size += sys.getsizeof(item)
+        if isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)
+        elif attrs.has(type(item)):
+            fields: Any = attrs.fields(type(item))  # type: ignore[arg-type]
+            todo.extend(getattr(item, f.name) for f in fields)
+    return size
+
+
+def _cut(text: str, most: int) -> str:
+    """``text``, or its first ``most`` characters and ``...``."""
+    return text if len(text) <= most else text[:most] + "..."
+
+
+def _recorded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers a record keeps: see :attr:`RecordedRequest.headers`."""
+    first: dict[str, tuple[str, str]] = {}  # name as sent -> (cut name, cut value)
+    for name, value in headers.items():
+        if name not in first:
+            first[name] = (_cut(name, RECORDED_NAME_CHARS), _cut(value, RECORDED_HEADER_CHARS))
+    kept: set[str] = set()
+    room = RECORDED_HEADERS_CHARS
+    stripe = {n.lower() for n in STRIPE_HEADERS}
+    ours = sorted(
+        (n for n in first if n.lower() in stripe),
+        key=lambda n: [h.lower() for h in STRIPE_HEADERS].index(n.lower()),
+    )
+    for name in ours + [n for n in first if n.lower() not in stripe]:
+        cost = len(first[name][0]) + len(first[name][1])
+        if cost <= room:
+            kept.add(name)
+            room -= cost
+    return dict(first[name] for name in first if name in kept)
+
+
+class _ServerLog:
+    """aiohttp's server log for the fake: a client's malformed request is one DEBUG line.
+
+    aiohttp answers a request it cannot parse (a header line over 8 KiB, a control
+    character, TLS sent to the HTTP port) with its own plain-text 400 before any handler
+    or middleware runs, and logs the parser's traceback at ERROR. For a server that
+    hostile clients may reach, that is one traceback per bad request; here it is one
+    line naming the error's kind, never the bytes sent (they may carry a key). Any other
+    error, e.g. in the fake's own code, is logged in full to ``aiohttp.server`` as usual.
+    """
+
+    def __init__(self) -> None:
+        self._server = logging.getLogger("aiohttp.server")
+
+    def _client_error(self, kw: dict[str, Any]) -> bool:
+        return isinstance(kw.get("exc_info"), HttpProcessingError)
+
+    def _one_line(self, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        peer = args[1] if len(args) > 1 else None
+        logger.debug(
+            "FakeStripe: malformed request from %s refused with 400 (%s)",
+            peer,
+            type(kw["exc_info"]).__name__,
+        )
+
+    def exception(self, *args: Any, **kw: Any) -> None:
+        """Log an error: a client's malformed request as one line, anything else in full."""
+        if self._client_error(kw):
+            self._one_line(args, kw)
+        else:
+            self._server.exception(*args, **kw)
+
+    def debug(self, *args: Any, **kw: Any) -> None:
+        """Log at DEBUG: a client's malformed request as one line, anything else as is."""
+        if self._client_error(kw):
+            self._one_line(args, kw)
+        else:
+            self._server.debug(*args, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
 def _shown(text: str) -> str:
     """A caller's text for a message: a hostile one can be kilobytes long."""
     return repr(text if len(text) <= 100 else text[:100] + "...")
+
+
+class _LateBody(Exception):
+    """A request's body did not arrive within ``body_timeout``."""
 
 
 class _RateLimiter:
@@ -213,6 +361,9 @@ class FakeStripe:
         max_records: int = MAX_RECORDS,
         max_idempotency_keys: int = MAX_IDEMPOTENCY_KEYS,
         idempotency_ttl: float = IDEMPOTENCY_TTL,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        keepalive_timeout: float = KEEPALIVE_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
             raise ValueError(
@@ -221,9 +372,20 @@ class FakeStripe:
         for name, bound in (
             ("max_records", max_records),
             ("max_idempotency_keys", max_idempotency_keys),
+            ("max_record_bytes", max_record_bytes),
         ):
             if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {bound!r}")
+        for name, seconds in (
+            ("keepalive_timeout", keepalive_timeout),
+            ("body_timeout", body_timeout),
+        ):
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not (math.isfinite(seconds) and seconds > 0)
+            ):
+                raise ValueError(f"{name}: must be a finite number of seconds > 0, got {seconds!r}")
         if not (math.isfinite(idempotency_ttl) and idempotency_ttl >= 0):
             raise ValueError(
                 f"idempotency_ttl: must be a finite number of seconds >= 0, got {idempotency_ttl!r}"
@@ -236,6 +398,14 @@ class FakeStripe:
         self.max_idempotency_keys = max_idempotency_keys
         #: Seconds an idempotency key is remembered (Stripe: 24 hours).
         self.idempotency_ttl = idempotency_ttl
+        #: Most memory, in bytes, each store keeps (requests; sessions; remembered answers).
+        self.max_record_bytes = max_record_bytes
+        #: Seconds a connection may wait for a complete request head (since it opened or
+        #: since its last answer) before the fake closes it. Read when the fake starts.
+        self.keepalive_timeout = float(keepalive_timeout)
+        #: Seconds a request's body may take to arrive; a late one is answered 400 and its
+        #: connection closed.
+        self.body_timeout = float(body_timeout)
         self.host = host
         #: Serve HTTPS with this server-side context (e.g. from ``trustme``); None: HTTP.
         self.ssl_context = ssl_context
@@ -260,6 +430,13 @@ class FakeStripe:
         self._limiter = _RateLimiter(rate_limit) if rate_limit else None
         self._queue: collections.deque[_Fault] = collections.deque()
         self._stored: collections.OrderedDict[str, _Stored] = collections.OrderedDict()
+        self._stored_bytes = 0
+        # What ``requests`` and ``sessions`` are counted for, and their lengths when last
+        # counted: a test may clear or cut them, and then they are counted again.
+        self._requests_bytes = 0
+        self._requests_len = 0
+        self._session_costs: collections.deque[int] = collections.deque()
+        self._sessions_bytes = 0
         self._in_flight: set[str] = set()
         self._runner: web.AppRunner | None = None
 
@@ -286,6 +463,11 @@ class FakeStripe:
             access_log=None,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
             auto_decompress=False,  # see _read: compressed bodies are refused, not inflated
+            # aiohttp closes a connection still waiting for a complete request head this
+            # long after it opened or after its last answer: idle and half-sent heads alike.
+            # A slow body is _read's (body_timeout). aiohttp offers no cap on connections.
+            keepalive_timeout=self.keepalive_timeout,
+            logger=_ServerLog(),
         )
         await runner.setup()
         site = web.TCPSite(
@@ -463,13 +645,37 @@ class FakeStripe:
         if not self.record:
             return
         self.requests.append(rec)
-        if len(self.requests) > self.max_records:
-            del self.requests[: len(self.requests) - self.max_records]
+        self._charge(rec)
+
+    def _charge(self, rec: RecordedRequest) -> None:
+        """Count ``rec``'s memory (again, once its body is in); drop the oldest beyond bounds."""
+        if not self.record or rec._cost < 0:  # not kept, or dropped since
+            return
+        requests = self.requests
+        if len(requests) < self._requests_len:  # cut from outside: count again
+            self._requests_bytes = sum(r._cost for r in requests)
+        cost = _retained(rec)
+        self._requests_bytes += cost - rec._cost
+        rec._cost = cost
+        drop, kept = 0, self._requests_bytes
+        while len(requests) - drop > self.max_records or (
+            kept > self.max_record_bytes and len(requests) - drop > 1
+        ):
+            kept -= requests[drop]._cost
+            requests[drop]._cost = -1
+            drop += 1
+        del requests[:drop]
+        self._requests_bytes = kept
+        self._requests_len = len(requests)
 
     async def _read(self, request: web.Request, rec: RecordedRequest) -> tuple[Any, str | None]:
         """The request's form (None when not a POST or not readable) and why it is refused."""
         try:
-            raw = await request.read()
+            # A body that trickles in (or stops) holds a connection: bounded here, as
+            # aiohttp bounds only the wait for a request's head (keepalive_timeout).
+            raw = await asyncio.wait_for(request.read(), self.body_timeout)
+        except asyncio.TimeoutError:
+            raise _LateBody from None
         except web.HTTPRequestEntityTooLarge:
             limit = self.limits.max_body_bytes
             return None, f"Invalid request body: it is larger than {limit} bytes."
@@ -478,7 +684,7 @@ class FakeStripe:
             reason = cause.message if isinstance(cause, HttpProcessingError) else str(cause)
             return None, f"Invalid request body: it could not be read ({reason or 'malformed'})."
         rec.size = len(raw)
-        rec.body = raw[:RECORDED_BODY_CHARS].decode("utf-8", "replace")
+        rec.body = raw[:RECORDED_BODY_CHARS].decode("utf-8", "replace")[:RECORDED_BODY_CHARS]
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             # Stripe takes plain form bodies. The fake does not inflate them either: a
@@ -493,31 +699,33 @@ class FakeStripe:
             form = parse_form(raw, self.limits)
         except FormError as e:
             return None, str(e)
-        if len(raw) <= RECORDED_BODY_CHARS:
+        if len(raw) <= RECORDED_BODY_CHARS and _retained(form) <= RECORDED_FORM_BYTES:
             rec.form = form
         return form, None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         peername = request.transport.get_extra_info("peername") if request.transport else None
         rec = RecordedRequest(
-            request.method,
-            request.path,
-            {
-                name: value
-                if len(value) <= RECORDED_HEADER_CHARS
-                else value[:RECORDED_HEADER_CHARS] + "..."
-                for name, value in request.headers.items()
-            },
+            _cut(request.method, RECORDED_METHOD_CHARS),
+            _cut(request.path, RECORDED_PATH_CHARS),
+            _recorded_headers(request.headers),
             "",
             {},
             new_request_id(),
             peer=f"{peername[0]}:{peername[1]}" if peername else None,
         )
         self._record(rec)
-        idem = request.headers.get("Idempotency-Key")
-        # The echo: a key that is not UTF-8 (surrogate escapes) cannot go back unchanged.
-        echo = idem if idem is not None and is_text(idem) else None
-        form, form_error = await self._read(request, rec)
+        keys = request.headers.getall("Idempotency-Key", [])
+        idem = keys[0] if keys else None
+        # The echo: a key that is not UTF-8 (surrogate escapes) cannot go back unchanged,
+        # and of two keys neither is the request's.
+        echo = idem if idem is not None and len(keys) == 1 and is_text(idem) else None
+        try:
+            form, form_error = await self._read(request, rec)
+        except _LateBody:
+            return await self._late_body(request, rec)
+        finally:
+            self._charge(rec)
         resp = await self._answer(request, rec, form, form_error, echo)
         rec.answered_at = time.monotonic()
         rec.status = resp.status if resp is not None else None
@@ -527,6 +735,22 @@ class FakeStripe:
             return web.Response()
         if echo is not None and not resp.prepared:
             resp.headers.setdefault("Idempotency-Key", echo)
+        return resp
+
+    async def _late_body(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        """Answer a body that did not arrive within ``body_timeout``, then close."""
+        resp = self._error(
+            400,
+            rec.request_id,
+            f"Invalid request body: it did not arrive within {self.body_timeout:g} seconds.",
+        )
+        resp.force_close()
+        rec.status, rec.answered_at = resp.status, time.monotonic()
+        await resp.prepare(request)
+        await resp.write_eof()
+        # Closed now, not after aiohttp's lingering read of the rest (up to 10 s more).
+        if request.transport is not None:
+            request.transport.close()
         return resp
 
     async def _answer(
@@ -568,12 +792,21 @@ class FakeStripe:
 
         if form is None:
             return self._error(400, rid, form_error or "Invalid request body.")
-        idem = request.headers.get("Idempotency-Key")
+        keys = request.headers.getall("Idempotency-Key", [])
+        idem = keys[0] if keys else None
+        if len(keys) > 1:
+            return self._error(
+                400,
+                rid,
+                f"Invalid Idempotency-Key: the request has more than one ({len(keys)}) "
+                "Idempotency-Key headers; send exactly one.",
+            )
         if idem is not None:
             refused = self._check_idempotency_key(idem, echo)
             if refused is not None:
                 return self._error(400, rid, refused)
-        fingerprint = json.dumps(form, sort_keys=True)
+        # A digest: a valid form can be a megabyte (1000 ``expand`` ids of 5000 characters).
+        fingerprint = hashlib.sha256(json.dumps(form, sort_keys=True).encode()).hexdigest()
         if idem is not None:
             if idem in self._in_flight:
                 return self._status_fault(_Fault("status", 409), rid)
@@ -620,11 +853,7 @@ class FakeStripe:
             session = session_object(form)
             data = json.dumps(session).encode()
             self._created += 1
-            self.sessions.append(session)
-            self.session_keys.append(idem)
-            if len(self.sessions) > self.max_records:
-                del self.sessions[: len(self.sessions) - self.max_records]
-                del self.session_keys[: len(self.session_keys) - self.max_records]
+            self._keep_session(session, idem)
             if idem is not None:
                 self._store(idem, _Stored(fingerprint, data, rid))
         finally:
@@ -652,21 +881,51 @@ class FakeStripe:
         stored = self._stored.get(idem)
         if stored is not None and time.monotonic() - stored.at >= self.idempotency_ttl:
             del self._stored[idem]
+            self._stored_bytes -= self._stored_size(idem, stored)
             return None
         return stored
 
+    def _keep_session(self, session: dict[str, Any], idem: str | None) -> None:
+        """Keep a session; drop the oldest beyond ``max_records`` and ``max_record_bytes``."""
+        sessions, keys, costs = self.sessions, self.session_keys, self._session_costs
+        if not len(sessions) == len(keys) == len(costs):  # cut from outside: count again
+            del keys[: len(keys) - len(sessions)]
+            del sessions[: len(sessions) - len(keys)]
+            costs.clear()
+            costs.extend(_retained(s) for s in sessions)
+            self._sessions_bytes = sum(costs)
+        sessions.append(session)
+        keys.append(idem)
+        costs.append(_retained(session))
+        self._sessions_bytes += costs[-1]
+        drop = 0
+        while len(costs) > 1 and (
+            len(costs) > self.max_records or self._sessions_bytes > self.max_record_bytes
+        ):
+            self._sessions_bytes -= costs.popleft()
+            drop += 1
+        del sessions[:drop]
+        del keys[:drop]
+
     def _store(self, idem: str, stored: _Stored) -> None:
-        """Remember an answer; forget the oldest beyond the count and age bounds."""
+        """Remember an answer; forget the oldest beyond the count, size and age bounds."""
+        old = self._stored.pop(idem, None)
+        if old is not None:
+            self._stored_bytes -= self._stored_size(idem, old)
         self._stored[idem] = stored
-        self._stored.move_to_end(idem)
-        while len(self._stored) > self.max_idempotency_keys:
-            self._stored.popitem(last=False)
-        # Oldest first: stop at the first key still young enough.
-        while self._stored:
-            oldest = next(iter(self._stored.values()))
-            if stored.at - oldest.at < self.idempotency_ttl:
-                break
-            self._stored.popitem(last=False)
+        self._stored_bytes += self._stored_size(idem, stored)
+        while self._stored and (
+            len(self._stored) > self.max_idempotency_keys
+            or self._stored_bytes > self.max_record_bytes
+            # Oldest first: stop at the first key still young enough.
+            or stored.at - next(iter(self._stored.values())).at >= self.idempotency_ttl
+        ):
+            key, dropped = self._stored.popitem(last=False)
+            self._stored_bytes -= self._stored_size(key, dropped)
+
+    @staticmethod
+    def _stored_size(idem: str, stored: _Stored) -> int:
+        return len(idem) + len(stored.body) + len(stored.fingerprint)
 
     async def _truncated(
         self, request: web.Request, rid: str, echo: str | None
@@ -697,4 +956,8 @@ class FakeStripe:
         self.sessions.clear()
         self.session_keys.clear()
         self._stored.clear()
+        self._stored_bytes = 0
+        self._session_costs.clear()
+        self._sessions_bytes = 0
+        self._requests_bytes = self._requests_len = 0
         self._queue.clear()
