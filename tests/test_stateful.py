@@ -29,9 +29,8 @@ client back or closing it). The servers run on a loop thread of their own.
 
 Bounded for CI (25 examples of 15 steps each, about 20 s per machine); to hunt longer:
 ``STATEFUL_EXAMPLES=500 STATEFUL_STEPS=25 STATEFUL_STATS=1 pytest -s tests/test_stateful.py``
-(``STATEFUL_STATS`` prints how often each outcome happened). Checks that a known bug
-still fails are relaxed with a comment naming the finding in
-/work/notes/stateful-findings.md.
+(``STATEFUL_STATS`` prints how often each outcome happened). A check that a known,
+reported bug still fails is relaxed for that case only, with a "FINDING" comment.
 """
 
 from __future__ import annotations
