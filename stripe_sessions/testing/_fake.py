@@ -339,7 +339,17 @@ class FakeStripe:
     ``requests`` and ``sessions`` keep the last ``max_records`` (10,000) entries, oldest
     dropped (``created`` still counts them all); idempotency keys are kept for
     ``idempotency_ttl`` seconds (24 h, as Stripe) and at most ``max_idempotency_keys``
-    (10,000) of them, oldest dropped first.
+    (10,000) of them, oldest dropped first. Each of those three stores also keeps under
+    ``max_record_bytes`` (96 MiB) of memory, oldest dropped first, and one request's
+    record takes at most ``RECORD_BYTES`` (192 KiB) whatever was sent (see
+    :class:`RecordedRequest`), so the fake holds under about 300 MiB at the defaults.
+    A connection that has sent no complete request head ``keepalive_timeout`` (30 s)
+    after it opened or after its last answer is closed, idle or half-sent alike; a body
+    that has not arrived ``body_timeout`` (30 s) after its head is answered 400 and its
+    connection closed. (aiohttp offers no cap on the number of connections: the
+    timeouts are what frees the descriptors of a client that holds them.) A request
+    aiohttp cannot parse gets aiohttp's plain-text 400 and one DEBUG line on the
+    ``stripe_sessions.testing`` logger, not a traceback.
     """
 
     api_key = "sk_test_fake_0123456789abcdef"
