@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -13,8 +14,9 @@ import sys
 import traceback
 import uuid
 from collections.abc import Sequence
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn, TextIO
 
+from ._cli_text import printable
 from ._version import STRIPE_API_VERSION, __version__
 
 #: The components a command-line session may enable (the API's own names; a test checks
@@ -49,7 +51,7 @@ def read_key_file(path: str) -> str:
     """
 
     def bad(why: str) -> UsageError:
-        return UsageError(f"--api-key-file {path}: {why}")
+        return UsageError(f"--api-key-file {printable(path)}: {why}")
 
     try:
         if path == "-":
@@ -107,15 +109,43 @@ def _open_ids(args: argparse.Namespace) -> BinaryIO:
     try:
         return open(args.file, "rb")  # run_batch closes it
     except OSError as e:
-        raise UsageError(f"cannot read {args.file}: {e.strerror or type(e).__name__}") from None
+        why = e.strerror or type(e).__name__
+        raise UsageError(f"cannot read {printable(args.file)}: {why}") from None
+
+
+def _unwritable(stream: TextIO | None) -> str | None:
+    """Why ``stream`` cannot be written at all, or None when it may be.
+
+    Checked before anything is sent: a stdout closed with ``>&-`` is None in Python, and
+    one open for reading only (``1</dev/null``) fails every write; either way a session
+    created could not be reported. A stream without a descriptor (a test's capture) is
+    taken as writable; a full disk shows only on writing, and is handled there.
+    """
+    if stream is None:
+        return "it is closed"
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+    if sys.platform == "win32":  # pragma: no cover - no fcntl; writing will tell
+        return None
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    except OSError as e:
+        return e.strerror or "its descriptor is not open"
+    if flags & os.O_ACCMODE == os.O_RDONLY:
+        return "it is open for reading only"
+    return None
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, with a usage error on one line (the usage block is one ``--help`` away)."""
 
     def error(self, message: str) -> NoReturn:
-        """Print ``prog: error: message`` and exit 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        """Print ``prog: error: message`` (escaped: it may quote argv) and exit 2."""
+        self.exit(2, f"{self.prog}: error: {printable(message, 500)} (see --help)\n")
 
 
 def _positive(kind: type[int] | type[float]) -> Any:
@@ -182,26 +212,46 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace) -> Any:
+    """The command's client; a key, URL or option the SDK refuses is a UsageError naming
+    where it came from (the option or the variable), never its value."""
     from ._async_client import AsyncClient  # noqa: PLC0415 - the CLI starts light
+    from ._errors import ValidationError  # noqa: PLC0415
 
     key = args.key  # main read it before the loop started
     base_url = args.base_url or os.environ.get("STRIPE_BASE_URL") or None
     redis_url = getattr(args, "redis_url", None) or os.environ.get("STRIPE_SESSIONS_REDIS_URL")
+    sources = {
+        "api_key": "--api-key"
+        if args.api_key
+        else f"--api-key-file {printable(args.api_key_file)}"
+        if args.api_key_file is not None
+        else "STRIPE_API_KEY",
+        "base_url": "--base-url" if args.base_url else "STRIPE_BASE_URL",
+        "url": "--redis-url" if getattr(args, "redis_url", None) else "STRIPE_SESSIONS_REDIS_URL",
+        "rate": "--rate",
+        "batch_share": "--batch-share",
+        "name": "--limiter-name",
+    }
     limiter = None
-    if redis_url and args.command == "batch":
-        from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - an optional extra
+    try:
+        if redis_url and args.command == "batch":
+            from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - an optional extra
 
-        limiter = RedisRateLimiter(
-            redis_url, rate=args.rate, name=args.limiter_name, batch_share=args.batch_share
-        )
-        args.shared = True  # the shared limiter paces the batch: no pacing of its own
-        args.limiter = limiter
-    return AsyncClient(api_key=key, base_url=base_url, rate_limiter=limiter)
+            limiter = RedisRateLimiter(
+                redis_url, rate=args.rate, name=args.limiter_name, batch_share=args.batch_share
+            )
+            args.shared = True  # the shared limiter paces the batch: no pacing of its own
+            args.limiter = limiter
+        return AsyncClient(api_key=key, base_url=base_url, rate_limiter=limiter)
+    except ValidationError as e:
+        param = e.param or ""
+        message = e.message.removeprefix(f"{param}: ")
+        raise UsageError(f"{sources.get(param, param or 'an option')}: {message}") from None
 
 
 async def _create(args: argparse.Namespace) -> int:
     if not args.customer and not args.customer_account:
-        raise SystemExit("error: give --customer or --customer-account")
+        raise UsageError("give --customer or --customer-account")
     # A key of our own, so that a session whose JSON cannot be written can be fetched
     # again by re-running with it (Stripe replays it instead of creating another).
     key = args.idempotency_key or f"cli-{uuid.uuid4().hex}"
@@ -214,24 +264,34 @@ async def _create(args: argparse.Namespace) -> int:
             idempotency_key=key,
         )
     try:
+        if sys.stdout is None:  # main refuses a closed stdout; this is the last guard
+            raise OSError(errno.EBADF, "stdout is closed")
         sys.stdout.write(json.dumps(session.to_dict(), indent=2) + "\n")
         sys.stdout.flush()
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a closed file object
         _silence_stdout()
         if isinstance(e, BrokenPipeError):
             return 141
-        print(
-            f"error: cannot write to stdout: {e}; the session was created: run again with "
-            f"--idempotency-key {key} to get it back without creating another",
-            file=sys.stderr,
+        _say(
+            printable(
+                f"error: cannot write to stdout: {e}; the session was created: run again "
+                f"with --idempotency-key {key} to get it back without creating another",
+                2000,
+            )
         )
         return 3
     return 0
 
 
+def _say(text: str) -> None:
+    """One line on stderr, flushed; a stderr that cannot be written is left be."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
@@ -411,8 +471,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     debug = args.debug or bool(os.environ.get("STRIPE_SESSIONS_DEBUG"))
-    if sys.stderr is None and args.command != "fake-server":  # started with 2>&-
-        # print() would write to stdout instead; a batch could not say how to resume
+    if args.command != "fake-server" and _unwritable(sys.stderr):  # started with 2>&-
+        # nowhere to say why; a batch could not say how to resume: start nothing
+        return 3
+    if args.command != "fake-server" and (why := _unwritable(sys.stdout)):  # >&-
+        # Refused before anything is sent, not found after: a session created then
+        # could only be reported on stderr, and a batch's results would all be lost.
+        _say(
+            f"{parser.prog} {args.command}: error: cannot write to stdout ({why}): nothing was sent"
+        )
         return 3
     try:  # what can be refused before anything is sent: the key, the batch's input
         if args.command in ("create", "batch"):
@@ -426,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"--batch-key: {getattr(e, 'message', e)}") from None
             args.source = _open_ids(args)
     except UsageError as e:
-        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
+        _say(f"{parser.prog} {args.command}: error: {e}")
         return 2
     # The commands report batch ends and failures themselves; --debug shows the SDK's
     # own log too (each retry, each early end).
@@ -435,16 +502,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = asyncio.run(args.run(args))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
+    except UsageError as e:  # found once the loop ran: the client's key, URL or options
+        _say(f"{parser.prog} {args.command}: error: {e}")
+        return 2
     except Exception as e:
-        from ._errors import StripeError  # noqa: PLC0415 - the CLI starts light
+        from ._errors import StripeError, ValidationError  # noqa: PLC0415 - starts light
 
         if not isinstance(e, (StripeError, ValueError, OSError)):
             raise  # a bug: its traceback is the report
         if debug:
-            traceback.print_exc()
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                traceback.print_exc()
+        if isinstance(e, ValidationError):  # checked before sending: a bad option
+            _say(f"{parser.prog} {args.command}: error: {printable(e.message, 1000)}")
+            return 2
+        _say(printable(f"error: {type(e).__name__}: {e}", 1000))
         return 1
     return code
 

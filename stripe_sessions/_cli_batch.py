@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import codecs
 import contextlib
+import errno
 import io
 import itertools
 import json
@@ -38,6 +39,7 @@ import attrs
 
 from ._async_client import AsyncClient
 from ._batch import BatchResult, Counts, make_batch_key
+from ._cli_text import printable
 from ._errors import StripeError
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
     "EXIT_SIGPIPE",
     "EXIT_SIGTERM",
     "MAX_LINE",
+    "MAX_SKIP",
+    "EndlessLine",
     "Line",
     "Progress",
     "Stats",
@@ -63,9 +67,18 @@ __all__ = [
 #: however long the batch.
 SAMPLE: Final = 10_000
 #: The longest input line read whole (no customer id is longer: Stripe's strings are at
-#: most 5,000 characters). A longer line is a bad line, read past in _CHUNK pieces.
+#: most 5,000 characters). A longer line is a bad line: without --skip-invalid the batch
+#: stops as soon as it passes this cap (nothing more of it, or after it, is read); with
+#: --skip-invalid it is read past in _CHUNK pieces, up to MAX_SKIP bytes.
 MAX_LINE: Final = 32 * 1024
 _CHUNK: Final = 64 * 1024
+#: With --skip-invalid, the longest line read past to find its end. A line over it is
+#: not a line of a file of ids but a stream that never ends one (/dev/zero, a producer
+#: that writes no newline): the batch stops there (exit 2) instead of reading forever.
+#: A bound in bytes, not seconds, so the outcome does not depend on how fast the input
+#: comes or how busy the machine is; 1 GiB is read past in about a second, and is
+#: 30,000 times the longest line that can hold an id.
+MAX_SKIP: Final = 1024**3
 #: How many bytes of a bad line an error message shows (escaped).
 SHOWN: Final = 40
 #: Exit codes: some items failed; a usage or input error; stdout could not be written.
@@ -89,18 +102,6 @@ def shown(raw: bytes) -> str:
     return repr(raw[:SHOWN]) + ("..." if len(raw) > SHOWN else "")
 
 
-def printable(text: str, limit: int = 200) -> str:
-    """``text`` cut to ``limit`` characters, with control characters escaped.
-
-    What the input or a server wrote reaches a terminal only this way: no escape
-    sequence is ever written raw, and no id is echoed whole however long.
-    """
-    cut = text[:limit]
-    if not cut.isprintable():
-        cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
-    return cut + ("..." if len(text) > limit else "")
-
-
 @attrs.frozen
 class Line:
     """One input line: ``id`` when it holds one, else ``problem`` says why it cannot be read.
@@ -116,11 +117,22 @@ class Line:
     would_be_id: bool = True
 
 
-def raw_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
+class EndlessLine(Exception):
+    """A line longer than MAX_SKIP: too long to skip, so the input ends there."""
+
+    def __init__(self, number: int, raw: bytes) -> None:
+        super().__init__(f"line {number} is longer than {MAX_SKIP} bytes")
+        self.number = number
+        self.raw = raw  # its first MAX_LINE bytes
+
+
+def raw_lines(stream: BinaryIO, skip_long: bool = True) -> Iterator[tuple[int, bytes, bool]]:
     """``(number, first bytes, too long)`` for each line, reading each at most once.
 
-    Hand-written because no reader in the standard library caps a line: a line over
-    MAX_LINE bytes is read past in 64 KiB chunks, so a 100 MB line costs 64 KiB.
+    Hand-written because no reader in the standard library caps a line. A line over
+    MAX_LINE bytes ends the lines at once unless ``skip_long``; then it is read past in
+    64 KiB chunks (a 100 MB line costs 64 KiB), and one over MAX_SKIP bytes raises
+    EndlessLine.
     """
     number = 0
     while True:
@@ -129,41 +141,74 @@ def raw_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
             return
         number += 1
         too_long = len(raw) > MAX_LINE and not raw.endswith(b"\n")
+        head = raw[:MAX_LINE]
+        if number == 1 and head.startswith(codecs.BOM_UTF8):
+            head = head[len(codecs.BOM_UTF8) :]
         if too_long:
-            rest = raw
+            if not skip_long:  # its end may never come: read nothing more
+                yield number, head, True
+                return
+            seen, rest = len(raw), raw
             while rest and not rest.endswith(b"\n"):
+                if seen > MAX_SKIP:
+                    raise EndlessLine(number, head)
                 rest = stream.readline(_CHUNK)
-            raw = raw[:MAX_LINE]
-        if number == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
-        yield number, raw, too_long
+                seen += len(rest)
+        yield number, head, too_long
 
 
 def _is_comment_or_blank(raw: bytes) -> bool:
+    """The one rule, for every line, read or not: blank or ``#`` once ASCII whitespace
+    (space, tab, CR, LF, VT, FF: what ``bytes.strip`` strips) is stripped.
+
+    Decided on the bytes, so a line that is not UTF-8 and the same line fixed are the
+    same kind: a line that holds an index keeps it once fixed. ``str.strip`` would
+    also strip NBSP, U+2028, U+0085 and others, and turn a line that was a would-be id
+    into a comment after a fix, shifting every later index.
+    """
     stripped = raw.strip()
     return not stripped or stripped.startswith(b"#")
 
 
-def read_lines(stream: BinaryIO) -> Iterator[Line]:
+def _odd_space(text: str) -> str | None:
+    """The first whitespace character in an id but an ASCII space or tab, as ``U+XXXX``.
+
+    Such a character is not stripped (the rule above keeps to ASCII) and no id holds
+    one: it is far likelier a stray NBSP or line separator than part of an id.
+    """
+    for c in text:
+        if c.isspace() and c not in " \t":
+            return f"U+{ord(c):04X}"
+    return None
+
+
+def read_lines(stream: BinaryIO, skip_long: bool = True) -> Iterator[Line]:
     """The lines of ``stream`` that hold an id, or should and cannot be read.
 
     A line must be UTF-8 and at most MAX_LINE bytes; blank lines and ``#`` comments
     are skipped (a comment that is not UTF-8 is still a bad line: the file is then
-    not in the encoding it is read in).
+    not in the encoding it is read in); an id is the line without its ASCII
+    whitespace at either end, and may hold no other whitespace but spaces and tabs.
+    Without ``skip_long`` a line over MAX_LINE bytes is the last one read.
     """
-    for number, raw, too_long in raw_lines(stream):
+    for number, raw, too_long in raw_lines(stream, skip_long):
+        would_be_id = not _is_comment_or_blank(raw)
         if too_long:
             problem = f"longer than {MAX_LINE} bytes"
-            yield Line(number, raw, problem=problem, would_be_id=not _is_comment_or_blank(raw))
+            yield Line(number, raw, problem=problem, would_be_id=would_be_id)
             continue
         try:
-            text = raw.decode("utf-8").strip()
+            text = raw.strip().decode("utf-8")
         except UnicodeDecodeError:
-            yield Line(
-                number, raw, problem="not valid UTF-8", would_be_id=not _is_comment_or_blank(raw)
-            )
+            yield Line(number, raw, problem="not valid UTF-8", would_be_id=would_be_id)
             continue
-        if text and not text.startswith("#"):
+        if not would_be_id:
+            continue
+        odd = _odd_space(text)
+        if odd is not None:
+            problem = f"not an id: it holds whitespace other than space and tab ({odd})"
+            yield Line(number, raw, problem=problem)
+        else:
             yield Line(number, raw, id=text)
 
 
@@ -206,7 +251,7 @@ def count_ids(fd: int) -> int | None:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
             return sum(1 for _, raw, _ in raw_lines(stream) if not _is_comment_or_blank(raw))
-    except (OSError, ValueError):
+    except (OSError, ValueError, EndlessLine):
         return None
 
 
@@ -260,18 +305,45 @@ class Stats(Counts):
         )
 
 
+def _silence_stderr() -> None:
+    """Point stderr at /dev/null once it broke (EPIPE: its reader is gone), so that
+    nothing written to it later (a note, the log, the interpreter's last flush) fails
+    or stops the batch."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
+
+
+def _write_stderr(stream: TextIO, text: str) -> None:
+    """Write and flush ``text``, best-effort: progress and notes are never worth
+    stopping the work for (see run_batch), so a stream that fails is silenced."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        if stream is sys.stderr:
+            _silence_stderr()
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()  # drops what was buffered: it goes to /dev/null now
+
+
 class Progress:
     """One progress line on stderr: redrawn in place on a terminal, else every 2 s.
 
     When stdout is the same terminal, the line is wiped before each JSON line is
-    written and drawn again after it, so the two never share a line.
+    written and drawn again after it, so the two never share a line. Drawing is
+    best-effort: a stream that cannot be written is left be.
     """
 
-    def __init__(self, stats: Stats, total: int | None, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, stats: Stats, total: int | None, stream: TextIO | None = None) -> None:
         self.stats = stats
         self.total = total
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.stream = stream = sys.stderr if stream is None else stream
+        try:
+            self.tty = stream.isatty()
+        except (OSError, ValueError):
+            self.tty = False
         self._last = 0.0
         self._shown = False
 
@@ -298,25 +370,22 @@ class Progress:
             return
         self._last = now
         if self.tty:
-            self.stream.write("\r\x1b[K" + self.line())
+            _write_stderr(self.stream, "\r\x1b[K" + self.line())
             self._shown = True
         else:
-            self.stream.write(self.line() + "\n")
-        self.stream.flush()
+            _write_stderr(self.stream, self.line() + "\n")
 
     def clear(self) -> None:
         """Wipe the line from the terminal (before other output)."""
         if self._shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+            _write_stderr(self.stream, "\r\x1b[K")
             self._shown = False
 
     def finish(self) -> None:
         """Draw the final count, whatever the throttle says, and end the line."""
         self.update(force=True)
         if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+            _write_stderr(self.stream, "\n")
             self._shown = False
 
 
@@ -342,8 +411,7 @@ def _line(r: BatchResult, customer: str | None) -> dict[str, Any]:
 
 def _say(text: str) -> None:
     """One line on stderr, flushed; a stderr that cannot be written is left be."""
-    with contextlib.suppress(OSError, ValueError):
-        print(text, file=sys.stderr, flush=True)
+    _write_stderr(sys.stderr, text + "\n")
 
 
 def resume_command(args: argparse.Namespace, key: str) -> str:
@@ -389,7 +457,7 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
         # A bad line ends the input (the ids before it are sent; nothing after it is
         # read), or with --skip-invalid is reported and skipped.
         try:
-            for line in read_lines(source):
+            for line in read_lines(source, skip_long=args.skip_invalid):
                 if line.id is not None:
                     pending[next(counter)] = line.id
                     yield {"customer": line.id, "components": components}
@@ -402,6 +470,8 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
                         index, placeholder = next(counter), _Skipped(line)
                         pending[index] = placeholder
                         yield placeholder
+        except EndlessLine as e:  # only with --skip-invalid: too long to skip
+            stop.append(Line(e.number, e.raw, problem="longer than 1 GiB: too long to skip"))
         except OSError as e:  # EIO, a file truncated under us...
             stop.append(e)
 
@@ -415,7 +485,7 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
                 progress.total = count_ids(fd)
 
             threading.Thread(target=count, name="stripe-sessions-count", daemon=True).start()
-    shared_terminal = progress.tty and sys.stdout.isatty()
+    shared_terminal = progress.tty and sys.stdout is not None and sys.stdout.isatty()
     stopped_by: int | None = None
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -436,6 +506,13 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
             progress.clear()
             _say(f"skipped line {line.number}: {line.problem}: {shown(line.raw)}")
 
+    # Once the key is out, stderr is best-effort. If it breaks later (a `2>&1 | tee`
+    # whose tee died, a log collector restarting), the batch goes on and the exit code
+    # still tells of the work alone: the only thing stderr had to deliver, the key that
+    # resumes the batch, was delivered (and flushed) before the first request; every
+    # result, failures included, is on stdout; and a non-zero code for a batch that
+    # did its work would invite a re-run, which without the key creates everything
+    # again. So a broken stderr is silenced (pointed at /dev/null) and nothing else.
     try:  # the key, flushed, before the first request: even a SIGKILL leaves it behind
         sys.stderr.write(f"batch key: {key}  (resume with: {command})\n")
         sys.stderr.flush()
@@ -462,6 +539,8 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
                 if shared_terminal:
                     progress.clear()
                 try:
+                    if sys.stdout is None:  # main refuses a closed stdout: a last guard
+                        raise OSError(errno.EBADF, "stdout is closed")
                     sys.stdout.write(json.dumps(_line(r, customer)) + "\n")
                     sys.stdout.flush()
                 except BrokenPipeError:  # `| head -1`: the reader has what it wanted
@@ -469,7 +548,7 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
                     progress.clear()
                     _say(f"output closed after {stats.done}{of()}; {resume}")
                     return EXIT_SIGPIPE
-                except OSError as e:  # a full disk, an I/O error: stop creating at once
+                except (OSError, ValueError) as e:  # a full disk, EIO: stop creating at once
                     _silence_stdout()
                     progress.clear()
                     _say(f"error: cannot write to stdout: {e}")
@@ -483,7 +562,9 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
     except asyncio.CancelledError:
         if stopped_by is None:
             raise
+        report_skipped()
         progress.clear()
+        _say(stats.summary(key))
         _say(f"interrupted after {stats.done}{of()}; {resume}")
         return EXIT_SIGINT if stopped_by == signal.SIGINT else EXIT_SIGTERM
     except StripeError as e:  # the batch stopped: nothing could reach the server
@@ -507,7 +588,8 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
         if isinstance(reason, Line):
             what = f"line {reason.number}"
             why = f"{reason.problem}: {shown(reason.raw)}"
-            _say(f"error: {what} is {why} (--skip-invalid skips such lines)")
+            hint = "" if args.skip_invalid else " (--skip-invalid skips such lines)"
+            _say(f"error: {what} is {why}{hint}")
         else:
             what = "a read error"
             _say(printable(f"error: cannot read {args.file or 'stdin'}: {reason}", 500))
@@ -523,7 +605,7 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)

@@ -41,6 +41,11 @@ line_bytes = st.one_of(
     no_newline,
     st.just(b"\xef\xbb\xbfcus_bom"),
     st.text(max_size=10).map(lambda t: t.replace("\n", "").encode()),
+    # whitespace only Unicode strips (NBSP, U+2028, U+0085, U+001C...), around an id or a #
+    st.tuples(
+        st.sampled_from(["\u00a0", "\u2028", "\u0085", "\x1c", "\u3000", ""]),
+        st.sampled_from(["#x", "cus_1", "", "\xe9"]),
+    ).map(lambda t: "".join(t).encode()),
 )
 
 
@@ -60,11 +65,19 @@ def reference(data: bytes, cap: int) -> list[tuple[int, str | None, str | None, 
             out.append((number, None, f"longer than {cap} bytes", would_be_id))
             continue
         try:
-            text = head.decode("utf-8").strip()
+            text = head.decode("utf-8").strip(" \t\r\n\x0b\x0c")  # ASCII whitespace only
         except UnicodeDecodeError:
             out.append((number, None, "not valid UTF-8", would_be_id))
             continue
-        if text and not text.startswith("#"):
+        if not text or text.startswith("#"):
+            continue
+        odd = [c for c in text if c.isspace() and c not in " \t"]
+        if odd:
+            problem = (
+                f"not an id: it holds whitespace other than space and tab (U+{ord(odd[0]):04X})"
+            )
+            out.append((number, None, problem, True))
+        else:
             out.append((number, text, None, True))
     return out
 
