@@ -209,10 +209,20 @@ class _Tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _close_writer(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(ConnectionError, OSError):
-        await writer.wait_closed()
+async def _close_writer(writer: asyncio.StreamWriter, *, abort: bool = False) -> None:
+    """Close (or reset) a connection and wait, at most a second, until it is closed.
+
+    Bounded: a graceful close waits to flush what was written, which a peer that stops
+    reading would make wait forever (and the tool's ``aclose`` with it).
+    """
+    if abort:
+        writer.transport.abort()
+    else:
+        writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except (asyncio.TimeoutError, ConnectionError, OSError):
+        writer.transport.abort()
 
 
 class ScriptedServer:
@@ -226,6 +236,7 @@ class ScriptedServer:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks = _Tasks()
+        self._closing = False
 
     @property
     def url(self) -> str:
@@ -248,9 +259,12 @@ class ScriptedServer:
         except Exception as e:  # kept for the test to look at; the connection closes
             self.errors.append(e)
         finally:
-            await _close_writer(writer)
+            await _close_writer(writer, abort=self._closing)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing:  # accepted as the server closed: asyncio may still hand it over
+            writer.close()
+            return
         self._tasks.start(self._serve(reader, writer))
 
     async def __aenter__(self) -> ScriptedServer:
@@ -268,6 +282,7 @@ class ScriptedServer:
 
     async def aclose(self) -> None:
         """Stop listening, end every script and close every connection."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         await self._tasks.close()
@@ -360,6 +375,7 @@ class Proxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks = _Tasks()
+        self._closing = False
 
     @property
     def url(self) -> str:
@@ -380,10 +396,13 @@ class Proxy:
             pass
         finally:
             link.cut()
-            await _close_writer(writer)
-            await _close_writer(upstream[1])
+            await _close_writer(writer, abort=self._closing)
+            await _close_writer(upstream[1], abort=self._closing)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing:  # accepted as the server closed: asyncio may still hand it over
+            writer.close()
+            return
         self._tasks.start(self._serve(reader, writer))
 
     async def __aenter__(self) -> Proxy:
@@ -401,6 +420,7 @@ class Proxy:
 
     async def aclose(self) -> None:
         """Stop listening and cut every link."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for link in self.links:

@@ -93,7 +93,7 @@ async def test_a_cancelled_body_read_leaves_no_secret_in_locals(length: bool, ho
     async with ScriptedServer(stalls_mid_body(length)) as server:
         async with ss.AsyncClient(api_key=KEY, base_url=server.url) as client:
             call = client.customer_sessions.create(customer="cus_1", components=PRICING)
-            with pytest.raises(TimeoutError) as info:
+            with pytest.raises(asyncio.TimeoutError) as info:
                 if how == "wait_for":
                     await asyncio.wait_for(call, 0.3)
                 else:

@@ -96,7 +96,7 @@ async def test_the_jars_cookies_are_never_sent(fake: FakeStripe) -> None:
     assert fake.requests[-1].headers.get("Cookie") is None
 
 
-@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # aiohttp deprecates auth=
 async def test_auth_is_refused_at_construction() -> None:
     async with aiohttp.ClientSession(auth=aiohttp.BasicAuth("user", "hunter2")) as own:
         with pytest.raises(ss.ValidationError, match=r"session: .*\bauth\b") as info:
