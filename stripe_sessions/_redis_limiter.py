@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 import weakref
 from typing import Any, Final
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 from ._errors import ValidationError, redact, safe_repr
 from ._limiter import (
@@ -583,13 +584,93 @@ class RedisRateLimiter:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
 
+#: Query options redis-py reads as seconds, and the least each may be ("> 0" or ">= 0").
+_SECONDS_OPTIONS: Final = {
+    "socket_timeout": False,
+    "socket_connect_timeout": False,
+    "timeout": False,
+    "health_check_interval": True,
+}
+#: Characters of a host name or address (IPv6 without its brackets, a %zone), besides
+#: letters and digits.
+_HOST_CHARS: Final = frozenset(".-_:%")
+
+
+def _url_problem(url: RedisURL) -> str | None:
+    """Why ``url`` can never reach a Redis, as far as can be known without connecting.
+
+    redis-py parses these URLs leniently and silently drops what it cannot read: a path
+    that is not a number (``/abc``, and ``/1/2`` reads as db 12), port 0 (then 6379),
+    a ``unix://`` URL with no path; it takes ``socket_timeout=nan`` or ``-1``, which
+    then fail every call. A limiter with such a URL would fall back to pacing alone for
+    good, so it is refused here. Messages name the part, never a value (the URL may hold
+    a password). Whether the db exists (Redis has 16 by default, configurable) is known
+    only on connecting.
+    """
+    try:
+        parts = urlsplit(url.reveal())
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address; the message only
+        return "url: cannot be read as a URL (an unclosed [ of an IPv6 address?)"
+    names = [unquote_plus(k) for k, _ in query]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        shown = name if name in _SHOWN_QUERY else "a query parameter"
+        return f"url: {shown} is given more than once (which one is meant?)"
+    options = {unquote_plus(k): unquote_plus(v) for k, v in query}
+    db = options.get("db")
+    if db is not None and not (db.isascii() and db.isdigit()):
+        return "url: db must be a whole number >= 0 (?db=N)"
+    if url.scheme == "unix":
+        if not unquote(parts.path).strip("/"):
+            return (
+                "url: a unix:// URL needs the socket's path after the //, "
+                "e.g. unix:///var/run/redis.sock"
+            )
+    else:
+        path = unquote(parts.path)
+        if path not in ("", "/"):
+            number = path[1:]
+            if not (number.isascii() and number.isdigit()):
+                return "url: the path must be the db, a whole number >= 0 (redis://host:port/N)"
+            if db is not None and int(db) != int(number):
+                return "url: two different db numbers, in the path and in ?db= (which one?)"
+        try:
+            port = parts.port
+        except ValueError:
+            port = None  # out of range: redis-py says so below
+        if port == 0:
+            return "url: port 0 is no port a Redis listens on"
+        host = unquote(parts.hostname or "")
+        if not all(c.isalnum() or c in _HOST_CHARS for c in host):
+            return (
+                "url: the host has a character no host name or address has "
+                "(a space, a control character, punctuation)"
+            )
+    for name, zero_ok in _SECONDS_OPTIONS.items():
+        if name in options:
+            try:
+                seconds = float(options[name])
+            except ValueError:
+                seconds = math.nan
+            if not (math.isfinite(seconds) and (seconds > 0 or (zero_ok and seconds == 0))):
+                least = ">= 0" if zero_ok else "> 0"
+                return f"url: {name} must be a finite number of seconds {least}"
+    if "max_connections" in options:
+        value = options["max_connections"]
+        if not (value.isascii() and value.isdigit() and int(value) >= 1):
+            return "url: max_connections must be a whole number >= 1"
+    return None
+
+
 def _client_problem(url: RedisURL, cluster: bool) -> str | None:
     """Why redis-py could not use ``url`` (checked now, not on the first request), or None."""
+    problem = _url_problem(url)
+    if problem is not None:
+        return problem
     try:
         import redis.asyncio  # noqa: F401, PLC0415 - an optional extra
     except ImportError:
         return "url: RedisRateLimiter needs redis-py: pip install 'stripe-sessions[redis]'"
-    problem = None
     try:
         client = _make_client(url, cluster, REDIS_TIMEOUT)
         if not cluster:  # the pool makes connections lazily: make one (no I/O) to check

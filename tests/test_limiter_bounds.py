@@ -24,6 +24,7 @@ from stripe_sessions._limiter import MAX_SLEEP
 from stripe_sessions.testing import RedisServer
 
 HOUR_MS = 3_600_000
+SECRET = "S3CRET-pw"
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +333,60 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("unix://", "socket's path"),
+        ("unix://redis.sock", "socket's path"),  # a relative path reads as a host: ignored
+        ("redis://127.0.0.1:6379/abc", "db"),  # redis-py silently used db 0
+        ("redis://127.0.0.1:6379/-1", "db"),
+        ("redis://127.0.0.1:6379/1/2", "db"),  # redis-py read db 12
+        ("redis://127.0.0.1:6379/0?db=x", "db"),
+        ("redis://127.0.0.1:6379/0?db=-1", "db"),
+        ("redis://127.0.0.1:6379/0?db=1_0", "db"),  # int() reads 10
+        ("redis://127.0.0.1:6379/0?db=1", "db"),  # two different dbs
+        ("redis://127.0.0.1:6379?db=0&db=1", "db"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=nan", "socket_timeout"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=-1", "socket_timeout"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=0", "socket_timeout"),
+        ("redis://127.0.0.1:6379/0?socket_connect_timeout=inf", "socket_connect_timeout"),
+        ("redis://127.0.0.1:6379/0?timeout=-2", "timeout"),
+        ("redis://127.0.0.1:6379/0?health_check_interval=-5", "health_check_interval"),
+        ("redis://127.0.0.1:6379/0?max_connections=0", "max_connections"),
+        ("redis://a b:6379/0", "host"),
+        ("redis://a%0Ab:6379/0", "host"),
+        ("redis://127.0.0.1:0/0", "port 0"),  # redis-py silently used 6379
+        (f"unix:///tmp/r.sock?db=x&password={SECRET}", "db"),
+        (f"redis://u:{SECRET}@a b:6379/0", "host"),
+        (f"redis://:{SECRET}@127.0.0.1:6379/abc", "db"),
+    ],
+)
+def test_a_url_that_can_never_work_is_refused_at_construction(url: str, words: str) -> None:
+    """Red team (ops) item 8: these were accepted, then fell back to pacing alone for good."""
+    with pytest.raises(ss.ValidationError) as info:
+        ss.RedisRateLimiter(url, rate=25)
+    assert info.value.param == "url"
+    assert words in str(info.value), str(info.value)
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379",
+        "redis://127.0.0.1:6379/",
+        "redis://127.0.0.1:6379/15",
+        "redis://127.0.0.1:6379/99999",  # Redis may be configured with more than 16
+        "redis://127.0.0.1:6379/3?db=3",
+        "redis://127.0.0.1:6379?db=2&socket_timeout=0.5&health_check_interval=0",
+        "redis://[::1]:6379/0",
+        "redis://redis-1.internal_net:6379/0",
+        "redis://",  # redis-py's default: localhost:6379
+        "rediss://u:p@h.example:6380/0?ssl_cert_reqs=none",
+        "unix:///tmp/r.sock?db=1",
+    ],
+)
+def test_urls_that_may_work_are_accepted(url: str) -> None:
+    assert ss.RedisRateLimiter(url, rate=25).rate == 25
