@@ -416,10 +416,12 @@ def _parser() -> Parser:
         "skipped), sending each as soon as it is read, and writes one JSON line per session "
         "to stdout as soon as it is back; progress and a closing summary go to stderr. The "
         "batch key is printed first: --batch-key KEY resumes the batch without creating "
-        "anything twice. A line that is not UTF-8 or is over 32 KiB stops the batch after "
-        "the ids before it (--skip-invalid skips it). Exit status: 0 all created, 1 some "
-        "items failed (or the server could not be reached), 2 usage or input error, 3 "
-        "stdout could not be written, 130 Ctrl-C, 141 stdout closed, 143 SIGTERM.",
+        "anything twice. A line that is not UTF-8, is over 32 KiB or holds whitespace other "
+        "than spaces and tabs stops the batch after the ids before it (--skip-invalid "
+        "skips it). Exit status: 0 all created, 1 some items failed (or the server could "
+        "not be reached), 2 usage or input error, 3 stdout could not be written, 130 "
+        "Ctrl-C, 141 stdout closed, 143 SIGTERM; a stderr that breaks mid-batch changes "
+        "nothing.",
     )
     batch.add_argument(
         "file", nargs="?", default=None, help="file of customer ids (default or -: stdin)"
@@ -427,8 +429,8 @@ def _parser() -> Parser:
     batch.add_argument(
         "--skip-invalid",
         action="store_true",
-        help="skip (and count) lines that are not UTF-8 or are over 32 KiB, instead of "
-        "stopping at the first",
+        help="skip (and count) lines that are not UTF-8, are over 32 KiB (up to 1 GiB) or "
+        "hold whitespace other than spaces and tabs, instead of stopping at the first",
     )
     batch.add_argument("--concurrency", type=positive_int, default=16, help="in flight (16)")
     batch.add_argument("--rate", type=positive_float, default=20.0, help="requests/s (20)")

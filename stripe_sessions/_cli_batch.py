@@ -9,8 +9,9 @@ exits non-zero with the command that resumes it without creating anything twice.
 
 Exit codes: 0 every id created (lines skipped by ``--skip-invalid`` aside), 1 some
 items failed or the server could not be reached, 2 a usage or input error (a line not
-UTF-8 or too long stops the batch after the ids before it), 3 stdout could not be
-written, 130 Ctrl-C, 141 stdout closed, 143 SIGTERM.
+UTF-8, too long or holding odd whitespace stops the batch after the ids before it), 3
+stdout could not be written, 130 Ctrl-C, 141 stdout closed, 143 SIGTERM. A stderr that
+breaks after the batch key is out changes none of them (see run_batch).
 """
 
 from __future__ import annotations
