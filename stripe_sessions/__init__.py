@@ -17,6 +17,7 @@ from ._version import STRIPE_API_VERSION, __version__
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
     from ._async_client import AsyncClient, AsyncCustomerSessions
     from ._batch import BatchProgress, BatchResult
+    from ._batch_run import BatchStream
     from ._closing import ClientClosedError, LoopThreadError
     from ._config import NOT_GIVEN, Config, NotGiven
     from ._errors import (
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
 _LAZY: dict[str, str] = {
     "AsyncClient": "._async_client",
     "ClientClosedError": "._closing",
+    "BatchStream": "._batch_run",
     "LoopThreadError": "._closing",
     "AsyncCustomerSessions": "._async_client",
     "BatchProgress": "._batch",
@@ -117,6 +119,7 @@ __all__ = [
     # results
     "BatchProgress",
     "BatchResult",
+    "BatchStream",
     "Customer",
     "CustomerSession",
     # parameters (also the components of a result)

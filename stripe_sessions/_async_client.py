@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     Awaitable,
     Callable,
@@ -21,7 +20,7 @@ from collections.abc import (
 from contextlib import aclosing
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import attrs
@@ -55,6 +54,9 @@ from ._options import RequestOptions
 from ._params import Components, CreateParams
 from ._session import LazySession
 from ._transport import Response, Transport
+
+if TYPE_CHECKING:
+    from ._batch_run import BatchStream
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
 
@@ -186,7 +188,7 @@ class AsyncCustomerSessions:
         stripe_account: str | None = None,
         stripe_version: str | None = None,
         timeout: float | None = None,
-    ) -> AsyncGenerator[BatchResult, None]:
+    ) -> BatchStream:
         """Like :meth:`create_many`, but yield results as they finish, with flat memory.
 
         ::
@@ -231,7 +233,7 @@ class AsyncCustomerSessions:
         stripe_account: str | None,
         stripe_version: str | None,
         timeout: float | None,
-    ) -> AsyncGenerator[BatchResult, None]:
+    ) -> BatchStream:
         """Check the batch options and start the shared batch machinery (``_batch.stream``)."""
         check_batch_options(concurrency, rate_limit, max_retries)
         key = make_batch_key(batch_key)
@@ -250,22 +252,24 @@ class AsyncCustomerSessions:
         def send(body: str, idempotency_key: str) -> Awaitable[Response]:
             return self._transport.post(PATH, body, options.for_key(idempotency_key))
 
-        from ._batch_run import Batch  # noqa: PLC0415 - only batches need it (import time)
+        from ._batch_run import Batch, BatchStream  # noqa: PLC0415 - only batches need it (import time)
 
-        return Batch(
-            params,
-            prepare=_prepare,
-            send=send,
-            read=_session_of,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-            on_progress=on_progress,
-            fail_fast=fail_fast,
-            batch_key=key,
-            max_retries=max_retries,
-            total=total,
-            target=self._config.base_url,
-        ).results()
+        return BatchStream(
+            Batch(
+                params,
+                prepare=_prepare,
+                send=send,
+                read=_session_of,
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                on_progress=on_progress,
+                fail_fast=fail_fast,
+                batch_key=key,
+                max_retries=max_retries,
+                total=total,
+                target=self._config.base_url,
+            )
+        )
 
 
 #: Where sessions are created.

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+)
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -35,7 +43,7 @@ from ._reader import Source
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-__all__ = ["WORKER_NAME", "Batch"]
+__all__ = ["WORKER_NAME", "Batch", "BatchStream"]
 
 #: The name of every worker task (then the batch key): what is in flight can be seen.
 WORKER_NAME = "stripe_sessions batch worker"
@@ -228,10 +236,6 @@ class Batch:
         if not self.limiter.take_now():
             await self.limiter.acquire()
         item.epoch = self.limiter.epoch
-        if self.reach.error is not None:  # the batch is stopping: send nothing more
-            stopped = APIConnectionError(self.reach.error.message, idempotency_key=item.key)
-            stopped.reached = False
-            raise stopped
         item.attempts += 1
         if item.attempts == 1:
             item.started = time.monotonic()
@@ -266,6 +270,54 @@ class Batch:
             self.limiter.rate_limited(retry_after_of(exc), item.epoch)
             return 0.0
         return _retry.wait(state)
+
+
+class BatchStream(AsyncGenerator[BatchResult, None]):
+    """The results of one batch as they finish, with its ``batch_key`` known before the first.
+
+    ::
+
+        stream = stripe.customer_sessions.stream_many(params)
+        print("resume with batch_key", stream.batch_key)
+        async with contextlib.aclosing(stream):
+            async for r in stream: ...
+
+    An object in front of one async generator (``Batch.results``), not a second
+    generator: asyncio closes every open async generator at once when a loop shuts
+    down, and a generator wrapping another would then close it twice at the same time.
+    """
+
+    __slots__ = ("__weakref__", "_results", "batch_key")
+
+    def __init__(self, batch: Batch) -> None:
+        #: The batch's key: run it again with ``batch_key=`` this to create nothing twice.
+        self.batch_key = batch.batch_key
+        self._results = batch.results()
+
+    def __anext__(self) -> Coroutine[Any, Any, BatchResult]:
+        return self._results.__anext__()
+
+    def asend(self, value: None) -> Coroutine[Any, Any, BatchResult]:
+        """Like the async generator's ``asend``."""
+        return self._results.asend(value)
+
+    def athrow(
+        self,
+        typ: type[BaseException] | BaseException,
+        val: object = None,
+        tb: TracebackType | None = None,
+    ) -> Coroutine[Any, Any, BatchResult]:
+        """Like the async generator's ``athrow``."""
+        if val is None and tb is None:
+            return self._results.athrow(typ)
+        return self._results.athrow(typ, val, tb)  # type: ignore[arg-type]
+
+    def aclose(self) -> Coroutine[Any, Any, None]:
+        """Stop the batch: what is in flight is cancelled, nothing more is sent."""
+        return self._results.aclose()
+
+    def __repr__(self) -> str:
+        return f"<BatchStream batch_key={self.batch_key!r}>"
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -52,6 +52,8 @@ def _rename(text: str) -> str:
         text = re.sub(rf"\b{old}\b", new, text)
     # An async generator becomes a generator (it has close(), as the async one has aclose()).
     text = re.sub(r"\bAsyncGenerator\[(\w+), None\]", r"Generator[\1, None, None]", text)
+    # A batch's stream (an async generator with its ``batch_key``) becomes a generator.
+    text = re.sub(r"\bBatchStream\b", "Generator[BatchResult, None, None]", text)
     return text.replace("AsyncIterator[", "Iterator[")
 
 

@@ -160,10 +160,14 @@ class Portal:
 
     def iterate(self, agen: AsyncIterator[T]) -> Generator[T, None, None]:
         """Drive an async iterator from sync code, one item per round trip to the loop."""
-        state = self._start()
+        batch_key = getattr(agen, "batch_key", None)  # a BatchStream knows it from the start
+        try:
+            state = self._start()
+        except ClientClosedError as e:  # closed before the stream's first item
+            e.batch_key = batch_key
+            raise
         self._check_caller(state)
         state.streams.add(agen)
-        batch_key = None
         try:
             while True:
                 try:

@@ -337,3 +337,31 @@ def test_a_call_from_the_loop_thread_is_refused_with_a_stripe_error(
             )
         assert isinstance(info.value, RuntimeError)
         assert client.customer_sessions.create(customer="cus_3", components=PRICING)
+
+
+def test_a_sync_stream_closed_before_its_first_item_says_which_batch(
+    fake_stripe: FakeStripe,
+) -> None:
+    """Stateful finding 6: a stream never read before close() carries its batch_key too."""
+    client = ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url)
+    _ = client.customer_sessions.create(customer="cus_0", components=PRICING)
+    stream = client.customer_sessions.stream_many(
+        [{"customer": "cus_1", "components": PRICING}], rate_limit=None
+    )
+    client.close(grace=0)
+    with pytest.raises(ClientClosedError) as info:
+        next(stream)
+    assert info.value.batch_key is not None and not info.value.in_flight
+    assert len(fake_stripe.requests) == 1
+
+
+async def test_a_stream_knows_its_batch_key_before_the_first_result(fake: FakeStripe) -> None:
+    async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as client:
+        stream = client.customer_sessions.stream_many(
+            [{"customer": "cus_1", "components": PRICING}], rate_limit=None
+        )
+        key = stream.batch_key  # e.g. to log before anything is sent
+        assert not fake.requests
+        results = [r async for r in stream]
+    assert [r.batch_key for r in results] == [key]
+    assert fake.session_keys == [f"{key}-0"]

@@ -1256,17 +1256,6 @@ class SyncLife(Life):
             except StopIteration:
                 break
             except Exception as e:  # checked: every failure must be a StripeError
-                if (
-                    not left.seen
-                    and isinstance(e, ss.ClientClosedError)
-                    and e.batch_key is None
-                    and self.main.client.closed
-                ):
-                    # FINDING stateful-findings.md #6: a sync stream never read before
-                    # its client closed raises with no batch_key. Relaxed, this case only.
-                    self.check_failure(e)
-                    note("finding 6: unstarted sync stream closed without batch_key")
-                    break
                 self.check_batch_error(e, left.batch_key)
                 break
             self.check_read(left, r)
