@@ -1,4 +1,4 @@
-"""Stripe's form encoding of nested parameters, and its inverse (used by the fake server).
+"""Stripe's form encoding of nested parameters (the fake server reads it with ``testing._parse``).
 
 Encoding follows what Stripe's libraries send (deepObject, exploded)::
 
@@ -15,9 +15,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import quote_plus
 
-__all__ = ["MAX_DEPTH", "EncodeError", "decode", "encode", "flatten", "is_text", "quote_value"]
+__all__ = ["MAX_DEPTH", "EncodeError", "encode", "flatten", "is_text", "quote_value"]
 
 #: Deepest nesting encoded. Stripe's own parameters nest a few levels; deeper is a mistake
 #: (or a mapping that contains itself).
@@ -132,59 +132,3 @@ def encode(params: Mapping[str, Any]) -> str:
     out: list[tuple[str, str]] = []
     flatten(params, "", out)
     return join(out)
-
-
-def _split_key(key: str) -> list[str]:
-    head, sep, rest = key.partition("[")
-    if not sep:
-        return [key]
-    parts = [head]
-    while rest:
-        part, _, rest = rest.partition("]")
-        parts.append(part)
-        if rest.startswith("["):
-            rest = rest[1:]
-        elif rest:
-            # Text after a closing bracket that opens no new one: keep it literally.
-            parts[-1] += "]" + rest
-            break
-    return parts
-
-
-def _listify(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    for key, sub in node.items():
-        node[key] = _listify(sub)
-    # Only canonical indexes ("0", "1", ...; not "00" or other digits) make a list.
-    if node and all(k.isascii() and k.isdigit() and str(int(k)) == k for k in node):
-        indexes = sorted(int(k) for k in node)
-        if indexes == list(range(len(indexes))):
-            return [node[str(i)] for i in indexes]
-    return node
-
-
-def decode(body: str) -> dict[str, Any]:
-    """Decode a form body back into nested dicts and lists of strings.
-
-    ``a[b]=1`` becomes ``{"a": {"b": "1"}}``; ``a[0]=x&a[1]=y`` and ``a[]=x&a[]=y``
-    become lists. Raises ``ValueError`` for a key that is both a value and a container.
-    """
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
-        parts = _split_key(key)
-        node = root
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            elif not isinstance(child, dict):
-                raise ValueError(f"{key}: given both as a value and a hash")
-            node = child
-        last = parts[-1]
-        if last == "":
-            last = str(len(node))
-        if isinstance(node.get(last), dict):
-            raise ValueError(f"{key}: given both as a value and a hash")
-        node[last] = value
-    return {key: _listify(sub) for key, sub in root.items()}

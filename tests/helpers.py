@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import stripe_sessions as ss
-from stripe_sessions.testing import FakeStripe
+from stripe_sessions.testing import FakeStripe, FormLimits
+from stripe_sessions.testing._parse import parse_form
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -87,7 +88,8 @@ def run_script(code: str, *args: str, timeout: float = 90) -> subprocess.Complet
 PRELUDE = """
 import os, sys, time, signal, threading, asyncio, warnings
 import stripe_sessions as ss
-from stripe_sessions.testing import FakeStripe
+from stripe_sessions.testing import FakeStripe, FormLimits
+from stripe_sessions.testing._parse import parse_form
 from tests.helpers import Api
 P = {"pricing_table": {"enabled": True}}
 """
@@ -104,3 +106,9 @@ class Exploding(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return 1
+
+
+def decode(body: str) -> dict[str, Any]:
+    """A form body as nested dicts and lists, read by the fake's parser (no caps in reach)."""
+    limits = FormLimits(max_body_bytes=1 << 30, max_fields=1 << 20)
+    return parse_form(body.encode(), limits)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stripe_sessions._form import EncodeError, decode, encode, join
-from tests.helpers import as_form
+from stripe_sessions._form import EncodeError, encode, join
+from tests.helpers import as_form, decode
 
 
 def test_nested_objects_use_brackets() -> None:

@@ -303,7 +303,11 @@ _text = st.text(min_size=1, max_size=20)
     customer=_text,
     expand=st.lists(_text, max_size=3),
     metadata=st.dictionaries(
-        st.text(st.characters(blacklist_characters="[]"), min_size=1, max_size=8),
+        st.text(
+            st.characters(blacklist_characters="[]", blacklist_categories=("Cs",)),
+            min_size=1,
+            max_size=8,
+        ),
         _text,
         max_size=3,
     ),

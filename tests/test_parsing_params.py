@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions._encode import encode_create
-from stripe_sessions._form import decode, encode
+from stripe_sessions._form import encode
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+from tests.helpers import PRICING, decode
 
 _NAMES = (
     "components",
