@@ -112,6 +112,8 @@ class Batch:
         # being read and their result being consumed.
         self.finished: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
         self.slots = asyncio.Semaphore(2 * concurrency)
+        #: Set when the run ends: a worker takes no further item.
+        self.ending = False
 
     async def results(self) -> AsyncGenerator[BatchResult, None]:
         """Run the batch, yielding each result as it finishes (completion order)."""
@@ -151,6 +153,9 @@ class Batch:
                     "?" if self.total is None else self.total,
                     self.batch_key,
                 )
+            # Also a flag: on Python 3.10 aiohttp's own timeout can swallow a cancel that
+            # lands with it (no Task.uncancel), and the worker would wait for a slot forever.
+            self.ending = True
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -158,7 +163,7 @@ class Batch:
 
     async def _worker(self, source: Source) -> None:
         try:
-            while True:
+            while not self.ending:
                 await self.slots.acquire()
                 got = await source.next()
                 if got is None:
@@ -236,6 +241,10 @@ class Batch:
         if not self.limiter.take_now():
             await self.limiter.acquire()
         item.epoch = self.limiter.epoch
+        if self.reach.error is not None:  # the batch is stopping: send nothing more
+            stopped = APIConnectionError(self.reach.error.message, idempotency_key=item.key)
+            stopped.reached = False
+            raise stopped
         item.attempts += 1
         if item.attempts == 1:
             item.started = time.monotonic()
