@@ -18,8 +18,7 @@ from stripe_sessions._batch import READ_AHEAD, Pacer
 from stripe_sessions._batch_run import WORKER_NAME
 from stripe_sessions.testing import FakeStripe, FaultMix
 from tests.helpers import PRICING, Api, run_script
-from tests.test_limiter import assert_at_most
-from tests.test_limiter_pacer import check_spacing
+from tests.pacing import assert_at_most, check_spacing
 
 
 def items(n: int, start: int = 0) -> Iterator[dict[str, Any]]:

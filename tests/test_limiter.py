@@ -24,6 +24,7 @@ import stripe_sessions as ss
 from stripe_sessions._limiter import PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import PRICING
+from tests.pacing import assert_at_most
 
 WORKER = textwrap.dedent(
     """
@@ -84,24 +85,6 @@ def finish(proc: subprocess.Popen[str]) -> dict[str, object]:
     assert proc.returncode == 0, err
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
-
-
-def assert_at_most(fake: FakeStripe, rate: float, prefix: str = "", jitter: float = 1.0) -> None:
-    """No stretch of the creates the server accepted (``prefix``) ran faster than ``rate``.
-
-    For every i < j of their arrival times: ``j - i <= rate x (t[j] - t[i] + jitter) + 2``.
-    A limiter never grants faster than ``rate`` (beyond a quarter slot's tolerance); a
-    request may reach the server up to ``jitter`` seconds later than another granted
-    after it (a busy machine): that, and only that, can bunch arrivals. A slow machine
-    cannot break this; sending without the limiter does.
-    """
-    times = sorted(
-        r.at for r in fake.requests if r.status == 200 and r.form["customer"].startswith(prefix)
-    )
-    assert times
-    for i, a in enumerate(times):
-        for j in range(i + 1, len(times)):
-            assert j - i <= rate * (times[j] - a + jitter) + 2, (i, j, times[j] - a)
 
 
 def test_four_processes_share_stripes_test_mode_budget(redis_server: RedisServer) -> None:

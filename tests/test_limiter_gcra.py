@@ -22,7 +22,7 @@ import stripe_sessions as ss
 from stripe_sessions._limiter import PACING_TOLERANCE
 from stripe_sessions._redis_limiter import SCRIPT
 from stripe_sessions.testing import RedisServer
-from tests.test_limiter_pacer import FakeTime
+from tests.pacing import FakeTime
 
 TOL = PACING_TOLERANCE
 

@@ -11,11 +11,9 @@ run of starts spans at least its slots less one tolerance.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,52 +26,13 @@ from stripe_sessions._batch import DEFAULT_RATE_LIMIT_PAUSE, Pacer
 from stripe_sessions._limiter import MAX_SLEEP, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING
+from tests.pacing import FakeTime, check_spacing
 
 
 @pytest.fixture(autouse=True)
 def real_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real cap on a 429's pause (60 s), not the suite's fast one."""
     monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)
-
-
-class FakeTime:
-    """A clock that moves only when every task waits on it (or when a test stalls it)."""
-
-    def __init__(self, late: Callable[[], float] = lambda: 0.0) -> None:
-        self.now = 1000.0
-        self.late = late  # how late each sleep wakes (a busy loop), seconds
-        self.sleeps: list[float] = []
-        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._timers, (self.now + seconds + self.late(), next(self._seq), future))
-        await future
-
-    async def settle(self) -> None:
-        for _ in range(50):  # every runnable task runs until it waits on the clock
-            await asyncio.sleep(0)
-
-    async def advance(self, to: float | None = None) -> bool:
-        """Fire the next timer (moving the clock to it), or move to ``to``; False if none."""
-        await self.settle()
-        if to is not None:
-            self.now = max(self.now, to)
-        fired = False
-        while self._timers and ((to is None and not fired) or self._timers[0][0] <= self.now):
-            when, _, future = heapq.heappop(self._timers)
-            if future.cancelled():
-                continue
-            self.now = max(self.now, when)
-            future.set_result(None)
-            fired = True
-        await self.settle()
-        return fired or to is not None
 
 
 class Starter:
@@ -91,23 +50,6 @@ class Starter:
         assert self.pacer.started_rate == self.pacer.rate
         self.starts.append((self.fake.now, self.pacer.rate, self.pacer.epoch))
         return self.pacer.epoch
-
-
-def check_spacing(starts: list[tuple[float, float | None, int]]) -> None:
-    """The documented guarantee, exactly: GCRA with a tolerance of a quarter of a slot.
-
-    Each start at time t[i] was granted at pace rate[i] (interval I[i] = 1/rate[i]); for
-    every i < j: t[j] - t[i] >= I[i] + ... + I[j-1] - PACING_TOLERANCE x I[i]. So two
-    starts are never closer than 3/4 of a slot, and no run of starts is faster than
-    the pace by more than a quarter of one slot, however late the loop woke.
-    """
-    intervals = [1 / rate if rate else 0.0 for _, rate, _ in starts]
-    for i, (a, _, _) in enumerate(starts):
-        span = 0.0
-        for j in range(i + 1, len(starts)):
-            span += intervals[j - 1]
-            b = starts[j][0]
-            assert b - a >= span - PACING_TOLERANCE * intervals[i] - 1e-9, (i, j, a, b, span)
 
 
 async def test_a_late_wake_up_after_a_429_starts_one_request_not_a_burst() -> None:

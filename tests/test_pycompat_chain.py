@@ -20,7 +20,7 @@ import pytest
 import stripe_sessions as ss
 from tests.helpers import PRICING
 from tests.hostile import Hostile, serve
-from tests.test_secrets import KEY, assert_clean, rendered
+from tests.leaks import KEY, assert_clean, rendered
 
 T = TypeVar("T")
 

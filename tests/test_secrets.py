@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,28 +19,7 @@ from aiohttp import web
 import stripe_sessions as ss
 from tests.helpers import PRICING
 from tests.hostile import Hostile, serve, session_body, trickle
-
-KEY = "sk_test_leakcheck0123456789abcdef"
-SECRET = "cuss_secret_Leak0123456789abcdefghij"
-MARKERS = (KEY, SECRET, "cuss_secret_", "leakcheck0123")
-
-
-def rendered(error: BaseException) -> str:
-    """Everything a tracker shows of an error: traceback with locals, every link of the chain."""
-    text = "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
-    parts = [text, str(error), repr(error)]
-    seen = error
-    while seen.__cause__ is not None or seen.__context__ is not None:
-        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
-        parts += [str(seen), repr(seen)]
-    if isinstance(error, ss.StripeError):
-        parts += [str(error.body), str(error.json_body), str(dict(error.headers))]
-    return "\n".join(parts)
-
-
-def assert_clean(text: str) -> None:
-    for marker in MARKERS:
-        assert marker not in text, f"{marker!r} leaked:\n{text[-3000:]}"
+from tests.leaks import KEY, SECRET, assert_clean, rendered
 
 
 def json_answer(status: int, body: Any) -> Any:
