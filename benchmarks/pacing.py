@@ -114,17 +114,50 @@ async def serve(rate: float, seed: int) -> None:
 
 
 class _Timed:
-    """A rate limiter that times each live call's first acquire (the SDK's own limiter inside)."""
+    """A rate limiter that times each live call's first acquire (the SDK's own limiter inside).
+
+    ``times[customer]`` = (time in ``acquire``, the wait the budget booked, the Redis
+    round trip): the rest is how late the sleep for the booked slot woke.
+    """
 
     def __init__(self, inner: Any, live: contextvars.ContextVar[str | None], times: Any) -> None:
         self.inner, self.live, self.times = inner, live, times
+        self.split: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+            "split", default=None
+        )
+        if hasattr(inner, "_ask"):  # RedisRateLimiter: one round trip books the slot
+            ask = inner._ask
+
+            async def timed_ask(batch: bool) -> float | None:
+                t = time.monotonic()
+                wait = await ask(batch)
+                if not batch and (split := self.split.get()) is not None and wait is not None:
+                    split[:] = [wait, time.monotonic() - t]
+                return wait  # type: ignore[no-any-return]
+
+            inner._ask = timed_ask
+        else:  # LocalRateLimiter
+            book = inner._wait
+
+            def timed_wait(batch: bool, now: float) -> float:
+                wait = book(batch, now)
+                if not batch and (split := self.split.get()) is not None and not split:
+                    split[:] = [wait, 0.0]
+                return wait  # type: ignore[no-any-return]
+
+            inner._wait = timed_wait
 
     async def acquire(self, *, batch: bool, timeout: float) -> None:
         customer = None if batch else self.live.get()
+        split: list[float] = []
+        token = self.split.set(None if batch else split)
         t0 = time.monotonic()
-        await self.inner.acquire(batch=batch, timeout=timeout)
-        if customer is not None:
-            self.times.setdefault(customer, time.monotonic() - t0)
+        try:
+            await self.inner.acquire(batch=batch, timeout=timeout)
+        finally:
+            self.split.reset(token)
+        if customer is not None and split:
+            self.times.setdefault(customer, (time.monotonic() - t0, *split))
 
     async def rate_limited(self, retry_after: float | None) -> None:
         await self.inner.rate_limited(retry_after)
@@ -154,7 +187,7 @@ async def client_main(
         limiter = ss.RedisRateLimiter(redis_url, rate=rate, name=name, batch_share=1.0)
     # Time spent in the limiter by each live call's first attempt (the rest of its extra
     # wait is this busy machine: event-loop lag, and Redis's round trip).
-    in_limiter: dict[str, float] = {}
+    in_limiter: dict[str, tuple[float, float, float]] = {}
     live_customer: contextvars.ContextVar[str | None] = contextvars.ContextVar("live", default=None)
     if limiter is not None:
         limiter = _Timed(limiter, live_customer, in_limiter)
@@ -328,8 +361,8 @@ def analyse(raw: dict[str, Any], rate: float, margin: float) -> dict[str, Any]:
                 live_errors += 1
             if call["customer"] in first_arrival:
                 waits.append(first_arrival[call["customer"]] - call["t_call"])
-            if call.get("in_limiter") is not None:
-                in_limiter.append(call["in_limiter"])
+            if call.get("in_limiter") is not None:  # (in acquire, booked, round trip)
+                in_limiter.append(tuple(call["in_limiter"]))
     waits.sort()
     return {
         "config": raw["config"],
@@ -361,9 +394,10 @@ def report(results: list[dict[str, Any]], rate: float) -> None:
     )
     print(
         "| configuration | runs | achieved (steady window) | of R | 429s | batch ok | "
-        "live calls | live wait p50 ms | p99 ms | max ms | of which in the limiter, p50 / p99 ms |"
+        "live calls | live wait p50 ms | p99 ms | max ms | of which in the limiter, p50 / p99 ms "
+        "| in the limiter: booked, Redis, late p50/p99/max ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for config in CONFIGS:
         rs = [r for r in results if r["config"] == config]
         if not rs:
@@ -381,12 +415,26 @@ def report(results: list[dict[str, Any]], rate: float) -> None:
             if waits
             else "- | - | -"
         )
-        held = sorted(w for r in rs for w in r["in_limiter"])
+        split = [s for r in rs for s in r["in_limiter"]]
+        held = [s[0] for s in split]
         ms += (
             f" | {percentile(held, 50) * 1000:.1f} / {percentile(held, 99) * 1000:.1f}"
             if held
             else " | -"
         )
+        if split:  # where the time in acquire went: booked wait, Redis, late wake-up
+            parts = {
+                "booked": [s[1] for s in split],
+                "redis": [s[2] for s in split],
+                "late": [s[0] - s[1] - s[2] for s in split],
+            }
+            ms += " | " + ", ".join(
+                f"{k} {percentile(v, 50) * 1000:.1f}/{percentile(v, 99) * 1000:.1f}/"
+                f"{max(v) * 1000:.1f}"
+                for k, v in parts.items()
+            )
+        elif waits:
+            ms += " | -"
         print(
             f"| {config} | {len(rs)} | {achieved:.2f}/s | {fractions} | "
             f"{', '.join(str(r['r429']) for r in rs)} | "

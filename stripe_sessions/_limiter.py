@@ -37,6 +37,8 @@ from ._errors import ValidationError, safe_repr
 __all__ = [
     "DEFAULT_PAUSE",
     "DEFAULT_RECOVERY",
+    "LIVE_RESERVE",
+    "LIVE_SPIN",
     "MAX_PAUSE",
     "MAX_SLEEP",
     "PACING_TOLERANCE",
@@ -73,6 +75,20 @@ MAX_RECOVERY: Final = 3600.0
 #: 1 ms late at p50, 2-4 ms at p90, 5-10 ms at p99; a tenth of a slot (2 ms) lost
 #: 0.5-3% of the rate, a quarter 0-0.3%.
 PACING_TOLERANCE: Final = 0.25
+#: The part of the tolerance kept for live calls, as a fraction of one slot: a batch item
+#: takes an account slot only once the account's next slot is this far past, so right
+#: after a batch start the account's next slot is at most ``1 - LIVE_RESERVE`` slots
+#: ahead, and a live call arriving then (none other queued) is booked at most that far
+#: ahead, leaving the rest of its slot for a late wake-up or a Redis round trip. The
+#: batch keeps ``PACING_TOLERANCE - LIVE_RESERVE`` (an eighth of a slot) to make up its
+#: own lateness. The starts themselves are paced exactly as before (see :func:`book`).
+LIVE_RESERVE: Final = PACING_TOLERANCE / 2
+#: A live call's sleep for its booked slot ends this early (seconds), then the loop
+#: yields until the slot: an event loop's timers end a millisecond or more late
+#: (``select`` rounds to whole milliseconds, and a busy machine wakes a sleeper late),
+#: which a live call would otherwise add to its wait. Live calls are few: the CPU this
+#: costs is bounded by this much per live call.
+LIVE_SPIN: Final = 0.002
 
 
 @runtime_checkable
@@ -173,13 +189,22 @@ async def sleep_until(
     end: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[object]] | None = None,
+    spin: float = 0.0,
 ) -> None:
     """Sleep until ``clock()`` reaches ``end``, in slices of at most :data:`MAX_SLEEP`.
 
-    ``sleep``: None for ``asyncio.sleep`` (as it is when called).
+    ``sleep``: None for ``asyncio.sleep`` (as it is when called). ``spin``: end the
+    sleep this much early, then yield to the event loop (``asyncio.sleep(0)``) until
+    ``end``, so that a timer's lateness is not added (live calls; with a ``sleep`` of
+    its own, a fake clock, no spin: it would never advance).
     """
-    while (left := end - clock()) > 0:  # a deadline: sliced, re-checked
+    if sleep is not None:
+        spin = 0.0
+    while (left := end - spin - clock()) > 0:  # a deadline: sliced, re-checked
         await (sleep or asyncio.sleep)(min(left, MAX_SLEEP))
+    # A deliberate spin to the exact time (at most `spin`, plus a slow loop's last turn).
+    while clock() < end:  # noqa: ASYNC110
+        await asyncio.sleep(0)
 
 
 class LocalRateLimiter:
@@ -233,8 +258,9 @@ class LocalRateLimiter:
         turn = max(self._pause_until, self._batch_next)
         if turn > now:
             return turn - now
-        if self._account_next > now:  # live traffic has it: wait for a gap
-            return self._account_next - now
+        gap = self._account_next + LIVE_RESERVE * interval
+        if gap > now:  # live traffic has it (or may come): wait for a gap
+            return gap - now
         self._batch_next = book(self._batch_next, now, batch_interval)
         self._account_next = book(self._account_next, now, interval)
         return 0.0
@@ -249,7 +275,7 @@ class LocalRateLimiter:
             if wait <= 0:
                 return
             if not batch:  # a live call's slot is booked: wait for it, within its timeout
-                await sleep_until(min(now + wait, deadline), clock, self._sleep)
+                await sleep_until(min(now + wait, deadline), clock, self._sleep, LIVE_SPIN)
                 return
             await (self._sleep or asyncio.sleep)(min(wait, MAX_SLEEP))  # then ask again
 

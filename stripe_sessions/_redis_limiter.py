@@ -23,6 +23,8 @@ from ._errors import ValidationError, redact, safe_repr
 from ._limiter import (
     DEFAULT_PAUSE,
     DEFAULT_RECOVERY,
+    LIVE_RESERVE,
+    LIVE_SPIN,
     MAX_PAUSE,
     MAX_SLEEP,
     PACING_TOLERANCE,
@@ -66,18 +68,22 @@ _SHOWN_QUERY: Final = frozenset(
 #: process): KEYS = account next slot, batch next slot, batch pause end, last 429 (all in
 #: one hash tag, ``{name}``, so the script runs on one slot of a Redis Cluster).
 #: ARGV = 1 for a batch item, account interval, batch interval, recovery, live lead,
-#: longest pause (all ms), the pacing tolerance (a fraction of a slot).
+#: longest pause (all ms), the pacing tolerance and the live reserve (fractions of a
+#: slot).
 #: GCRA: each budget is the time of its next free slot, and a slot granted at ``now``
 #: books the next one from the previous booked slot, but from no earlier than ``now``
 #: less the tolerance (``_limiter.book``): a request up to a quarter of a slot late (a
 #: round trip, a late wake-up) keeps the schedule, a later one books from its own time.
 #: A live call books the account's next slot (never more than the live lead ahead) and
 #: returns how long to wait for it. A batch item takes a slot only when its own budget's
-#: turn has come (after any pause), and the account has one free now; otherwise it
+#: turn has come (after any pause), and the account has one free now, by the live
+#: reserve (``_limiter.LIVE_RESERVE``) at least, so that a live call coming next is
+#: booked at most ``1 - LIVE_RESERVE`` slots ahead; otherwise it
 #: takes nothing and returns how long to wait before asking again. So live calls are
 #: never queued behind batch items. The answer: the wait (ms, 0 when a slot was
 #: taken), the repaired keys, by how far (ms), and for a batch slot taken, how long
-#: until the batch's next turn (ms), which the process waits before asking again.
+#: until the batch's next turn (ms: its own next slot, and the account's next slot plus
+#: the live reserve), which the process waits before asking again.
 #: A value further ahead than these settings can explain (the live lead, two batch
 #: intervals, the longest pause; a last 429 in the future) is not obeyed: a clock that
 #: went back (a failover to a replica on another machine), a key written by hand or by a
@@ -93,6 +99,7 @@ local recovery = tonumber(ARGV[4])
 local lead = tonumber(ARGV[5])
 local maxpause = tonumber(ARGV[6])
 local tolerance = tonumber(ARGV[7])
+local reserve = tonumber(ARGV[8])
 local repaired, worst = 0, 0
 local function book(prev, at, iv)
   return math.max(prev, at - tolerance * iv) + iv
@@ -128,12 +135,13 @@ local binterval = bbase / factor
 local bnext = read(2, 2 * bbase + 1, 0)
 local turn = math.max(read(3, maxpause + 1, 0), bnext)
 if turn > now then return {tostring(turn - now), repaired, tostring(worst)} end
-if acct > now then return {tostring(acct - now), repaired, tostring(worst)} end
+local gap = acct + reserve * interval
+if gap > now then return {tostring(gap - now), repaired, tostring(worst)} end
 bnext = book(bnext, now, binterval)
 set(2, bnext, bnext - now + 60000)
 local after = book(acct, now, interval)
 set(1, after, after - now + 60000)
-return {'0', repaired, tostring(worst), tostring(bnext - now)}
+return {'0', repaired, tostring(worst), tostring(math.max(bnext, after + reserve * interval) - now)}
 """
 
 #: Record a rate_limit 429: pause batch traffic until now + ARGV[1] ms (or later), and
@@ -486,7 +494,7 @@ class RedisRateLimiter:
         interval = 1000.0 / self.rate
         return ["1" if batch else "0", interval, interval / self.batch_share,
                 self.recovery * 1000.0, LIVE_LEAD_MS, MAX_PAUSE * 1000.0,
-                PACING_TOLERANCE]  # fmt: skip
+                PACING_TOLERANCE, LIVE_RESERVE]  # fmt: skip
 
     async def _ask(self, batch: bool) -> float | None:
         """Seconds to wait from Redis (0: slot taken), or None when Redis failed."""
@@ -525,7 +533,7 @@ class RedisRateLimiter:
                     batch=False, timeout=max(0.0, deadline - time.monotonic())
                 )
             elif wait > 0:  # the slot is booked: wait for it, within the call's timeout
-                await sleep_until(min(time.monotonic() + wait, deadline))
+                await sleep_until(min(time.monotonic() + wait, deadline), spin=LIVE_SPIN)
             return
         # One batch item of this process (and event loop) at a time asks Redis, the
         # others queue here in order: a grant costs one round trip per process instead

@@ -19,12 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._limiter import PACING_TOLERANCE
+from stripe_sessions._limiter import LIVE_RESERVE, PACING_TOLERANCE
 from stripe_sessions._redis_limiter import SCRIPT
 from stripe_sessions.testing import RedisServer
 from tests.pacing import FakeTime
 
 TOL = PACING_TOLERANCE
+RES = LIVE_RESERVE
 
 
 class Recorder(ss.LocalRateLimiter):
@@ -100,9 +101,11 @@ async def test_a_stalled_loop_starts_one_batch_item_not_a_burst() -> None:
 
 
 async def test_a_live_call_books_at_most_one_slot_behind_a_saturating_batch() -> None:
-    # Live calls go first: a batch item takes a slot only when the account has one free
-    # now, so a live call (none other queued) waits at most one slot, even with every
-    # sleep ending late and the batch using the whole budget.
+    # Live calls go first: a batch item takes a slot only when the account has had one
+    # free for the live reserve (an eighth of a slot), so a live call (none other
+    # queued) is booked at most 7/8 of a slot ahead, even with every sleep ending late
+    # and the batch using the whole budget: the rest of its slot is left for a late
+    # wake-up or a Redis round trip. (Without the reserve: up to a whole slot.)
     rng = random.Random(3)
     fake = FakeTime(late=lambda: rng.uniform(0, 0.005))
     lim = Recorder(fake, 50, batch_share=1.0)
@@ -113,8 +116,27 @@ async def test_a_live_call_books_at_most_one_slot_behind_a_saturating_batch() ->
             await lim.acquire(batch=False, timeout=30)
 
     await drive(fake, [*batch_workers(lim, 8, 60), asyncio.create_task(live())])
-    assert len(lim.live_waits) == 40 and max(lim.live_waits) <= 1 / 50 + 1e-9
+    assert len(lim.live_waits) == 40 and max(lim.live_waits) <= (1 - RES) / 50 + 1e-9
     check_gcra(sorted(lim.account), 1 / 50)
+    # The batch still made up its own lateness up to the rest of the tolerance: with
+    # sleeps up to 2.5 ms late, the batch's slots stay on their 20 ms grid.
+    assert len(lim.batch) == 480
+
+
+async def test_the_batch_keeps_its_pace_with_wake_ups_late_within_the_rest_of_the_tolerance() -> (
+    None
+):
+    # The reserve is taken from the batch's tolerance: sleeps up to (TOL - RES) of a slot
+    # late still keep the batch's schedule exactly (no throughput lost to them).
+    rng = random.Random(11)
+    fake = FakeTime(late=lambda: rng.uniform(0, (TOL - RES) / 50))
+    lim = Recorder(fake, 50, batch_share=1.0)
+    await drive(fake, batch_workers(lim, 8, 60))
+    slots = lim.batch
+    for k, t in enumerate(slots[1:], 1):
+        grid = slots[0] - TOL / 50 + k / 50
+        assert -1e-9 <= t - grid - RES / 50 <= (TOL - RES) / 50 + 1e-9, k
+    check_gcra(lim.account, 1 / 50)
 
 
 OPS = st.lists(
@@ -215,19 +237,27 @@ class Script:
         return answer, before, now_ms(self.raw)
 
 
-@pytest.mark.parametrize("late_ms", [0.5, 4.0, 6.0, 50.0, 10_000.0])
+@pytest.mark.parametrize("late_ms", [0.5, 3.0, 4.0, 6.0, 50.0, 10_000.0])
 def test_the_script_books_batch_and_account_slots_by_gcra(
     raw: redis.Redis, redis_server: RedisServer, late_ms: float
 ) -> None:
     # The previous slots passed late_ms ago (of a 20 ms slot: tolerance 5 ms). Each next
     # slot is max(previous, now - 5 ms) + 20 ms, with Redis's "now" somewhere between
     # the TIME read before and after the script: exactly that, on any machine. Up to
-    # 5 ms late (a round trip, a late wake-up), the schedule is kept.
+    # 5 ms late (a round trip, a late wake-up), the schedule is kept. A batch item
+    # takes the account's slot only once it passed by the live reserve (2.5 ms).
     s = Script(raw, redis_server.url, 50, 1.0)
     prev = now_ms(raw) - late_ms
     raw.set(s.keys[0], str(prev))
     raw.set(s.keys[1], str(prev))
     answer, before, after = s.run(batch=True)
+    if after - prev < RES * 20:  # within the live reserve: refused, told when to ask
+        assert len(answer) == 3
+        assert prev + RES * 20 - after <= float(answer[0]) <= prev + RES * 20 - before
+        assert s.get(0) == prev  # nothing booked
+        return
+    if before - prev < RES * 20:  # Redis's now on either side of the reserve: unknown
+        return
     assert answer[0] == b"0"  # granted
 
     def booked(at: float) -> float:
@@ -237,8 +267,10 @@ def test_the_script_books_batch_and_account_slots_by_gcra(
         assert booked(before) <= s.get(key) <= booked(after) + 0.0011, (key, late_ms)
         if after - prev <= TOL * 20:  # lateness within the tolerance: the schedule kept
             assert prev + 20 <= s.get(key) <= prev + 20.0011
-    # The answer's last part: the next batch turn, from Redis's now.
-    assert s.get(1) - after <= float(answer[3]) <= s.get(1) - before
+    # The answer's last part: the next batch turn, from Redis's now (its own slot, and
+    # the account's next slot plus the live reserve).
+    turn = max(s.get(1), s.get(0) + RES * 20)
+    assert turn - after - 0.0011 <= float(answer[3]) <= turn - before
 
 
 def test_the_script_books_live_slots_by_gcra(raw: redis.Redis, redis_server: RedisServer) -> None:
@@ -296,3 +328,41 @@ async def test_a_process_asks_redis_once_per_batch_slot(redis_server: RedisServe
     await asyncio.gather(*(worker() for _ in range(8)))
     await limiter.aclose()
     assert calls <= 80 + 2, calls
+
+
+async def test_redis_books_a_live_call_at_most_7_8_of_a_slot_behind_saturating_batches(
+    redis_server: RedisServer,
+) -> None:
+    # Two processes' worth of batch items (two limiters, 8 items each) take every slot of
+    # a 50/s budget; a live call every 40-80 ms (none queued behind another) is booked
+    # by Redis at most (1 - RES) of a slot ahead: Redis's own arithmetic on its own
+    # clock, whatever this machine's speed. Without the reserve: up to a whole slot.
+    limiters = [
+        ss.RedisRateLimiter(
+            redis_server.url, rate=50, name="reserve", batch_share=1.0, redis_timeout=2.0
+        )
+        for _ in range(2)
+    ]
+    done = False
+
+    async def worker(limiter: ss.RedisRateLimiter) -> None:
+        while not done:
+            await limiter.acquire(batch=True, timeout=10)
+
+    workers = [asyncio.create_task(worker(lim)) for lim in limiters for _ in range(8)]
+    waits: list[float] = []
+    rng = random.Random(5)
+    try:
+        await asyncio.sleep(0.2)  # the batches saturate the budget
+        while len(waits) < 30:
+            await asyncio.sleep(rng.uniform(0.04, 0.08))
+            wait = await limiters[0]._ask(False)
+            assert wait is not None  # Redis answered (else the fallback paced it)
+            waits.append(wait)
+    finally:
+        done = True
+        await asyncio.gather(*workers, return_exceptions=True)
+        for lim in limiters:
+            await lim.aclose()
+    assert max(waits) <= (1 - RES) / 50 + 2e-6, waits  # (slots stored to the microsecond)
+    assert sum(w > 0 for w in waits) >= 3  # the batches did hold the slots
