@@ -357,3 +357,26 @@ async def test_a_malformed_head_is_a_400_and_one_log_line_without_traceback(
 def test_a_recorded_request_still_builds_by_hand() -> None:
     rec = RecordedRequest("POST", "/", {}, "", {}, "req_1")
     assert rec.status is None
+
+
+async def test_a_client_gone_mid_body_is_recorded_quietly(
+    fake: FakeStripe, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that sends half its body and leaves: no ERROR traceback, no 500 recorded."""
+    caplog.set_level(logging.DEBUG)
+    reader, writer = await asyncio.open_connection(fake.host, fake.port)
+    whole = request_bytes(fake.api_key)
+    writer.write(whole[: len(whole) - len(BODY) // 2])
+    await writer.drain()
+    deadline = time.monotonic() + DEADLINE
+    while not fake.requests:  # the head arrived: the fake is reading the body
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    writer.transport.abort()  # gone, mid-body
+    while fake.requests[-1].status is None:
+        assert time.monotonic() < deadline, "the fake never finished the request"
+        await asyncio.sleep(0.01)
+    assert fake.requests[-1].status == 400
+    assert await good_request(fake) == 200
+    noisy = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert noisy == [], [r.getMessage() for r in noisy]

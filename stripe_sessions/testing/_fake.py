@@ -689,6 +689,8 @@ class FakeStripe:
         except web.HTTPRequestEntityTooLarge:
             limit = self.limits.max_body_bytes
             return None, f"Invalid request body: it is larger than {limit} bytes."
+        except ConnectionError:  # the client went away mid-body: nobody reads the answer
+            return None, "Invalid request body: the connection was lost before it arrived."
         except (web.RequestPayloadError, HttpProcessingError) as e:  # bad chunking, cut short
             cause = e.__cause__ if isinstance(e, web.RequestPayloadError) else e
             reason = cause.message if isinstance(cause, HttpProcessingError) else str(cause)
