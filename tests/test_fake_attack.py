@@ -364,7 +364,7 @@ async def test_a_client_gone_mid_body_is_recorded_quietly(
 ) -> None:
     """A client that sends half its body and leaves: no ERROR traceback, no 500 recorded."""
     caplog.set_level(logging.DEBUG)
-    reader, writer = await asyncio.open_connection(fake.host, fake.port)
+    _, writer = await asyncio.open_connection(fake.host, fake.port)
     whole = request_bytes(fake.api_key)
     writer.write(whole[: len(whole) - len(BODY) // 2])
     await writer.drain()
