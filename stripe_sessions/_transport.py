@@ -172,10 +172,16 @@ class Transport:
         """Send one request and read its answer: a Response, or a StripeError raised."""
         # Failure paths build their error, drop the body, and raise outside any
         # ``except``: no chained aiohttp error (its request holds the headers) and no
-        # local holding a body (a client secret) for a traceback with locals to show.
+        # local holding what the server sent (a body with a client secret; headers and
+        # a reason phrase that may echo the API key or a proxy's credentials) for a
+        # traceback with locals to show: ``resp``, ``resp_headers`` and ``raw`` are
+        # unbound below before anything is raised or returned.
         session = self.session.get()
         key = options.idempotency_key
         outcome: Response | StripeError
+        resp: aiohttp.ClientResponse | None = None
+        resp_headers: Mapping[str, str] | None = None
+        raw: bytes | None = None
         answered = False  # whether an HTTP answer (status line and headers) came
         cancelled: tuple[Any, ...] | None = None
         try:
@@ -193,7 +199,6 @@ class Transport:
             ) as resp:
                 answered = True
                 status, resp_headers = resp.status, resp.headers
-                raw: bytes | None = None
                 if not _encoded(resp_headers):
                     length = resp.content_length
                     raw = (
@@ -235,6 +240,9 @@ class Transport:
             outcome.reached = answered
         except ValueError as e:  # aiohttp refused to build the request: nothing was sent
             outcome = _refused_request(e, self.config)
+        # Whatever happened above (an error read, a timeout or a cancel mid-body), no
+        # local of this frame may keep the server's answer: see the comment at the top.
+        resp = resp_headers = raw = None
         if cancelled is not None:
             raise asyncio.CancelledError(*cancelled)
         if isinstance(outcome, Response):
