@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Union
 from ._errors import APIError
 from ._models import CustomerSession, read_components_with
 from ._params import Components
-from ._shape import Unreadable, check_shape, json_type
+from ._shape import Unreadable, check_shape, json_type, plausible_secret
 
 if TYPE_CHECKING:  # cattrs loads with the first answer (import time): see _hooks
     import cattrs
@@ -206,7 +206,7 @@ def _build_session(
     if not (
         get("object") == "customer_session"
         and type(secret) is str
-        and secret  # an empty one: _shape.impossible says why
+        and plausible_secret(secret)  # an empty or implausible one: _shape.impossible says why
         and type(created) is int
         and type(expires_at) is int
         and created <= expires_at  # one that expires before it was made: likewise

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from ._errors import safe_repr
 
-__all__ = ["Unreadable", "check_shape", "impossible", "json_type"]
+__all__ = ["Unreadable", "check_shape", "impossible", "json_type", "plausible_secret"]
 
 
 class Unreadable(ValueError):
@@ -68,18 +69,38 @@ def check_shape(data: Mapping[str, Any]) -> str | None:
 def impossible(client_secret: str, created: int, expires_at: int) -> str | None:
     """Why a session of the right types still cannot be, or None.
 
-    A session with no client secret is of no use to a front end, and one that
-    expires before it was created was never valid: both are refused (the message
-    names the fields and the timestamps, never the secret).
+    A session with no client secret is of no use to a front end, one whose client
+    secret is not one (an ``sk_`` key the SDK would hand to a browser, a value with a
+    space or a newline) is not Stripe's answer, and one that expires before it was
+    created was never valid: all are refused (the message names the fields and the
+    timestamps, never the secret).
     ``_converter._build_session`` asks the same of the common answer.
     """
     if not client_secret:
         return "client_secret: expected a non-empty string, got an empty string"
+    if not plausible_secret(client_secret):
+        # Never the value: it may be an API key a confused server put there.
+        return (
+            "client_secret: expected a client secret (Stripe's prefix, then printable "
+            f"ASCII without spaces), got a string of {len(client_secret)} characters that "
+            "is not one"
+        )
     # A timestamp no datetime can hold is left to the converter, which says so.
     in_range = _FIRST <= created <= _LAST and _FIRST <= expires_at <= _LAST
     if in_range and expires_at < created:
         return f"expires_at ({expires_at}) is earlier than created ({created})"
     return None
+
+
+#: A client secret as Stripe makes them: ``cuss_secret_`` and printable, non-space ASCII
+#: (Stripe's are ``cuss_secret_`` and 46 letters and digits; the length and alphabet
+#: after the prefix are not documented, so only what could never be one is refused).
+_SECRET: Final = re.compile("cuss_secret_[!-~]+")
+
+
+def plausible_secret(value: str) -> bool:
+    """Whether ``value`` could be a customer session's client secret."""
+    return _SECRET.fullmatch(value) is not None
 
 
 #: The Unix timestamps of 0001-01-01 and 9999-12-31 (UTC), the range of a datetime.

@@ -381,24 +381,44 @@ def _stranger(
 ) -> APIError | None:
     """The error refusing an answer that belongs to another request, or None.
 
-    Stripe echoes the ``Idempotency-Key`` it answers; a session names its customer.
-    An answer that echoes another key, or holds another customer's session (the id of
-    an expanded Customer included), was read from a connection that is out of step
+    Stripe echoes the ``Idempotency-Key`` it answers; a session names its owner and
+    whether it is live. An answer that echoes another key, whose ``customer`` or
+    ``customer_account`` is not what was asked for (null where one was asked for,
+    one where none was; the id of an expanded Customer included), or whose
+    ``livemode`` is not the API key's mode (``sk_test_``/``rk_test_``: false;
+    ``sk_live_``/``rk_live_``: true) was read from a connection that is out of step
     (a stray response on a kept-alive connection, a confused proxy): it is refused,
-    retryable, and its connection is closed. An answer without the echo is judged by
-    its customer alone; a value of the wrong type is left to the converter to report.
+    retryable, and its connection is closed.
+
+    An answer without the echo is accepted when all else matches: proxies may strip
+    headers, so a missing echo is no sign of another request. A value of the wrong
+    type is left to the converter to report.
     """
     found: list[str] = []
     echoed = headers.get("Idempotency-Key")
     if echoed is not None and echoed != key:
         found.append(f"the idempotency key {_quoted(echoed, config)} where {key!r} was sent")
     if isinstance(outcome, Response):
-        for field, value in asked:
-            got = outcome.data.get(field)
-            if isinstance(got, dict):  # expanded: a Customer object
+        data = outcome.data
+        wanted = dict(asked)
+        for field in ("customer", "customer_account"):
+            got = data.get(field)
+            if field == "customer" and isinstance(got, dict):  # expanded: a Customer
                 got = got.get("id")
-            if isinstance(got, str) and got != value:
-                found.append(f"{field} {_quoted(got, config)} where {value!r} was asked for")
+                if not isinstance(got, str):
+                    got = None  # a Customer without an id is nobody's
+            value = wanted.get(field)
+            if (got is None or isinstance(got, str)) and got != value:
+                found.append(
+                    f"{field} {_owner(got, config)} where "
+                    f"{'none' if value is None else repr(value)} was asked for"
+                )
+        livemode, live = data.get("livemode"), _live(config.api_key)
+        if isinstance(livemode, bool) and live is not None and livemode != live:
+            found.append(
+                f"livemode {'true' if livemode else 'false'} where a "
+                f"{'live' if live else 'test'} mode key was sent"
+            )
     if not found:
         return None
     return APIError(
@@ -410,6 +430,20 @@ def _stranger(
         headers=safe_headers(headers, config.secrets),
         should_retry=True,
     )
+
+
+def _owner(value: str | None, config: Config) -> str:
+    """An answer's customer or customer_account for a message (null: ``null``)."""
+    return "null" if value is None else _quoted(value, config)
+
+
+def _live(api_key: str) -> bool | None:
+    """Whether ``api_key`` is a live mode key; None when its prefix does not say."""
+    if api_key.startswith(("sk_test_", "rk_test_")):
+        return False
+    if api_key.startswith(("sk_live_", "rk_live_")):
+        return True
+    return None
 
 
 def _quoted(value: str, config: Config) -> str:
