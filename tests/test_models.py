@@ -164,7 +164,11 @@ _json = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_si
 _bodies = st.fixed_dictionaries(
     {
         "object": st.just("customer_session"),
-        "client_secret": st.text(max_size=80),
+        # Often a plausible secret (Stripe's prefix, printable ASCII), else any text.
+        "client_secret": st.text(max_size=80)
+        | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7F), max_size=20).map(
+            "cuss_secret_".__add__
+        ),
         # Expiring after creation, as Stripe's do; a change below may undo that.
         "created": st.integers(0, 2**32),
         "expires_at": st.integers(2**32, 2**33),
