@@ -406,7 +406,7 @@ def _stranger(
             if field == "customer" and isinstance(got, dict):  # expanded: a Customer
                 got = got.get("id")
                 if not isinstance(got, str):
-                    got = None  # a Customer without an id is nobody's
+                    continue  # no id, or not a string: the converter refuses it
             value = wanted.get(field)
             if (got is None or isinstance(got, str)) and got != value:
                 found.append(

@@ -85,9 +85,16 @@ OTHER_OWNERS = [
     (ACCT, {"customer_account": None, "customer": "cus_zzz"}, "customer 'cus_zzz'"),
     (ACCT, {"customer_account": "acct_other"}, "customer_account 'acct_other'"),
     (EXPAND, {"customer": {"id": "cus_other", "object": "customer"}}, "customer 'cus_other'"),
-    (EXPAND, {"customer": {"object": "customer"}}, "customer null where 'cus_123'"),
-    (EXPAND, {"customer": {"id": None, "object": "customer"}}, "customer null"),
 ]
+
+
+@pytest.mark.parametrize("customer", [{"object": "customer"}, {"id": None}, {"id": 123}])
+async def test_an_expanded_customer_without_a_string_id_is_refused(
+    customer: dict[str, Any],
+) -> None:
+    with pytest.raises(ss.APIError, match="could not read") as info:
+        await create({"customer": customer}, **EXPAND)
+    assert_clean(sdk_rendered(info.value))
 
 
 @pytest.mark.parametrize(("asked", "changes", "named"), OTHER_OWNERS)
