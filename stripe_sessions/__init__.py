@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from ._async_client import AsyncClient, AsyncCustomerSessions
     from ._batch import BatchProgress, BatchResult
     from ._batch_run import BatchStream
-    from ._closing import ClientClosedError, LoopThreadError
+    from ._closing import ClientClosedError, EventLoopError, LoopThreadError
     from ._config import NOT_GIVEN, Config, NotGiven
     from ._errors import (
         APIConnectionError,
@@ -63,6 +63,7 @@ _LAZY: dict[str, str] = {
     "ClientClosedError": "._closing",
     "BatchStream": "._batch_run",
     "LoopThreadError": "._closing",
+    "EventLoopError": "._closing",
     "AsyncCustomerSessions": "._async_client",
     "BatchProgress": "._batch",
     "BatchResult": "._batch",
@@ -152,6 +153,7 @@ __all__ = [
     "ValidationError",
     "ClientClosedError",
     "LoopThreadError",
+    "EventLoopError",
     # versions
     "STRIPE_API_VERSION",
     "__version__",

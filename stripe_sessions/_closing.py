@@ -14,10 +14,10 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
-from ._errors import StripeError
+from ._errors import APIConnectionError, StripeError
 from ._options import RequestOptions
 
-__all__ = ["CLOSE_GRACE", "ClientClosedError", "InFlight", "LoopThreadError"]
+__all__ = ["CLOSE_GRACE", "ClientClosedError", "EventLoopError", "InFlight", "LoopThreadError"]
 
 T = TypeVar("T")
 
@@ -31,8 +31,12 @@ class ClientClosedError(StripeError, RuntimeError):
     """The client was closed before this call could finish (also a ``RuntimeError``).
 
     ``in_flight`` says which case it is: False, the call started after ``close()``
-    and nothing was sent; True, it was sent and did not finish within the grace period
-    of ``close()``, so Stripe may have created the session. Either way
+    and nothing was sent; True, it may have been sent (it had started, perhaps still
+    waiting for a pooled connection) and did not finish within the grace period of
+    ``close()``, so Stripe may have created the session. The same error, with the
+    same ``in_flight``, ends a call whose lent ``aiohttp.ClientSession``
+    (``AsyncClient(session=...)``) your app closed: before the call (nothing sent)
+    or during it (it may have been sent). Either way
     ``idempotency_key`` is the call's key (and ``batch_key`` a batch's): retrying with
     it on an open client never creates a second session::
 
@@ -43,7 +47,8 @@ class ClientClosedError(StripeError, RuntimeError):
                 )
     """
 
-    #: True when the request was sent (the session may exist), False when it was not.
+    #: True when the request may have been sent (the session may exist), False when
+    #: it certainly was not.
     in_flight: bool = False
 
 
@@ -57,6 +62,35 @@ class LoopThreadError(StripeError, RuntimeError):
     """
 
 
+class EventLoopError(StripeError, RuntimeError):
+    """The ``AsyncClient`` (or the session lent to it) belongs to another event loop.
+
+    Also a ``RuntimeError``. An ``AsyncClient``'s connection pool is bound to the event
+    loop that first used it (a lent ``aiohttp.ClientSession`` to the loop it was made
+    on), so a call from another loop is refused and nothing is sent: create one client
+    per event loop (in your app's startup hook, or per test), or use the sync
+    ``stripe_sessions.Client``::
+
+        async def startup():
+            app.stripe = stripe_sessions.AsyncClient()
+    """
+
+
+def wrong_loop(lent: bool) -> EventLoopError:
+    """The error of a call made on another event loop than the one the pool is bound to."""
+    what = (
+        "The aiohttp.ClientSession lent to this client (AsyncClient(session=...)) was "
+        "made on another event loop, so nothing was sent; lend a session made on the "
+        "loop that calls the client"
+        if lent
+        else "This client was first used on another event loop and is bound to it, so "
+        "nothing was sent. Create one client per event loop (for example in your app's "
+        "startup hook, or one per test), or use stripe_sessions.Client from "
+        "synchronous code"
+    )
+    return EventLoopError(what, should_retry=False)
+
+
 def refused(idempotency_key: str | None = None) -> ClientClosedError:
     """The error of a call started after the client was closed: nothing was sent."""
     return ClientClosedError(
@@ -65,6 +99,23 @@ def refused(idempotency_key: str | None = None) -> ClientClosedError:
         idempotency_key=idempotency_key,
         should_retry=False,
     )
+
+
+def lent_closed(in_flight: bool, idempotency_key: str | None = None) -> ClientClosedError:
+    """The error of a call whose lent ``aiohttp.ClientSession`` the app closed."""
+    error = ClientClosedError(
+        "The aiohttp.ClientSession lent to this client (AsyncClient(session=...)) was "
+        "closed while this request was in flight; Stripe may have created the session: "
+        "retry with the same idempotency_key on an open client to get it without "
+        "creating a second one"
+        if in_flight
+        else "The aiohttp.ClientSession lent to this client (AsyncClient(session=...)) "
+        "is closed, so nothing was sent; close the client before the session you lent it",
+        idempotency_key=idempotency_key,
+        should_retry=False,
+    )
+    error.in_flight = in_flight
+    return error
 
 
 def cut(idempotency_key: str | None, grace: float) -> ClientClosedError:
@@ -90,9 +141,11 @@ class InFlight:
     cancellation, and only that one, into a :class:`ClientClosedError` with the key.
     """
 
-    __slots__ = ("_cut", "_drained", "calls", "closing", "grace")
+    __slots__ = ("_cut", "_drained", "calls", "closing", "grace", "lent_closed")
 
-    def __init__(self) -> None:
+    def __init__(self, lent_closed: Callable[[], bool] | None = None) -> None:
+        #: For a lent session: whether the app closed it (None for the client's own).
+        self.lent_closed = lent_closed
         #: Task -> idempotency key of each call in flight.
         self.calls: dict[asyncio.Task[object], str] = {}
         self.closing = False
@@ -112,23 +165,49 @@ class InFlight:
         key = options.idempotency_key
         if self.closing:
             raise refused(key)
+        if self.lent_closed is not None and self.lent_closed():
+            raise lent_closed(False, key)
         task = asyncio.current_task()
         if task is None:  # driven by hand, outside any task: nothing to cut
             return await post(path, body, options)
         calls = self.calls
         calls[task] = key
+        failure: StripeError
         try:
             return await post(path, body, options)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as e:
             if task in self._cut and not _cancelled_by_others(task, self._cut.pop(task)):
                 raise cut(key, self.grace) from None
+            # Whoever cancelled (a Ctrl-C of the sync client, a timeout) can say which
+            # key the request may have been sent with (see Portal's _carry).
+            with contextlib.suppress(AttributeError):
+                e.idempotency_key = key  # type: ignore[attr-defined]
             raise
+        except StripeError as e:
+            failure = self._failure(e, key)
         finally:
             del calls[task]
             if self._cut:
                 self._cut.pop(task, None)
             if self._drained is not None and not calls:
                 self._drained.set()
+        raise failure  # outside the except: nothing chained
+
+    def _failure(self, error: StripeError, key: str) -> StripeError:
+        """What a failed call raises: its error with its key; a closed lent session says so.
+
+        Errors raised before a key was known (the pool's loop checks) get the call's.
+        A connection the app's closing of its lent session broke is that closing.
+        """
+        if (
+            self.lent_closed is not None
+            and isinstance(error, APIConnectionError)
+            and self.lent_closed()
+        ):
+            return lent_closed(True, key)
+        if error.idempotency_key is None:
+            error.idempotency_key = key
+        return error
 
     async def close(self, grace: float) -> None:
         """Refuse new calls, let those in flight finish within ``grace`` s, then cut the rest."""

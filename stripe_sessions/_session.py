@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from ._closing import InFlight
+from ._closing import InFlight, lent_closed, refused, wrong_loop
 from ._errors import ValidationError
 from ._version import __version__
 
@@ -62,24 +62,43 @@ class LazySession:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         #: The calls in flight on this pool (``aclose`` lets them finish, then cuts them).
-        self.calls = InFlight()
+        self.calls = self._in_flight()
+
+    def _in_flight(self) -> InFlight:
+        return InFlight(None if self._owned else self._lent_closed)
+
+    def _lent_closed(self) -> bool:
+        """Whether the app closed the session it lent (a lent pool only)."""
+        session = self._session
+        return session is not None and session.closed
 
     def get(self) -> aiohttp.ClientSession:
-        """The session to send with, creating it on the running loop the first time."""
+        """The session to send with, creating it on the running loop the first time.
+
+        Raises :class:`EventLoopError` on another loop than the pool's, and
+        :class:`ClientClosedError` once the pool, or the app's lent session, is closed.
+        A call checked its lent session before its first attempt (``InFlight.run``),
+        so a closed one found here is one closed during the call: ``in_flight``.
+        """
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and self._loop is loop:
-            return session
+            if self._owned or not session.closed:
+                return session
+            raise lent_closed(True)
         if self._closed:
-            raise RuntimeError("This client is closed; create a new one.")
+            raise refused()
+        if self._loop is not None and self._loop is not loop:
+            raise wrong_loop(False)
         if session is not None:  # lent, and first used on this loop
             check_lent(session)
-        if self._loop is not None and self._loop is not loop:
-            raise RuntimeError(
-                "This client was first used on another event loop and is bound to it. "
-                "Create one client per event loop (for example in your app's startup hook), "
-                "or use stripe_sessions.Client from synchronous code."
-            )
+            if session.closed:
+                raise lent_closed(True)
+            # aiohttp binds a session to the loop it was made on (private, so looked
+            # up with a default): on another, its timeouts fail with a bare RuntimeError.
+            made_on = getattr(session, "_loop", None)
+            if made_on is not None and made_on is not loop:
+                raise wrong_loop(True)
         self._loop = loop
         _raise_malloc_mmap_threshold()
         if session is None:
@@ -117,7 +136,7 @@ class LazySession:
             self._session = None
         self._loop = None
         self._closed = False
-        self.calls = InFlight()  # the parent's tasks are not the child's
+        self.calls = self._in_flight()  # the parent's tasks are not the child's
 
     @property
     def closed(self) -> bool:
