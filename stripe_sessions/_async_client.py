@@ -47,7 +47,7 @@ from ._config import (
 )
 from ._converter import structure_session
 from ._encode import encode_create, params_of
-from ._errors import APIError, ValidationError
+from ._errors import APIError, StripeError, ValidationError
 from ._limiter import RateLimiter
 from ._models import CustomerSession
 from ._options import RequestOptions
@@ -365,35 +365,46 @@ class AsyncClient:
         rate_limiter: RateLimiter | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
-            raise ValidationError(
-                "rate_limiter: must be a RateLimiter (e.g. stripe_sessions.RedisRateLimiter), "
-                f"got {type(rate_limiter).__name__}",
-                param="rate_limiter",
+        failure: StripeError
+        try:
+            if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+                raise ValidationError(
+                    "rate_limiter: must be a RateLimiter (e.g. stripe_sessions.RedisRateLimiter), "
+                    f"got {type(rate_limiter).__name__}",
+                    param="rate_limiter",
+                )
+            if session is not None and trust_env:
+                raise ValidationError(
+                    "trust_env: applies to the client's own session; create the session you "
+                    "lend with aiohttp.ClientSession(trust_env=True) instead",
+                    param="trust_env",
+                )
+            config = Config.from_arguments(
+                api_key=api_key,
+                base_url=base_url,
+                stripe_version=stripe_version,
+                stripe_account=stripe_account,
+                stripe_context=stripe_context,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                max_retries=max_retries,
+                max_connections=max_connections,
+                default_headers=default_headers,
+                proxy=proxy,
+                trust_env=trust_env,
+                ssl=ssl,
             )
-        if session is not None and trust_env:
-            raise ValidationError(
-                "trust_env: applies to the client's own session; create the session you "
-                "lend with aiohttp.ClientSession(trust_env=True) instead",
-                param="trust_env",
-            )
-        config = Config.from_arguments(
-            api_key=api_key,
-            base_url=base_url,
-            stripe_version=stripe_version,
-            stripe_account=stripe_account,
-            stripe_context=stripe_context,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-            max_connections=max_connections,
-            default_headers=default_headers,
-            proxy=proxy,
-            trust_env=trust_env,
-            ssl=ssl,
-        )
-        lazy = LazySession(config.max_connections, session, trust_env)
-        self._setup(config, lazy, rate_limiter, owns_session=True)
+            lazy = LazySession(config.max_connections, session, trust_env)
+        except StripeError as e:
+            failure = e
+        else:
+            self._setup(config, lazy, rate_limiter, owns_session=True)
+            return
+        # A bad setting: raised afresh, outside the ``except``, from a frame that no
+        # longer holds the key or the proxy's credentials (an error tracker renders the
+        # locals of every frame on the traceback, down to Config's generated __init__).
+        del api_key, proxy, default_headers
+        raise failure.with_traceback(None)
 
     def _setup(
         self,
@@ -447,7 +458,17 @@ class AsyncClient:
         }
         # The network settings (proxy, trust_env, ssl, connections) belong to the shared
         # pool, so a copy keeps them; the rest is checked again by Config's converters.
-        config = attrs.evolve(self._config, **changes)
+        failure: StripeError
+        try:
+            config = attrs.evolve(self._config, **changes)
+        except StripeError as e:
+            failure = e
+        else:
+            return self._copy(config)
+        del api_key, changes  # raised from a frame without the key, as in __init__
+        raise failure.with_traceback(None)
+
+    def _copy(self, config: Config) -> AsyncClient:
         clone = object.__new__(type(self))
         clone._setup(config, self._session, self._limiter, owns_session=False)
         return clone
@@ -487,7 +508,11 @@ class AsyncClient:
         await self.aclose()
 
     def __repr__(self) -> str:
-        c = self._config
+        # A half-built client (its constructor raised) is the ``self`` of a frame that
+        # error trackers render with ``repr``: that must not raise.
+        c: Config | None = getattr(self, "_config", None)
+        if c is None:
+            return f"<{type(self).__name__} (not set up)>"
         proxy = "" if c.proxy is None else f", proxy={mask_url(c.proxy)!r}"
         return (
             f"{type(self).__name__}(base_url={c.base_url!r}, "

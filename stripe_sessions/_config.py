@@ -42,6 +42,8 @@ class NotGiven:
 
 
 NOT_GIVEN: Final = NotGiven()
+#: A field a half-built Config does not have yet (see Config.__repr__).
+_UNSET: Final = object()
 
 
 def _mask(key: str) -> str:
@@ -287,6 +289,24 @@ class Config:
             stripe_version=STRIPE_API_VERSION if stripe_version is None else stripe_version,
             **settings,
         )
+
+    def __repr__(self) -> str:
+        # By hand, not attrs': a Config whose converter raised is half-built (the
+        # ``self`` of attrs' __init__ on the traceback) and its repr must not raise,
+        # or an error tracker rendering locals loses the ValidationError.
+        shown = []
+        for field in attrs.fields(Config):
+            if field.repr is False:
+                continue
+            value = getattr(self, field.name, _UNSET)
+            if value is _UNSET:
+                text = "<unset>"
+            elif callable(field.repr):
+                text = field.repr(value)
+            else:
+                text = repr(value)
+            shown.append(f"{field.name}={text}")
+        return f"Config({', '.join(shown)})"
 
     @property
     def masked_key(self) -> str:

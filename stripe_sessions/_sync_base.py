@@ -79,7 +79,10 @@ class SyncClient:
         self.close()
 
     def __repr__(self) -> str:
-        return repr(self._async).replace("AsyncClient", type(self).__name__, 1)
+        inner: AsyncClient | None = getattr(self, "_async", None)  # None: half-built
+        if inner is None:
+            return f"<{type(self).__name__} (not set up)>"
+        return repr(inner).replace("AsyncClient", type(self).__name__, 1)
 
     def __getstate__(self) -> Any:
         raise TypeError(f"{type(self).__name__} cannot be pickled: it owns a thread and a loop")
