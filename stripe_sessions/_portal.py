@@ -391,14 +391,35 @@ def _closed_under(unwound: list[BaseException]) -> ClientClosedError:
 
 
 def _carry(source: BaseException, target: BaseException) -> None:
+    """Put on a Ctrl-C what the interrupted call can be retried with, as attribute and note.
+
+    A batch's ``batch_key`` (and its notes); a single call's ``idempotency_key``
+    (``InFlight.run`` put it on the cancellation): its request may have been sent.
+    """
     batch_key = getattr(source, "batch_key", None)
     if batch_key is not None:
         target.batch_key = batch_key  # type: ignore[attr-defined]
     for note in getattr(source, "__notes__", ()):
-        if hasattr(target, "add_note"):
-            target.add_note(note)
-        else:  # Python 3.10: the list add_note keeps (see _batch.mark_batch_key)
-            target.__notes__ = [*getattr(target, "__notes__", ()), note]  # type: ignore[attr-defined]
+        _add_note(target, note)
+    key = getattr(source, "idempotency_key", None)
+    if (
+        isinstance(key, str)
+        and batch_key is None
+        and getattr(target, "idempotency_key", None) is None
+    ):
+        target.idempotency_key = key  # type: ignore[attr-defined]
+        _add_note(
+            target,
+            "stripe_sessions: the request may have been sent: retry with "
+            f"idempotency_key={key!r} to create nothing twice",
+        )
+
+
+def _add_note(target: BaseException, note: str) -> None:
+    if hasattr(target, "add_note"):
+        target.add_note(note)
+    else:  # Python 3.10: the list add_note keeps (see _batch.mark_batch_key)
+        target.__notes__ = [*getattr(target, "__notes__", ()), note]  # type: ignore[attr-defined]
 
 
 async def _aclose(agen: Any) -> None:
