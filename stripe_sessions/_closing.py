@@ -172,7 +172,6 @@ class InFlight:
             return await post(path, body, options)
         calls = self.calls
         calls[task] = key
-        failure: StripeError
         try:
             return await post(path, body, options)
         except asyncio.CancelledError as e:
@@ -185,13 +184,18 @@ class InFlight:
             raise
         except StripeError as e:
             failure = self._failure(e, key)
+            if failure is e:
+                # Re-raised as is (a bare raise chains nothing): a task implemented in
+                # Python resumes inside an ``except`` (see Transport.post).
+                e.__context__ = None
+                raise
+            raise failure from None  # its context is e, the SDK's own (masked) error
         finally:
             del calls[task]
             if self._cut:
                 self._cut.pop(task, None)
             if self._drained is not None and not calls:
                 self._drained.set()
-        raise failure  # outside the except: nothing chained
 
     def _failure(self, error: StripeError, key: str) -> StripeError:
         """What a failed call raises: its error with its key; a closed lent session says so.
