@@ -27,6 +27,8 @@ SOURCE = HERE / "_async_client.py"
 TARGET = HERE / "_sync_client.py"
 
 RENAMES = {"AsyncClient": "Client", "AsyncCustomerSessions": "CustomerSessions"}
+#: Constructor parameters that may hold a secret (the key, a proxy's credentials, headers).
+SECRET_ARGUMENTS = ("api_key", "proxy", "default_headers")
 #: Constructor parameters the sync client leaves out, and why.
 DROPPED = {
     # An aiohttp.ClientSession is bound to the loop it was made on; the sync client's
@@ -130,7 +132,22 @@ def _method(cls: str, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
     out.append(f"    def {fn.name}({sig}) -> {returns}:")
     out.extend(_docstring(ast.get_docstring(fn, clean=False), "        "))
     if fn.name == "__init__":
-        out.append(f"        super().__init__(AsyncClient({call}))")
+        # As AsyncClient.__init__ does: a bad setting is raised afresh from a frame that
+        # no longer holds the key or the proxy's credentials (an error tracker renders
+        # the locals of every frame on the traceback, this one included).
+        secrets = ", ".join(a for a in SECRET_ARGUMENTS if f"{a}=" in call)
+        out += [
+            "        failure: StripeError",
+            "        try:",
+            f"            client = AsyncClient({call})",
+            "        except StripeError as e:",
+            "            failure = e",
+            "        else:",
+            "            super().__init__(client)",
+            "            return",
+            f"        del {secrets}",
+            "        raise failure.with_traceback(None)",
+        ]
     elif (isinstance(fn, ast.AsyncFunctionDef) and _is_async_gen(fn)) or returns.startswith(
         "Generator["  # a plain method that returns an async generator
     ):

@@ -25,6 +25,7 @@ from ._config import (
     Config,
     NotGiven,
 )
+from ._errors import StripeError
 from ._limiter import RateLimiter
 from ._models import CustomerSession
 from ._params import Components, CreateParams
@@ -235,8 +236,9 @@ class Client(SyncClient):
         ssl: SSLContext | None = None,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
-        super().__init__(
-            AsyncClient(
+        failure: StripeError
+        try:
+            client = AsyncClient(
                 api_key=api_key,
                 base_url=base_url,
                 stripe_version=stripe_version,
@@ -252,7 +254,13 @@ class Client(SyncClient):
                 ssl=ssl,
                 rate_limiter=rate_limiter,
             )
-        )
+        except StripeError as e:
+            failure = e
+        else:
+            super().__init__(client)
+            return
+        del api_key, proxy, default_headers
+        raise failure.with_traceback(None)
 
     def _bind(self) -> None:
         self.customer_sessions = CustomerSessions(self._async.customer_sessions, self._portal)
