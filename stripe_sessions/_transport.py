@@ -103,6 +103,8 @@ class Transport:
         self._ssl: bool | ssl.SSLContext = True if config.ssl is None else config.ssl
         #: What a lent session would otherwise decide for the SDK (see LazySession.lent).
         self._lent: Final = session.per_request()
+        #: The API key's mode (None: its prefix does not say), for the answer checks.
+        self._live: Final = _live(config.api_key)
         if session.lent and config.ssl is None:
             # Verify as the SDK's own session does, whatever the lent connector says
             # (``TCPConnector(ssl=False)`` would otherwise turn verification off).
@@ -127,20 +129,19 @@ class Transport:
                 total=timeout, connect=min(timeout, self.config.connect_timeout)
             )
         )
-        attempt = partial(
-            self._attempt,
-            self.config.base_url + path,
-            body.encode(),
-            headers,
-            client_timeout,
-            options,
-            _asked(body),
-        )
+        url, data, asked = self.config.base_url + path, body.encode(), _asked(body)
+        attempt = None
         if self.limiter is not None:
             attempt = partial(
-                _paced, self.limiter, attempt, options.batch, client_timeout.total or 0.0
+                _paced,
+                self.limiter,
+                partial(self._attempt, url, data, headers, client_timeout, options, asked),
+                options.batch,
+                client_timeout.total or 0.0,
             )
         try:
+            if attempt is None:  # the first attempt made directly: no partial unless retried
+                return await self._attempt(url, data, headers, client_timeout, options, asked)
             return await attempt()
         except StripeError as e:
             # _attempt raises outside any ``except``, but a task implemented in Python
@@ -154,6 +155,8 @@ class Transport:
             if not retries or not should_retry(e):
                 raise
             failure = e
+        if attempt is None:
+            attempt = partial(self._attempt, url, data, headers, client_timeout, options, asked)
         try:
             return await retry_failed(failure, attempt, retries)
         except StripeError as e:
@@ -167,7 +170,7 @@ class Transport:
         headers: Mapping[str, str],
         timeout: aiohttp.ClientTimeout,
         options: RequestOptions,
-        asked: tuple[tuple[str, str], ...],
+        asked: tuple[str | None, str | None],
     ) -> Response:
         """Send one request and read its answer: a Response, or a StripeError raised."""
         # Failure paths build their error, drop the body, and raise outside any
@@ -210,7 +213,14 @@ class Transport:
                     resp.close()  # not read in full, so the connection cannot be reused
                 outcome = self._answer(url, status, resp_headers, raw, options)
                 raw = None
-                stranger = _stranger(outcome, status, resp_headers, key, asked, self.config)
+                stranger = (
+                    None
+                    if isinstance(outcome, Response)
+                    and _plainly_ours(
+                        outcome.data, resp_headers.get("Idempotency-Key"), key, asked, self._live
+                    )
+                    else _stranger(outcome, status, resp_headers, key, asked, self.config)
+                )
                 if stranger is not None:
                     # Whatever this connection carries next is out of step: never reuse
                     # it. Once the body is read aiohttp has put it back in the pool, and
@@ -349,26 +359,51 @@ def _decode(raw: bytes) -> Any:
     return f"a JSON {type(payload).__name__}, {len(raw)} bytes"
 
 
-def _asked(body: str) -> tuple[tuple[str, str], ...]:
-    """Which customer the form ``body`` asks a session for: ``(field, id)`` pairs.
+def _asked(body: str) -> tuple[str | None, str | None]:
+    """Which owner the form ``body`` asks a session for: ``(customer, customer_account)``.
 
     Read from the body as sent (``extra_params`` may have replaced an argument):
-    ``customer=`` and ``customer_account=`` at the top level of the form.
+    ``customer=`` and ``customer_account=`` at the top level of the form, None where
+    the body names none.
     """
-    asked: list[tuple[str, str]] = []
-    for field in ("customer", "customer_account"):
-        prefix = f"{field}="
-        if body.startswith(prefix):
-            start = len(prefix)
-        else:
-            at = body.find(f"&{prefix}")
-            if at < 0:
-                continue
-            start = at + 1 + len(prefix)
-        end = body.find("&", start)
-        value = body[start:] if end < 0 else body[start:end]
-        asked.append((field, unquote_plus(value) if "%" in value or "+" in value else value))
-    return tuple(asked)
+    return _field(body, "customer=", "&customer="), _field(
+        body, "customer_account=", "&customer_account="
+    )
+
+
+def _field(body: str, prefix: str, inner: str) -> str | None:
+    """The first top-level value of a form field (its ``prefix`` and ``&prefix`` given)."""
+    if body.startswith(prefix):
+        start = len(prefix)
+    else:
+        at = body.find(inner)
+        if at < 0:
+            return None
+        start = at + len(inner)
+    end = body.find("&", start)
+    value = body[start:] if end < 0 else body[start:end]
+    return unquote_plus(value) if "%" in value or "+" in value else value
+
+
+def _plainly_ours(
+    data: Mapping[str, Any],
+    echoed: str | None,
+    key: str,
+    asked: tuple[str | None, str | None],
+    live: bool | None,
+) -> bool:
+    """Whether an answer plainly is this request's: the fast path before ``_stranger``.
+
+    Buys skipping ``_stranger``'s general walk for the common answer (the echo absent
+    or ours, the owner exactly the one asked for, the key's mode); anything else,
+    including what only looks odd, goes through ``_stranger``.
+    """
+    return (
+        (echoed is None or echoed == key)
+        and data.get("customer") == asked[0]
+        and data.get("customer_account") == asked[1]
+        and (live is None or data.get("livemode") is live)
+    )
 
 
 def _stranger(
@@ -376,7 +411,7 @@ def _stranger(
     status: int,
     headers: Mapping[str, str],
     key: str,
-    asked: tuple[tuple[str, str], ...],
+    asked: tuple[str | None, str | None],
     config: Config,
 ) -> APIError | None:
     """The error refusing an answer that belongs to another request, or None.
@@ -400,7 +435,7 @@ def _stranger(
         found.append(f"the idempotency key {_quoted(echoed, config)} where {key!r} was sent")
     if isinstance(outcome, Response):
         data = outcome.data
-        wanted = dict(asked)
+        wanted = {"customer": asked[0], "customer_account": asked[1]}
         for field in ("customer", "customer_account"):
             got = data.get(field)
             if field == "customer" and isinstance(got, dict):  # expanded: a Customer
