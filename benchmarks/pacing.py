@@ -181,10 +181,12 @@ async def client_main(
     import stripe_sessions as ss
 
     limiter: Any = None
+    # --batch-share (through the environment: every worker is a process of its own).
+    share = float(os.environ.get("PACING_BATCH_SHARE", "1.0"))
     if config == "local":
-        limiter = ss.LocalRateLimiter(rate, batch_share=1.0)
+        limiter = ss.LocalRateLimiter(rate, batch_share=share)
     elif config == "redis4":
-        limiter = ss.RedisRateLimiter(redis_url, rate=rate, name=name, batch_share=1.0)
+        limiter = ss.RedisRateLimiter(redis_url, rate=rate, name=name, batch_share=share)
     # Time spent in the limiter by each live call's first attempt (the rest of its extra
     # wait is this busy machine: event-loop lag, and Redis's round trip).
     in_limiter: dict[str, tuple[float, float, float]] = {}
@@ -465,7 +467,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--config", choices=CONFIGS, action="append")
     parser.add_argument("--json", type=Path, help="also write every run's raw records here")
+    parser.add_argument(
+        "--batch-share",
+        type=float,
+        default=1.0,
+        help="the limiters' batch_share (local, redis4): 1 lets batches take every slot",
+    )
     args = parser.parse_args()
+    os.environ["PACING_BATCH_SHARE"] = str(args.batch_share)
     print(f"# {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     redis_url = os.environ.get("BENCH_REDIS_URL", "")
     configs = args.config or CONFIGS
