@@ -45,9 +45,9 @@ VARIANTS = {
 
 
 def _piece(variant: str, n: int) -> None:
-    from stripe_sessions._converter import structure_session
-    from stripe_sessions._encode import encode_create
-    from stripe_sessions._options import RequestOptions
+    from stripe_sessions._http.options import RequestOptions
+    from stripe_sessions._wire.converter import structure_session
+    from stripe_sessions._wire.encode import encode_create
 
     example = json.loads((HERE.parent / "tests/fixtures/customer_session.json").read_text())
     components = PARAMS["components"]

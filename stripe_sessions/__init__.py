@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 from ._version import STRIPE_API_VERSION, __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
-    from ._async_client import AsyncClient, AsyncCustomerSessions
-    from ._batch import BatchProgress, BatchResult
-    from ._batch_run import BatchStream
-    from ._closing import ClientClosedError, EventLoopError, LoopThreadError
+    from ._batch.engine import BatchStream
+    from ._batch.results import BatchProgress, BatchResult
+    from ._client import AsyncClient, AsyncCustomerSessions
     from ._config import NOT_GIVEN, Config, NotGiven
     from ._errors import (
         APIConnectionError,
@@ -33,9 +32,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
         StripeError,
         ValidationError,
     )
-    from ._limiter import LocalRateLimiter, RateLimiter
-    from ._models import Customer, CustomerSession
-    from ._params import (
+    from ._lifecycle import ClientClosedError, EventLoopError, LoopThreadError
+    from ._limits.local import LocalRateLimiter, RateLimiter
+    from ._limits.redis_limiter import RedisRateLimiter
+    from ._sync.client import Client, CustomerSessions
+    from ._wire.models import Customer, CustomerSession
+    from ._wire.params import (
         ActiveEntitlements,
         AllowRedisplay,
         BuyButton,
@@ -52,21 +54,19 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
         SaveUsage,
         Toggle,
     )
-    from ._redis_limiter import RedisRateLimiter
-    from ._sync_client import Client, CustomerSessions
 
 # Importing the package imports nothing heavy (aiohttp, cattrs): a name is imported on
 # first use (PEP 562). pytest imports the package at every start-up for the plugin it
 # registers, so this keeps an installed stripe-sessions from slowing every test run.
 _LAZY: dict[str, str] = {
-    "AsyncClient": "._async_client",
-    "ClientClosedError": "._closing",
-    "BatchStream": "._batch_run",
-    "LoopThreadError": "._closing",
-    "EventLoopError": "._closing",
-    "AsyncCustomerSessions": "._async_client",
-    "BatchProgress": "._batch",
-    "BatchResult": "._batch",
+    "AsyncClient": "._client",
+    "ClientClosedError": "._lifecycle",
+    "BatchStream": "._batch.engine",
+    "LoopThreadError": "._lifecycle",
+    "EventLoopError": "._lifecycle",
+    "AsyncCustomerSessions": "._client",
+    "BatchProgress": "._batch.results",
+    "BatchResult": "._batch.results",
     "NOT_GIVEN": "._config",
     "Config": "._config",
     "NotGiven": "._config",
@@ -81,28 +81,28 @@ _LAZY: dict[str, str] = {
     "RateLimitError": "._errors",
     "StripeError": "._errors",
     "ValidationError": "._errors",
-    "LocalRateLimiter": "._limiter",
-    "RateLimiter": "._limiter",
-    "RedisRateLimiter": "._redis_limiter",
-    "Customer": "._models",
-    "CustomerSession": "._models",
-    "ActiveEntitlements": "._params",
-    "AllowRedisplay": "._params",
-    "BuyButton": "._params",
-    "Components": "._params",
-    "CreateParams": "._params",
-    "CustomerPortal": "._params",
-    "CustomerSheet": "._params",
-    "CustomerSheetFeatures": "._params",
-    "MobilePaymentElement": "._params",
-    "MobilePaymentElementFeatures": "._params",
-    "PaymentElement": "._params",
-    "PaymentElementFeatures": "._params",
-    "PricingTable": "._params",
-    "SaveUsage": "._params",
-    "Toggle": "._params",
-    "Client": "._sync_client",
-    "CustomerSessions": "._sync_client",
+    "LocalRateLimiter": "._limits.local",
+    "RateLimiter": "._limits.local",
+    "RedisRateLimiter": "._limits.redis_limiter",
+    "Customer": "._wire.models",
+    "CustomerSession": "._wire.models",
+    "ActiveEntitlements": "._wire.params",
+    "AllowRedisplay": "._wire.params",
+    "BuyButton": "._wire.params",
+    "Components": "._wire.params",
+    "CreateParams": "._wire.params",
+    "CustomerPortal": "._wire.params",
+    "CustomerSheet": "._wire.params",
+    "CustomerSheetFeatures": "._wire.params",
+    "MobilePaymentElement": "._wire.params",
+    "MobilePaymentElementFeatures": "._wire.params",
+    "PaymentElement": "._wire.params",
+    "PaymentElementFeatures": "._wire.params",
+    "PricingTable": "._wire.params",
+    "SaveUsage": "._wire.params",
+    "Toggle": "._wire.params",
+    "Client": "._sync.client",
+    "CustomerSessions": "._sync.client",
 }
 
 __all__ = [

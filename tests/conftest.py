@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import stripe_sessions as ss
-from stripe_sessions import _retry
+from stripe_sessions._http import retry as _retry
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import Api
 

@@ -10,7 +10,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from stripe_sessions._limiter import PACING_TOLERANCE
+from stripe_sessions._limits.local import PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe
 
 

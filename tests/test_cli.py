@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from stripe_sessions.__main__ import COMPONENTS
-from stripe_sessions._encode import _NAMES
-from stripe_sessions._params import Components
+from stripe_sessions._cli.main import COMPONENTS
+from stripe_sessions._wire.encode import _NAMES
+from stripe_sessions._wire.params import Components
 from stripe_sessions.testing import FakeStripe, RedisServer
 
 

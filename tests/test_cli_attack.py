@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stripe_sessions import _cli_batch
+from stripe_sessions._cli import batch as _cli_batch
 from stripe_sessions.testing import FakeStripe
 
 KEY = "sk_test_cli_attack_0123456789"

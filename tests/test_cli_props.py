@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stripe_sessions import _cli_batch
+from stripe_sessions._cli import batch as _cli_batch
 from stripe_sessions.testing import FakeStripe
 
 CLI = (sys.executable, "-m", "stripe_sessions")

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from stripe_sessions._form import encode
+from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe, FaultMix
 from tests.helpers import fixture_json
 

@@ -22,7 +22,7 @@ import aiohttp
 import attrs
 import pytest
 
-from stripe_sessions._form import encode
+from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe, RecordedRequest, _fake
 
 GOOD: dict[str, Any] = {"components": {"pricing_table": {"enabled": True}}, "customer": "cus_1"}

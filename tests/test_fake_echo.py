@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from stripe_sessions._form import encode
+from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe, FaultMix
 
 GOOD: dict[str, Any] = {"components": {"pricing_table": {"enabled": True}}, "customer": "cus_1"}

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from stripe_sessions._form import encode
+from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe, FormLimits
 from stripe_sessions.testing._schema import request_schema
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stripe_sessions._form import EncodeError, encode, join
+from stripe_sessions._wire.form import EncodeError, encode, join
 from tests.helpers import as_form, decode
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._converter import structure_session
+from stripe_sessions._wire.converter import structure_session
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING, Exploding, fixture_json
 

@@ -115,7 +115,7 @@ def test_client_constructor_errors_render_with_locals(argument: str, key: str) -
     """The sync Client too (its generated ``__init__`` frame is checked separately below)."""
     kwargs: dict[str, Any] = {"api_key": f"sk_test_{key}", argument: BAD_ARGUMENTS[argument]}
     error = _raised(lambda: ss.Client(**kwargs))
-    _check(error, (key,), skip="_sync_client.py")
+    _check(error, (key,), skip="_sync/client.py")
 
 
 def test_client_constructor_frame_holds_no_key() -> None:

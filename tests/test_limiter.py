@@ -21,7 +21,7 @@ import pytest
 import redis
 
 import stripe_sessions as ss
-from stripe_sessions._limiter import PACING_TOLERANCE
+from stripe_sessions._limits.local import PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import PRICING
 from tests.pacing import assert_at_most

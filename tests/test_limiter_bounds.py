@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions import _redis_limiter
-from stripe_sessions._limiter import MAX_SLEEP
+from stripe_sessions._limits import redis_limiter as _redis_limiter
+from stripe_sessions._limits.local import MAX_SLEEP
 from stripe_sessions.testing import RedisServer
 
 HOUR_MS = 3_600_000

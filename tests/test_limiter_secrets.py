@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import stripe_sessions as ss
-from stripe_sessions._redis_limiter import RedisURL
+from stripe_sessions._limits.redis_limiter import RedisURL
 
 SECRET = "S3CRET-pw"
 

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._converter import build_converter, get_converter, structure_session
+from stripe_sessions._wire.converter import build_converter, get_converter, structure_session
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING, fixture_json
 

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._encode import encode_create
-from stripe_sessions._form import encode
+from stripe_sessions._wire.encode import encode_create
+from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING, as_form
 

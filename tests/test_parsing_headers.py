@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions._errors import MAX_MESSAGE, error_from_response, parse_retry_after
-from stripe_sessions._failures import redirect_error
+from stripe_sessions._http.failures import redirect_error
 from tests.helpers import PRICING
 
 FIXTURES = Path(__file__).parent / "fixtures"

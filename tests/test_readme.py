@@ -97,7 +97,7 @@ def test_the_registered_plugin_imports_nothing_heavy() -> None:
     code = (
         "import sys, stripe_sessions.testing.plugin, stripe_sessions, stripe_sessions.testing\n"
         "heavy = sorted(m for m in ('aiohttp', 'cattrs', 'tenacity', 'stripe_sessions._fake',"
-        " 'stripe_sessions._async_client') if m in sys.modules)\n"
+        " 'stripe_sessions._client') if m in sys.modules)\n"
         "print(heavy)\n"
         "import stripe_sessions as ss; from stripe_sessions.testing import FakeStripe\n"
         "assert ss.AsyncClient.__name__ == 'AsyncClient' and FakeStripe.__name__ == 'FakeStripe'\n"
@@ -119,8 +119,8 @@ def test_a_client_imports_only_what_its_first_call_needs() -> None:
     # load when first used, not with the client.
     code = (
         "import sys, stripe_sessions as ss; ss.AsyncClient; ss.Client\n"
-        "print(sorted(m for m in ('tenacity', 'cattrs', 'stripe_sessions._batch_run', "
-        "'stripe_sessions.testing', 'stripe_sessions._cli_batch') if m in sys.modules))\n"
+        "print(sorted(m for m in ('tenacity', 'cattrs', 'stripe_sessions._batch.engine', "
+        "'stripe_sessions.testing', 'stripe_sessions._cli.batch') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

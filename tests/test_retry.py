@@ -9,7 +9,7 @@ import pytest
 from tenacity import RetryCallState
 
 import stripe_sessions as ss
-from stripe_sessions import _retry
+from stripe_sessions._http import retry as _retry
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING
 

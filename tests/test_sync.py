@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import stripe_sessions as ss
-from stripe_sessions import _codegen
+from stripe_sessions._sync import codegen as _codegen
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import Api, run_script
 

@@ -20,8 +20,8 @@ import attrs
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .._form import is_text
-from .._portal import Portal
+from .._sync.portal import Portal
+from .._wire.form import is_text
 from ._auth import check_key, mask_headers
 from ._objects import error_body, new_request_id, session_object
 from ._parse import FormError, FormLimits, parse_form

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ._config import Config, mask_url
-from ._errors import (
+from .._config import Config, mask_url
+from .._errors import (
     MAX_QUOTE,
     APIError,
     APITimeoutError,

@@ -1,7 +1,7 @@
-"""Write ``_sync_client.py`` from ``_async_client.py``; ``--check`` fails when it is stale.
+"""Write ``_sync/client.py`` from ``_client.py``; ``--check`` fails when it is stale.
 
-    python -m stripe_sessions._codegen           # regenerate
-    python -m stripe_sessions._codegen --check   # exit 1 with a diff if out of date
+    python -m stripe_sessions._sync.codegen           # regenerate
+    python -m stripe_sessions._sync.codegen --check   # exit 1 with a diff if out of date
 
 The sync module mirrors every public class and method of the async module: the same
 parameters, defaults, annotations and docstrings (with ``await`` and ``async`` taken
@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SOURCE = HERE / "_async_client.py"
-TARGET = HERE / "_sync_client.py"
+SOURCE = HERE.parent / "_client.py"
+TARGET = HERE / "client.py"
 
 RENAMES = {"AsyncClient": "Client", "AsyncCustomerSessions": "CustomerSessions"}
 #: Constructor parameters that may hold a secret (the key, a proxy's credentials, headers).
@@ -39,8 +39,8 @@ DROPPED = {
 SYNC_SUMMARY = "The blocking client for Stripe's Customer Sessions API, on a private loop."
 
 BANNER = '''\
-# GENERATED FILE: do not edit. Written by `python -m stripe_sessions._codegen` from
-# _async_client.py; change that file and run the generator again (CI runs it with --check).
+# GENERATED FILE: do not edit. Written by `python -m stripe_sessions._sync.codegen` from
+# _client.py; change that file and run the generator again (CI runs it with --check).
 """The synchronous client: the async client's API, blocking, on a private event loop."""
 '''
 
@@ -220,15 +220,17 @@ def _imports(tree: ast.Module, code: str) -> str:
                 names.extend(ast.alias(n) for n in ("Generator", "Iterator") if n in used)
             if names:
                 names.sort(key=lambda a: a.name)
-                module = "." * node.level + (node.module or "")
+                # the source is one package up: a relative import gains a level
+                level = node.level + 1 if node.level else 0
+                module = "." * level + (node.module or "")
                 lines.append(f"from {module} import {', '.join(a.name for a in names)}")
         elif isinstance(node, ast.Import):
             names = [a for a in node.names if (a.asname or a.name) in used]
             if names:
                 lines.append(f"import {', '.join(a.name for a in names)}")
-    lines.append("from ._async_client import AsyncClient, AsyncCustomerSessions")
-    lines.append("from ._portal import Portal")
-    lines.append("from ._sync_base import SyncClient")
+    lines.append("from .._client import AsyncClient, AsyncCustomerSessions")
+    lines.append("from .portal import Portal")
+    lines.append("from .base import SyncClient")
     return "\n".join(lines)
 
 
@@ -250,7 +252,7 @@ def _format(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Regenerate the sync client, or with ``--check`` report whether it is current."""
-    parser = argparse.ArgumentParser(description="Generate stripe_sessions/_sync_client.py")
+    parser = argparse.ArgumentParser(description="Generate stripe_sessions/_sync/client.py")
     parser.add_argument("--check", action="store_true", help="fail with a diff if stale")
     args = parser.parse_args(argv)
     new = generate()
@@ -265,11 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             sys.stdout.writelines(diff)
             print(
-                "\n_sync_client.py is stale: run `python -m stripe_sessions._codegen`.",
+                "\n_sync/client.py is stale: run `python -m stripe_sessions._sync.codegen`.",
                 file=sys.stderr,
             )
             return 1
-        print("_sync_client.py is current.")
+        print("_sync/client.py is current.")
         return 0
     TARGET.write_text(new)
     print(f"wrote {TARGET}")

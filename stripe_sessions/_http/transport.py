@@ -13,8 +13,8 @@ from urllib.parse import unquote_plus
 
 import aiohttp
 
-from ._config import Config
-from ._errors import (
+from .._config import Config
+from .._errors import (
     APIConnectionError,
     APIError,
     StripeError,
@@ -27,11 +27,11 @@ from ._errors import (
     safe_repr,
     server_text,
 )
-from ._failures import redirect_error, timeout_error, why_unreachable
-from ._limiter import RateLimiter
-from ._options import RequestOptions
-from ._retry import retry_failed, should_retry
-from ._session import SDK_HEADERS, LazySession, verified_context
+from .._limits.local import RateLimiter
+from .failures import redirect_error, timeout_error, why_unreachable
+from .options import RequestOptions
+from .pool import SDK_HEADERS, LazySession, verified_context
+from .retry import retry_failed, should_retry
 
 __all__ = ["Response", "Transport"]
 

@@ -38,10 +38,10 @@ from typing import Any, BinaryIO, Final, TextIO
 
 import attrs
 
-from ._async_client import AsyncClient
-from ._batch import BatchResult, Counts, make_batch_key
-from ._cli_text import printable
-from ._errors import StripeError
+from .._batch.results import BatchResult, Counts, make_batch_key
+from .._client import AsyncClient
+from .._errors import StripeError
+from .text import printable
 
 __all__ = [
     "EXIT_FAILED",

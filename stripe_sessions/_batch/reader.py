@@ -24,7 +24,7 @@ import threading
 from collections.abc import AsyncIterable, Iterable
 from typing import Any, Final
 
-from ._batch import READ_AHEAD
+from .results import READ_AHEAD
 
 __all__ = ["END", "Source", "ThreadedReader"]
 

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-from ._closing import CLOSE_GRACE, ClientClosedError, LoopThreadError, refused
+from .._lifecycle import CLOSE_GRACE, ClientClosedError, LoopThreadError, refused
 
 __all__ = ["Portal"]
 

@@ -1,5 +1,5 @@
-# GENERATED FILE: do not edit. Written by `python -m stripe_sessions._codegen` from
-# _async_client.py; change that file and run the generator again (CI runs it with --check).
+# GENERATED FILE: do not edit. Written by `python -m stripe_sessions._sync.codegen` from
+# _client.py; change that file and run the generator again (CI runs it with --check).
 """The synchronous client: the async client's API, blocking, on a private event loop."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mappin
 from ssl import SSLContext
 from typing import Any
 
-from ._async_client import AsyncClient, AsyncCustomerSessions
-from ._batch import (
+from .._batch.results import (
     DEFAULT_BATCH_RETRIES,
     DEFAULT_CONCURRENCY,
     DEFAULT_RATE_LIMIT,
     BatchProgress,
     BatchResult,
 )
-from ._config import (
+from .._client import AsyncClient, AsyncCustomerSessions
+from .._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RETRIES,
@@ -25,12 +25,12 @@ from ._config import (
     Config,
     NotGiven,
 )
-from ._errors import StripeError
-from ._limiter import RateLimiter
-from ._models import CustomerSession
-from ._params import Components, CreateParams
-from ._portal import Portal
-from ._sync_base import SyncClient
+from .._errors import StripeError
+from .._limits.local import RateLimiter
+from .._wire.models import CustomerSession
+from .._wire.params import Components, CreateParams
+from .base import SyncClient
+from .portal import Portal
 
 __all__ = ["Client", "CustomerSessions"]
 

@@ -23,8 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _retry
-from ._batch import (
+from .._errors import APIConnectionError, APIError, StripeError, ValidationError, redact
+from .._http import retry as _retry
+from .._lifecycle import ClientClosedError
+from .._wire.models import CustomerSession
+from .reader import Source
+from .results import (
     BatchProgress,
     BatchResult,
     Counts,
@@ -35,10 +39,6 @@ from ._batch import (
     mark_batch_key,
     retry_after_of,
 )
-from ._closing import ClientClosedError
-from ._errors import APIConnectionError, APIError, StripeError, ValidationError, redact
-from ._models import CustomerSession
-from ._reader import Source
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

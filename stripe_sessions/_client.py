@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import attrs
 
-from ._batch import (
+from ._batch.results import (
     DEFAULT_BATCH_RETRIES,
     DEFAULT_CONCURRENCY,
     DEFAULT_RATE_LIMIT,
@@ -34,7 +34,6 @@ from ._batch import (
     check_batch_options,
     make_batch_key,
 )
-from ._closing import CLOSE_GRACE
 from ._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -45,18 +44,19 @@ from ._config import (
     NotGiven,
     mask_url,
 )
-from ._converter import structure_session
-from ._encode import encode_create, params_of
 from ._errors import APIError, StripeError, ValidationError
-from ._limiter import RateLimiter
-from ._models import CustomerSession
-from ._options import RequestOptions
-from ._params import Components, CreateParams
-from ._session import LazySession
-from ._transport import Response, Transport
+from ._http.options import RequestOptions
+from ._http.pool import LazySession
+from ._http.transport import Response, Transport
+from ._lifecycle import CLOSE_GRACE
+from ._limits.local import RateLimiter
+from ._wire.converter import structure_session
+from ._wire.encode import encode_create, params_of
+from ._wire.models import CustomerSession
+from ._wire.params import Components, CreateParams
 
 if TYPE_CHECKING:
-    from ._batch_run import BatchStream
+    from ._batch.engine import BatchStream
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
 
@@ -252,7 +252,7 @@ class AsyncCustomerSessions:
         def send(body: str, idempotency_key: str) -> Awaitable[Response]:
             return self._transport.post(PATH, body, options.for_key(idempotency_key))
 
-        from ._batch_run import Batch, BatchStream  # noqa: PLC0415 - only batches need it (import time)
+        from ._batch.engine import Batch, BatchStream  # noqa: PLC0415 - only batches need it (import time)
 
         return BatchStream(
             Batch(

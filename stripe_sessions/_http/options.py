@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any, Final, NamedTuple
 
-from ._config import check_header_value, check_retries, check_timeout
-from ._errors import ValidationError
+from .._config import check_header_value, check_retries, check_timeout
+from .._errors import ValidationError
 
 __all__ = ["MAX_IDEMPOTENCY_KEY", "RequestOptions", "check_idempotency_key", "new_idempotency_key"]
 

@@ -15,9 +15,9 @@ from typing import Any, Final, Literal, Union
 
 import attrs
 
-from ._errors import ValidationError, safe_repr
-from ._form import MAX_INT, EncodeError, flatten, is_text, join, quote_value
-from ._params import MAX_REDISPLAY_LIMIT, MAX_STRING, Components, CreateParams
+from .._errors import ValidationError, safe_repr
+from .form import MAX_INT, EncodeError, flatten, is_text, join, quote_value
+from .params import MAX_REDISPLAY_LIMIT, MAX_STRING, Components, CreateParams
 
 __all__ = ["Kind", "encode_create", "params_of"]
 

@@ -19,17 +19,17 @@ from typing import Final
 
 import attrs
 
-from . import _retry
-from ._config import check_retries
-from ._errors import (
+from .._config import check_retries
+from .._errors import (
     APIConnectionError,
     StripeError,
     ValidationError,
     parse_retry_after,
     safe_repr,
 )
-from ._limiter import MAX_SLEEP, book
-from ._models import CustomerSession
+from .._http import retry as _retry
+from .._limits.local import MAX_SLEEP, book
+from .._wire.models import CustomerSession
 
 __all__ = [
     "BatchProgress",

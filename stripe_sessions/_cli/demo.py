@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from .testing import FakeStripe, RedisServer
+from ..testing import FakeStripe, RedisServer
 
 __all__ = ["run_processes_demo"]
 

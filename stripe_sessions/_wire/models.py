@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from ._errors import APIError
-from ._params import Components
+from .._errors import APIError
+from .params import Components
 
 __all__ = ["Customer", "CustomerSession", "read_components_with"]
 
@@ -24,7 +24,7 @@ __all__ = ["Customer", "CustomerSession", "read_components_with"]
 def _load_reader(data: Any, request_id: str | None) -> Components:
     # A session unpickled where the converter was never imported: importing it installs
     # the reader (by name, so that this module does not depend on it).
-    importlib.import_module(f"{__package__}._converter")
+    importlib.import_module(f"{__package__}.converter")
     return _read_components(data, request_id)
 
 

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 from types import UnionType
 from typing import TYPE_CHECKING, Any, Final, Literal, Union
 
-from ._errors import APIError
-from ._models import CustomerSession, read_components_with
-from ._params import Components
-from ._shape import Unreadable, check_shape, json_type, plausible_secret
+from .._errors import APIError
+from .models import CustomerSession, read_components_with
+from .params import Components
+from .shape import Unreadable, check_shape, json_type, plausible_secret
 
 if TYPE_CHECKING:  # cattrs loads with the first answer (import time): see _hooks
     import cattrs

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 from ._errors import APIConnectionError, StripeError
-from ._options import RequestOptions
+from ._http.options import RequestOptions
 
 __all__ = ["CLOSE_GRACE", "ClientClosedError", "EventLoopError", "InFlight", "LoopThreadError"]
 

@@ -13,9 +13,9 @@ from typing import Any, Final
 
 import aiohttp
 
-from ._closing import InFlight, lent_closed, refused, wrong_loop
-from ._errors import ValidationError
-from ._version import __version__
+from .._errors import ValidationError
+from .._lifecycle import InFlight, lent_closed, refused, wrong_loop
+from .._version import __version__
 
 __all__ = ["SDK_HEADERS", "USER_AGENT", "CheckedConnector", "LazySession", "verified_context"]
 

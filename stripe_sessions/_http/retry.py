@@ -23,7 +23,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from ._errors import APIConnectionError, StripeError, parse_retry_after
+from .._errors import APIConnectionError, StripeError, parse_retry_after
 
 if TYPE_CHECKING:  # tenacity is imported on the first retry: most calls never retry
     from tenacity import AsyncRetrying, RetryCallState

@@ -11,11 +11,11 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._closing import CLOSE_GRACE
-from ._portal import UNWIND_TIMEOUT, Portal
+from .._lifecycle import CLOSE_GRACE
+from .portal import UNWIND_TIMEOUT, Portal
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncClient
+    from .._client import AsyncClient
 
 __all__ = ["SyncClient"]
 

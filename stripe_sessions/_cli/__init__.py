@@ -1,0 +1,1 @@
+"""The ``stripe-sessions`` command: create, batch, demo and fake-server."""

@@ -1,0 +1,1 @@
+"""HTTP: the transport, the connection pool, retry rules and per-call options."""

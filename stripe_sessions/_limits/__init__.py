@@ -1,0 +1,1 @@
+"""Rate budgets shared by calls: the in-process limiter and the Redis one for many processes."""

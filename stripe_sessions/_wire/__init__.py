@@ -1,0 +1,1 @@
+"""The wire format: parameters, their form encoding, and the models answers are read into."""
