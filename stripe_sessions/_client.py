@@ -46,8 +46,8 @@ from ._config import (
 )
 from ._errors import APIError, StripeError, ValidationError
 from ._http.options import RequestOptions
-from ._http.pool import LazySession
-from ._http.transport import Response, Transport
+from ._http.pool import ConnectionPool
+from ._http.transport import Answer, Transport
 from ._lifecycle import CLOSE_GRACE
 from ._limits.local import RateLimiter
 from ._wire.converter import structure_session
@@ -249,7 +249,7 @@ class AsyncCustomerSessions:
         )
         total = len(params) if isinstance(params, Sized) else None
 
-        def send(body: str, idempotency_key: str) -> Awaitable[Response]:
+        def send(body: str, idempotency_key: str) -> Awaitable[Answer]:
             return self._transport.post(PATH, body, options.for_key(idempotency_key))
 
         from ._batch.engine import Batch, BatchStream  # noqa: PLC0415 - only batches need it (import time)
@@ -279,12 +279,12 @@ PATH = "/v1/customer_sessions"
 class _ClosingTransport(Transport):
     """A client's transport: each call is one of its pool's calls in flight (see aclose)."""
 
-    def post(self, path: str, body: str, options: RequestOptions) -> Coroutine[Any, Any, Response]:
+    def post(self, path: str, body: str, options: RequestOptions) -> Coroutine[Any, Any, Answer]:
         """``Transport.post``, refused once the client is closing, cut when it closes."""
         return self.session.calls.run(super().post, path, body, options)
 
 
-def _session_of(response: Response) -> CustomerSession:
+def _session_of(response: Answer) -> CustomerSession:
     """The session in a successful answer, or the APIError saying why it cannot be read."""
     try:
         return structure_session(response.data, response.request_id, response.replayed)
@@ -394,7 +394,7 @@ class AsyncClient:
                 trust_env=trust_env,
                 ssl=ssl,
             )
-            lazy = LazySession(config.max_connections, session, trust_env)
+            lazy = ConnectionPool(config.max_connections, session, trust_env)
         except StripeError as e:
             failure = e
         else:
@@ -409,7 +409,7 @@ class AsyncClient:
     def _setup(
         self,
         config: Config,
-        session: LazySession,
+        session: ConnectionPool,
         limiter: RateLimiter | None,
         *,
         owns_session: bool,

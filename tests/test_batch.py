@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 import stripe_sessions as ss
+from stripe_sessions._batch import engine as _batch_run
 from stripe_sessions._batch.engine import WORKER_NAME
 from stripe_sessions._batch.results import READ_AHEAD, Pacer
-from stripe_sessions._batch import engine as _batch_run
 from stripe_sessions._http import retry as _retry
 from stripe_sessions.testing import FakeStripe, FaultMix
 from tests.helpers import PRICING, Api, run_script

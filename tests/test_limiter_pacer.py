@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._batch.results import DEFAULT_RATE_LIMIT_PAUSE, Pacer
 from stripe_sessions._batch import engine as _batch_run
+from stripe_sessions._batch.results import DEFAULT_RATE_LIMIT_PAUSE, Pacer
 from stripe_sessions._http import retry as _retry
 from stripe_sessions._limits.local import MAX_SLEEP, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe

@@ -17,7 +17,7 @@ from .._errors import ValidationError
 from .._lifecycle import InFlight, lent_closed, refused, wrong_loop
 from .._version import __version__
 
-__all__ = ["SDK_HEADERS", "USER_AGENT", "CheckedConnector", "LazySession", "verified_context"]
+__all__ = ["SDK_HEADERS", "USER_AGENT", "CheckedConnector", "ConnectionPool", "verified_context"]
 
 USER_AGENT: Final = (
     f"stripe-sessions/{__version__} aiohttp/{aiohttp.__version__} "
@@ -34,16 +34,16 @@ SDK_HEADERS: Final = {
     # inflated (a small gzip bomb inflates to gigabytes).
     "Accept-Encoding": "identity",
 }
-#: Sessions a forked child inherited from its parent and must never close (see LazySession.forget).
+#: Sessions a forked child inherited and must never close (see ConnectionPool.forget).
 _INHERITED: Final[list[object]] = []
-#: Every live LazySession, so that a forked child can make each forget its parent's session.
-_SESSIONS: Final[weakref.WeakSet[LazySession]] = weakref.WeakSet()
+#: Every live ConnectionPool, so that a forked child can make each forget its parent's session.
+_SESSIONS: Final[weakref.WeakSet[ConnectionPool]] = weakref.WeakSet()
 
 
-class LazySession:
+class ConnectionPool:
     """Owns (or borrows) the aiohttp session, created lazily on the loop that first uses it.
 
-    Copies made by ``with_options`` share one LazySession, and so one connection pool.
+    Copies made by ``with_options`` share one ConnectionPool, and so one connection pool.
     """
 
     def __init__(

@@ -30,10 +30,10 @@ from .._errors import (
 from .._limits.local import RateLimiter
 from .failures import redirect_error, timeout_error, why_unreachable
 from .options import RequestOptions
-from .pool import SDK_HEADERS, LazySession, verified_context
+from .pool import SDK_HEADERS, ConnectionPool, verified_context
 from .retry import retry_failed, should_retry
 
-__all__ = ["Response", "Transport"]
+__all__ = ["Answer", "Transport"]
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -58,7 +58,7 @@ def masked(value: str, shown: str) -> Masked:
     return secret
 
 
-class Response(NamedTuple):
+class Answer(NamedTuple):
     """A successful answer: decoded JSON and the headers worth keeping.
 
     A NamedTuple: the cheapest frozen record (one is built per answer).
@@ -72,14 +72,14 @@ class Response(NamedTuple):
 
     def __repr__(self) -> str:
         # Not the data: it holds the client secret.
-        return f"Response(request_id={self.request_id!r}, replayed={self.replayed!r})"
+        return f"Answer(request_id={self.request_id!r}, replayed={self.replayed!r})"
 
 
 class Transport:
     """Sends one logical POST with Stripe's headers, idempotency and retry rules."""
 
     def __init__(
-        self, config: Config, session: LazySession, limiter: RateLimiter | None = None
+        self, config: Config, session: ConnectionPool, limiter: RateLimiter | None = None
     ) -> None:
         self.config = config
         self.session = session
@@ -101,7 +101,7 @@ class Transport:
             total=config.timeout, connect=config.connect_timeout
         )
         self._ssl: bool | ssl.SSLContext = True if config.ssl is None else config.ssl
-        #: What a lent session would otherwise decide for the SDK (see LazySession.lent).
+        #: What a lent session would otherwise decide for the SDK (see ConnectionPool.lent).
         self._lent: Final = session.per_request()
         #: The API key's mode (None: its prefix does not say), for the answer checks.
         self._live: Final = _live(config.api_key)
@@ -110,7 +110,7 @@ class Transport:
             # (``TCPConnector(ssl=False)`` would otherwise turn verification off).
             self._ssl = verified_context()
 
-    async def post(self, path: str, body: str, options: RequestOptions) -> Response:
+    async def post(self, path: str, body: str, options: RequestOptions) -> Answer:
         """POST ``body`` to ``path`` with ``options``, retrying as Stripe's rules allow.
 
         Every attempt sends the same ``Idempotency-Key`` (``options.idempotency_key``).
@@ -171,8 +171,8 @@ class Transport:
         timeout: aiohttp.ClientTimeout,
         options: RequestOptions,
         asked: tuple[str | None, str | None],
-    ) -> Response:
-        """Send one request and read its answer: a Response, or a StripeError raised."""
+    ) -> Answer:
+        """Send one request and read its answer: a Answer, or a StripeError raised."""
         # Failure paths build their error, drop the body, and raise outside any
         # ``except``: no chained aiohttp error (its request holds the headers) and no
         # local holding what the server sent (a body with a client secret; headers and
@@ -181,7 +181,7 @@ class Transport:
         # unbound below before anything is raised or returned.
         session = self.session.get()
         key = options.idempotency_key
-        outcome: Response | StripeError
+        outcome: Answer | StripeError
         resp: aiohttp.ClientResponse | None = None
         resp_headers: Mapping[str, str] | None = None
         raw: bytes | None = None
@@ -215,7 +215,7 @@ class Transport:
                 raw = None
                 stranger = (
                     None
-                    if isinstance(outcome, Response)
+                    if isinstance(outcome, Answer)
                     and _plainly_ours(
                         outcome.data, resp_headers.get("Idempotency-Key"), key, asked, self._live
                     )
@@ -255,7 +255,7 @@ class Transport:
         resp = resp_headers = raw = None
         if cancelled is not None:
             raise asyncio.CancelledError(*cancelled)
-        if isinstance(outcome, Response):
+        if isinstance(outcome, Answer):
             return outcome
         raise outcome
 
@@ -266,7 +266,7 @@ class Transport:
         headers: Mapping[str, str],
         raw: bytes | None,
         options: RequestOptions,
-    ) -> Response | StripeError:
+    ) -> Answer | StripeError:
         """What an answer means: the decoded session, or the error to raise."""
         key = options.idempotency_key
         request_id = request_id_of(headers, self.config.secrets)  # any bytes: made safe
@@ -302,7 +302,7 @@ class Transport:
         payload = _decode(raw)
         if isinstance(payload, dict):
             replayed = headers.get("Idempotent-Replayed") == "true"
-            return Response(payload, request_id, replayed, options)
+            return Answer(payload, request_id, replayed, options)
         # The body is not kept: a damaged session body may hold a client secret.
         return APIError(
             f"Stripe answered HTTP {status} with a body that is not a JSON object ({payload})",
@@ -314,8 +314,8 @@ class Transport:
 
 
 async def _paced(
-    limiter: RateLimiter, attempt: Callable[[], Awaitable[Response]], batch: bool, wait: float
-) -> Response:
+    limiter: RateLimiter, attempt: Callable[[], Awaitable[Answer]], batch: bool, wait: float
+) -> Answer:
     """One attempt, after the shared rate limiter gives it a slot."""
     await limiter.acquire(batch=batch, timeout=wait)
     try:
@@ -407,7 +407,7 @@ def _plainly_ours(
 
 
 def _stranger(
-    outcome: Response | StripeError,
+    outcome: Answer | StripeError,
     status: int,
     headers: Mapping[str, str],
     key: str,
@@ -433,7 +433,7 @@ def _stranger(
     echoed = headers.get("Idempotency-Key")
     if echoed is not None and echoed != key:
         found.append(f"the idempotency key {_quoted(echoed, config)} where {key!r} was sent")
-    if isinstance(outcome, Response):
+    if isinstance(outcome, Answer):
         data = outcome.data
         wanted = {"customer": asked[0], "customer_account": asked[1]}
         for field in ("customer", "customer_account"):

@@ -1,4 +1,4 @@
-"""SyncClient: the hand-written half of the sync ``Client`` (its loop, lifecycle and repr).
+"""SyncClientBase: the hand-written half of the sync ``Client`` (its loop, lifecycle and repr).
 
 The generated half (``_sync_client.py``) only delegates: each method runs the async
 client's coroutine on the private loop (``Portal.call``) or drives its async generator
@@ -17,12 +17,12 @@ from .portal import UNWIND_TIMEOUT, Portal
 if TYPE_CHECKING:
     from .._client import AsyncClient
 
-__all__ = ["SyncClient"]
+__all__ = ["SyncClientBase"]
 
-S = TypeVar("S", bound="SyncClient")
+S = TypeVar("S", bound="SyncClientBase")
 
 
-class SyncClient:
+class SyncClientBase:
     """Drives an :class:`AsyncClient` on a private event loop in a daemon thread.
 
     A copy made by ``with_options`` shares the loop and the connection pool; closing
@@ -46,7 +46,7 @@ class SyncClient:
     def _derive(self: S, async_client: AsyncClient) -> S:
         """A copy of this client around ``async_client``, on the same loop."""
         clone = object.__new__(type(self))
-        SyncClient.__init__(clone, async_client, self._portal)
+        SyncClientBase.__init__(clone, async_client, self._portal)
         return clone
 
     @property

@@ -29,7 +29,7 @@ from .._errors import StripeError
 from .._limits.local import RateLimiter
 from .._wire.models import CustomerSession
 from .._wire.params import Components, CreateParams
-from .base import SyncClient
+from .base import SyncClientBase
 from .portal import Portal
 
 __all__ = ["Client", "CustomerSessions"]
@@ -193,7 +193,7 @@ class CustomerSessions:
         )
 
 
-class Client(SyncClient):
+class Client(SyncClientBase):
     """The blocking client for Stripe's Customer Sessions API, on a private loop.
 
     ::

@@ -7,7 +7,7 @@ The sync module mirrors every public class and method of the async module: the s
 parameters, defaults, annotations and docstrings (with ``await`` and ``async`` taken
 out). Coroutine methods run on the client's private loop (``_portal.Portal.call``);
 async generators become generators (``Portal.iterate``). What cannot be derived
-(lifecycle, context manager, repr) is written by hand in ``_sync_base.SyncClient``, the
+(lifecycle, context manager, repr) is written by hand in ``_sync.base.SyncClientBase``, the
 generated ``Client``'s base class, so the output holds only delegating methods. The output is passed
 through ``ruff format`` so that it is formatter-clean.
 """
@@ -114,7 +114,7 @@ def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef, drop: set[str]) -> tuple
     return ", ".join(["self", *sig]), ", ".join(call)
 
 
-#: Methods of the async classes that the sync side has by hand (``_sync_base.SyncClient``).
+#: Methods of the async classes that the sync side has by hand (``_sync.base.SyncClientBase``).
 BY_HAND = {"__aenter__", "__aexit__", "aclose", "__repr__", "closed"}
 
 
@@ -188,7 +188,7 @@ def generate() -> str:
     for node in tree.body:
         if not isinstance(node, ast.ClassDef) or node.name not in RENAMES:
             continue
-        base = "(SyncClient)" if node.name == "AsyncClient" else ""
+        base = "(SyncClientBase)" if node.name == "AsyncClient" else ""
         body.append(f"class {RENAMES[node.name]}{base}:")
         body.extend(_docstring(ast.get_docstring(node, clean=False), "    "))
         for item in node.body:
@@ -230,7 +230,7 @@ def _imports(tree: ast.Module, code: str) -> str:
                 lines.append(f"import {', '.join(a.name for a in names)}")
     lines.append("from .._client import AsyncClient, AsyncCustomerSessions")
     lines.append("from .portal import Portal")
-    lines.append("from .base import SyncClient")
+    lines.append("from .base import SyncClientBase")
     return "\n".join(lines)
 
 
