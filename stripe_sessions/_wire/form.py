@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import quote_plus
 
+from .._errors import safe_repr
+
 __all__ = ["MAX_DEPTH", "EncodeError", "encode", "flatten", "is_text", "quote_value"]
 
 #: Deepest nesting encoded. Stripe's own parameters nest a few levels; deeper is a mistake
@@ -87,7 +89,10 @@ def flatten(
             out.append((prefix, ""))
         for key, sub in value.items():
             if not isinstance(key, str) or not key or not is_text(key):
-                raise EncodeError(path, "keys must be non-empty strings of valid Unicode text")
+                raise EncodeError(  # the key by its repr: a lone surrogate shown escaped
+                    path,
+                    f"keys must be non-empty strings of valid Unicode text, got {safe_repr(key)}",
+                )
             if "[" in key or "]" in key:  # Stripe would read them as nesting
                 raise EncodeError(
                     f"{path}.{key}" if path else key,
