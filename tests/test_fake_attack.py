@@ -23,7 +23,7 @@ import attrs
 import pytest
 
 from stripe_sessions._wire.form import encode
-from stripe_sessions.testing import FakeStripe, RecordedRequest, _fake
+from stripe_sessions.testing import FakeStripe, RecordedRequest, _recording
 
 GOOD: dict[str, Any] = {"components": {"pricing_table": {"enabled": True}}, "customer": "cus_1"}
 #: Ends a test that would otherwise hang; never met by a passing run.
@@ -253,7 +253,7 @@ def hostile_requests(key: str) -> dict[str, bytes]:
 async def test_a_record_is_bounded_whatever_the_request(fake: FakeStripe, kind: str) -> None:
     await send_raw(fake, hostile_requests(fake.api_key)[kind])
     (rec,) = fake.requests
-    assert retained(rec) <= _fake.RECORD_BYTES, (kind, retained(rec))
+    assert retained(rec) <= _recording.RECORD_BYTES, (kind, retained(rec))
     assert rec.status is not None
 
 
@@ -267,8 +267,8 @@ async def test_the_stripe_headers_are_kept_after_a_flood_of_others(fake: FakeStr
     assert rec.headers["Authorization"] == f"Bearer {fake.api_key}"
     assert rec.idempotency_key == "k1"
     assert rec.status == 200
-    assert sum(len(k) + len(v) for k, v in rec.headers.items()) <= _fake.RECORDED_HEADERS_CHARS
-    assert all(len(k) <= _fake.RECORDED_NAME_CHARS + 3 for k in rec.headers)
+    assert sum(len(k) + len(v) for k, v in rec.headers.items()) <= _recording.RECORDED_HEADERS_CHARS
+    assert all(len(k) <= _recording.RECORDED_NAME_CHARS + 3 for k in rec.headers)
 
 
 async def test_the_requests_kept_stay_under_max_record_bytes() -> None:
@@ -278,7 +278,7 @@ async def test_the_requests_kept_stay_under_max_record_bytes() -> None:
         for i in range(60):
             await send_raw(fake, attacks[i % len(attacks)])
         assert 1 < len(fake.requests) < 60  # the oldest were dropped for their size
-        assert sum(retained(r) for r in fake.requests) <= budget + _fake.RECORD_BYTES
+        assert sum(retained(r) for r in fake.requests) <= budget + _recording.RECORD_BYTES
         fake.requests.clear()  # a test may clear the list; the count starts again
         assert await good_request(fake) == 200
         assert len(fake.requests) == 1

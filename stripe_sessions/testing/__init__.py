@@ -12,8 +12,10 @@
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
-    from ._fake import FakeStripe, FaultMix, RecordedRequest
+    from ._fake import FakeStripe
+    from ._faults import FaultMix
     from ._parse import FormLimits
+    from ._recording import RecordedRequest
     from ._redis import RedisCluster, RedisServer
 
 __all__ = [
@@ -29,9 +31,9 @@ __all__ = [
 # plugin, and the fake pulls in aiohttp. Only a test that uses the fake pays for it.
 _LAZY = {
     "FakeStripe": "_fake",
-    "FaultMix": "_fake",
+    "FaultMix": "_faults",
     "FormLimits": "_parse",
-    "RecordedRequest": "_fake",
+    "RecordedRequest": "_recording",
     "RedisServer": "_redis",
     "RedisCluster": "_redis",
 }
