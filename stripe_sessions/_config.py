@@ -12,7 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from ._errors import AuthenticationError, ValidationError, safe_repr
+from ._errors import AuthenticationError, ValidationError
+from ._safe_text import safe_repr
 from ._version import STRIPE_API_VERSION
 
 DEFAULT_BASE_URL: Final = "https://api.stripe.com"

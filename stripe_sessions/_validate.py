@@ -21,7 +21,8 @@ import math
 from collections.abc import Callable, Collection
 from typing import Any, Final, TypeVar
 
-from ._errors import ValidationError, safe_repr
+from ._errors import ValidationError
+from ._safe_text import safe_repr
 
 __all__ = [
     "Check",

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._errors import APIConnectionError, APIError, StripeError, ValidationError, redact
+from .._errors import APIConnectionError, APIError, StripeError, ValidationError
 from .._http import retry as _retry
 from .._lifecycle import ClientClosedError
+from .._safe_text import redact
 from .._wire.models import CustomerSession
 from .reader import Source
 from .results import (

@@ -20,15 +20,10 @@ from typing import Final
 import attrs
 
 from .._config import check_retries
-from .._errors import (
-    APIConnectionError,
-    StripeError,
-    ValidationError,
-    parse_retry_after,
-    safe_repr,
-)
+from .._errors import APIConnectionError, StripeError, ValidationError, parse_retry_after
 from .._http import retry as _retry
 from .._limits.local import MAX_SLEEP, book
+from .._safe_text import safe_repr
 from .._wire.models import CustomerSession
 
 __all__ = [

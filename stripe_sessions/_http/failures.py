@@ -12,10 +12,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .._config import Config, mask_url
-from .._errors import (
+from .._errors import APIError, APITimeoutError
+from .._safe_text import (
     MAX_QUOTE,
-    APIError,
-    APITimeoutError,
     printable,
     redact,
     request_id_of,

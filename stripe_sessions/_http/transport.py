@@ -14,20 +14,10 @@ from urllib.parse import unquote_plus
 import aiohttp
 
 from .._config import Config
-from .._errors import (
-    APIConnectionError,
-    APIError,
-    StripeError,
-    ValidationError,
-    error_from_response,
-    parse_retry_after,
-    redact,
-    request_id_of,
-    safe_headers,
-    safe_repr,
-    server_text,
-)
+from .._error_answer import error_from_response
+from .._errors import APIConnectionError, APIError, StripeError, ValidationError, parse_retry_after
 from .._limits.local import RateLimiter
+from .._safe_text import redact, request_id_of, safe_headers, safe_repr, server_text
 from .failures import redirect_error, timeout_error, why_unreachable
 from .options import RequestOptions
 from .pool import SDK_HEADERS, ConnectionPool, verified_context

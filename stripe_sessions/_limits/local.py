@@ -32,7 +32,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, runtime_checkable
 
-from .._errors import ValidationError, safe_repr
+from .._errors import ValidationError
+from .._safe_text import safe_repr
 
 __all__ = [
     "DEFAULT_PAUSE",

@@ -19,7 +19,8 @@ import weakref
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
-from .._errors import ValidationError, redact, safe_repr
+from .._errors import ValidationError
+from .._safe_text import redact, safe_repr
 from .local import (
     DEFAULT_PAUSE,
     DEFAULT_RECOVERY,

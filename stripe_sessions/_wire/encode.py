@@ -15,7 +15,8 @@ from typing import Any, Final, Literal, Union
 
 import attrs
 
-from .._errors import ValidationError, safe_repr
+from .._errors import ValidationError
+from .._safe_text import safe_repr
 from .form import MAX_INT, EncodeError, flatten, is_text, join, quote_value
 from .params import MAX_REDISPLAY_LIMIT, MAX_STRING, Components, CreateParams
 

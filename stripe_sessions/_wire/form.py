@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import quote_plus
 
-from .._errors import safe_repr
+from .._safe_text import safe_repr
 
 __all__ = ["MAX_DEPTH", "EncodeError", "encode", "flatten", "is_text", "quote_value"]
 

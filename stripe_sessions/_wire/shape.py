@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._errors import safe_repr
+from .._safe_text import safe_repr
 
 __all__ = ["Unreadable", "check_shape", "impossible", "json_type", "plausible_secret"]
 
