@@ -20,12 +20,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
+
+import attrs
 
 from ._errors import ValidationError
 from ._safe_text import safe_repr
+from ._urls import AMBIGUOUS, masked
 
 __all__ = [
     "Check",
+    "checked",
     "flag",
     "header",
     "instance",
@@ -35,6 +40,7 @@ __all__ = [
     "refuse",
     "seconds",
     "text",
+    "url",
     "whole",
 ]
 
@@ -224,3 +230,44 @@ def optional(check: Check[T]) -> Check[T | None]:
         return None if value is None else check(value)
 
     return optional_check
+
+
+def checked(check: Check[Any], default: Any = attrs.NOTHING, **kwargs: Any) -> Any:
+    """An ``attrs.field`` whose converter is ``check``: ``timeout: float = checked(T, 80.0)``.
+
+    Why not ``attrs.field(converter=check)``: mypy's attrs plugin refuses a converter
+    that is not a named function; this way it types ``__init__`` from the annotation.
+    """
+    return attrs.field(default=default, converter=check, **kwargs)
+
+
+def url(name: str, *, example: str, credentials: bool, base: bool = False) -> Check[str]:
+    """An absolute ``http(s)://`` URL with a host, in printable ASCII without spaces;
+    with user info (``user:pass@``) only if ``credentials``; for a ``base`` URL (one
+    that paths are added to) no ``?`` or ``#``, and returned without a trailing ``/``.
+    Messages show the URL masked (``http://****@proxy:3128``), never a credential."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise refuse(name, f"must be a URL such as {example!r}", value)
+        shown = masked(value)
+        if not (value.isascii() and value.isprintable()) or " " in value:
+            raise refuse(name, "must be printable ASCII without spaces")
+        if shown.ambiguous:
+            raise refuse(name, AMBIGUOUS)
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as e:  # the detail quotes the port: not where credentials may be
+            raise refuse(name, "is not a valid URL" + ("" if credentials else f" ({e})")) from None
+        if parts.scheme not in ("http", "https"):
+            raise refuse(name, "must start with http:// or https://", shown.text)
+        if not parts.hostname:
+            raise refuse(name, "has no host", shown.text)
+        if not credentials and (parts.username is not None or parts.password is not None):
+            raise refuse(name, "must not hold credentials (user:password@)")
+        if base and ("?" in value or "#" in value):
+            raise refuse(name, "must not have a query string or fragment (? or #)")
+        return value.rstrip("/") if base else value
+
+    return check

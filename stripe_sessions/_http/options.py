@@ -10,28 +10,14 @@ from __future__ import annotations
 import os
 from typing import Any, Final, NamedTuple
 
-from .._config import check_header_value, check_retries, check_timeout
-from .._errors import ValidationError
+from .._config import RETRIES, STRIPE_ACCOUNT, STRIPE_VERSION, TIMEOUT
+from .._validate import header
 
-__all__ = ["MAX_IDEMPOTENCY_KEY", "RequestOptions", "check_idempotency_key", "new_idempotency_key"]
+__all__ = ["IDEMPOTENCY_KEY", "MAX_IDEMPOTENCY_KEY", "RequestOptions", "new_idempotency_key"]
 
 MAX_IDEMPOTENCY_KEY: Final = 255
-
-
-def check_idempotency_key(key: Any) -> str:
-    """Return ``key`` if Stripe accepts it as an ``Idempotency-Key``, else raise ValidationError."""
-    if not isinstance(key, str) or not key or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise ValidationError(
-            f"idempotency_key must be a non-empty string of at most {MAX_IDEMPOTENCY_KEY} "
-            f"characters, got {key!r}"[:400],
-            param="idempotency_key",
-        )
-    if not key.isprintable() or not key.isascii():
-        raise ValidationError(
-            "idempotency_key must be printable ASCII (it is sent as a header)",
-            param="idempotency_key",
-        )
-    return key
+#: Stripe takes an ``Idempotency-Key`` of 1 to 255 printable ASCII characters.
+IDEMPOTENCY_KEY: Final = header("idempotency_key", MAX_IDEMPOTENCY_KEY)
 
 
 def new_idempotency_key() -> str:
@@ -70,17 +56,11 @@ class RequestOptions(NamedTuple):
     ) -> RequestOptions:
         """Options from a call's arguments, each checked; a fresh key when none is given."""
         return cls(
-            new_idempotency_key()
-            if idempotency_key is None
-            else check_idempotency_key(idempotency_key),
-            None
-            if stripe_account is None
-            else check_header_value("stripe_account", stripe_account),
-            None
-            if stripe_version is None
-            else check_header_value("stripe_version", stripe_version),
-            None if timeout is None else check_timeout("timeout", timeout),
-            None if max_retries is None else check_retries(max_retries),
+            new_idempotency_key() if idempotency_key is None else IDEMPOTENCY_KEY(idempotency_key),
+            None if stripe_account is None else STRIPE_ACCOUNT(stripe_account),
+            None if stripe_version is None else STRIPE_VERSION(stripe_version),
+            None if timeout is None else TIMEOUT(timeout),
+            None if max_retries is None else RETRIES(max_retries),
             batch,
         )
 

@@ -32,8 +32,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, runtime_checkable
 
-from .._errors import ValidationError
 from .._safe_text import safe_repr
+from .._validate import Check, number, refuse, seconds
 
 __all__ = [
     "DEFAULT_PAUSE",
@@ -43,15 +43,16 @@ __all__ = [
     "MAX_PAUSE",
     "MAX_SLEEP",
     "PACING_TOLERANCE",
+    "PAUSE",
+    "RATE",
+    "RECOVERY",
     "LocalRateLimiter",
     "RateLimiter",
     "book",
-    "check_pause",
-    "check_rate",
-    "check_recovery",
     "check_share",
     "clamp_pause",
     "clamp_timeout",
+    "rate",
 ]
 
 #: Pause of batch traffic after a rate_limit 429 with no Retry-After (Stripe sends none).
@@ -106,58 +107,35 @@ class RateLimiter(Protocol):
         """Stripe answered ``rate_limit``: pause batch traffic everywhere."""
 
 
-def _number(value: Any) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(float(value))
+#: The checks of a limiter's settings (see _validate); ``batch_share``'s is
+#: :func:`check_share`, as it depends on the rate.
+def rate(name: str) -> Check[float]:
+    """The check of a rate called ``name``: from one request an hour to a million a second."""
+    return number(
+        name,
+        MIN_RATE,
+        MAX_RATE,
+        noun="number of requests per second",
+        shown="from 1/3600 (one an hour) to 1,000,000",
     )
 
 
-def check_rate(name: str, value: Any) -> float:
-    """``value`` as requests/s if it is from one an hour to a million a second, else raise."""
-    if not _number(value) or not MIN_RATE <= value <= MAX_RATE:
-        raise ValidationError(
-            f"{name}: must be a number of requests per second from 1/3600 (one an hour) "
-            f"to 1,000,000, got {safe_repr(value)}",
-            param=name,
-        )
-    return float(value)
+RATE: Final = rate("rate")
+RECOVERY: Final = seconds("recovery", MAX_RECOVERY)
+PAUSE: Final = seconds("pause", MAX_PAUSE, zero=True)
+_SHARE: Final = number("batch_share", 0, 1, lo_open=True, noun="fraction")
 
 
-def check_share(value: Any, rate: float, name: str = "batch_share") -> float:
+def check_share(value: Any, rate: float) -> float:
     """``value`` as a fraction in (0, 1] that leaves ``rate`` at least one request an hour."""
-    if not _number(value) or not 0 < value <= 1:
-        raise ValidationError(
-            f"{name}: must be a fraction in (0, 1], got {safe_repr(value)}", param=name
-        )
-    if rate * value < MIN_RATE:
-        raise ValidationError(
-            f"{name}: rate x batch_share must be at least one request an hour, "
+    share = _SHARE(value)
+    if rate * share < MIN_RATE:
+        raise refuse(
+            "batch_share",
+            "rate x batch_share must be at least one request an hour, "
             f"got {rate:.6g} x {safe_repr(value)}",
-            param=name,
         )
-    return float(value)
-
-
-def check_recovery(value: Any) -> float:
-    """``value`` as seconds if it is in (0, 3600], else raise."""
-    if not _number(value) or not 0 < value <= MAX_RECOVERY:
-        raise ValidationError(
-            f"recovery: must be a number of seconds in (0, 3600], got {safe_repr(value)}",
-            param="recovery",
-        )
-    return float(value)
-
-
-def check_pause(value: Any) -> float:
-    """``value`` as seconds if it is in [0, 60], else raise."""
-    if not _number(value) or not 0 <= value <= MAX_PAUSE:
-        raise ValidationError(
-            f"pause: must be a number of seconds from 0 to 60, got {safe_repr(value)}",
-            param="pause",
-        )
-    return float(value)
+    return share
 
 
 def clamp_pause(retry_after: float | None, default: float) -> float:
@@ -226,10 +204,10 @@ class LocalRateLimiter:
         recovery: float = DEFAULT_RECOVERY,
         pause: float = DEFAULT_PAUSE,
     ) -> None:
-        self.rate = check_rate("rate", rate)
+        self.rate = RATE(rate)
         self.batch_share = check_share(batch_share, self.rate)
-        self.recovery = check_recovery(recovery)
-        self.pause = check_pause(pause)
+        self.recovery = RECOVERY(recovery)
+        self.pause = PAUSE(pause)
         self._account_next = 0.0  # when the account budget next has a slot
         self._batch_next = 0.0
         self._pause_until = 0.0

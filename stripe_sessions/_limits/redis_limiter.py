@@ -20,7 +20,9 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 from .._errors import ValidationError
-from .._safe_text import redact, safe_repr
+from .._safe_text import redact
+from .._urls import AMBIGUOUS, masked
+from .._validate import flag, number, text, whole
 from .local import (
     DEFAULT_PAUSE,
     DEFAULT_RECOVERY,
@@ -29,13 +31,14 @@ from .local import (
     MAX_PAUSE,
     MAX_SLEEP,
     PACING_TOLERANCE,
+    PAUSE,
+    RATE,
+    RECOVERY,
     LocalRateLimiter,
-    check_pause,
-    check_rate,
-    check_recovery,
     check_share,
     clamp_pause,
     clamp_timeout,
+    rate,
     sleep_until,
 )
 
@@ -187,41 +190,14 @@ class RedisURL:
                 f"got a {type(url).__name__}"
             )
             return
-        scheme, sep, rest = url.partition("://")
+        scheme, sep, _ = url.partition("://")
         self.scheme = scheme.lower()
         if not sep or self.scheme not in ("redis", "rediss", "unix"):
             self.problem = "url: must be a redis://, rediss:// or unix:// URL"
-        end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
-        if "@" in rest[end:]:  # "redis://:pa/ss@host": where does the password end?
-            self.problem = (
-                "url: an @ after the host (a password with an unencoded / ? # or @) is "
-                "ambiguous: percent-encode it (%2F %3F %23 %40)"
-            )
-            self.masked = f"{scheme}{sep}****"
-            return
-        rest, hash_, fragment = rest.partition("#")
-        rest, q, query = rest.partition("?")
-        netloc, slash, path = rest.partition("/")
-        secrets: list[str] = []
-        if "@" in netloc:
-            userinfo, _, netloc = netloc.rpartition("@")
-            password = userinfo.partition(":")[2]
-            secrets += [userinfo, password, unquote(password)]
-            netloc = "****@" + netloc
-        shown = []
-        for pair in query.split("&") if query else ():
-            key, eq, value = pair.partition("=")
-            if unquote_plus(key) in _SHOWN_QUERY:
-                shown.append(pair)
-            else:
-                secrets += [value, unquote_plus(value), unquote(value)]
-                shown.append(f"{key}{eq}****" if eq else pair)
-        if hash_:
-            secrets += [fragment]
-        self.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
-        masked = f"{scheme}{sep}{netloc}{slash}{path}"
-        masked += f"{q}{'&'.join(shown)}" + (f"{hash_}****" if hash_ else "")
-        self.masked = redact(masked, *self.secrets)
+        shown = masked(url, _SHOWN_QUERY)
+        if shown.ambiguous:  # "redis://:pa/ss@host": where does the password end?
+            self.problem = f"url: {AMBIGUOUS}"
+        self.masked, self.secrets = shown.text, shown.secrets
 
     def reveal(self) -> str:
         """The URL itself, for redis-py only."""
@@ -303,53 +279,23 @@ class RedisRateLimiter:
         self._url: RedisURL = url  # type: ignore[assignment]
         if self._url.problem is not None:
             raise ValidationError(self._url.problem, param="url")
-        if not isinstance(cluster, bool):
-            raise ValidationError(
-                f"cluster: must be True or False, got {safe_repr(cluster)}", param="cluster"
-            )
+        self.cluster = _CLUSTER(cluster)
         if cluster and self._url.scheme == "unix":
             raise ValidationError(
                 "url: a Redis Cluster is reached by redis:// or rediss://, not unix://",
                 param="url",
             )
-        if (
-            not isinstance(name, str)
-            or not 0 < len(name) <= MAX_NAME
-            or not name.isprintable()
-            or "{" in name
-            or "}" in name
-        ):
-            raise ValidationError(
-                f"name: must be 1 to {MAX_NAME} printable characters without {{ or }}, "
-                f"got {safe_repr(name)}",
-                param="name",
-            )
-        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-            raise ValidationError(
-                f"processes: must be a whole number >= 1, got {safe_repr(processes)}",
-                param="processes",
-            )
-        self.rate = check_rate("rate", rate)
+        self.name = _NAME(name)
+        processes = _PROCESSES(processes)
+        self.rate = RATE(rate)
         self.batch_share = check_share(batch_share, self.rate)
-        self.name = name
-        self.recovery = check_recovery(recovery)
-        self.pause = check_pause(pause)
-        if (
-            isinstance(redis_timeout, bool)
-            or not isinstance(redis_timeout, (int, float))
-            or not 0.001 <= redis_timeout <= MAX_REDIS_TIMEOUT
-        ):
-            raise ValidationError(
-                "redis_timeout: must be a number of seconds from 0.001 to 60, "
-                f"got {safe_repr(redis_timeout)}",
-                param="redis_timeout",
-            )
-        self.redis_timeout = float(redis_timeout)
-        self.cluster = cluster
+        self.recovery = RECOVERY(recovery)
+        self.pause = PAUSE(pause)
+        self.redis_timeout = _REDIS_TIMEOUT(redis_timeout)
         if fallback_rate is None:
             fallback, fallback_param = self.rate / processes, "processes"
         else:
-            fallback, fallback_param = check_rate("fallback_rate", fallback_rate), "fallback_rate"
+            fallback, fallback_param = _FALLBACK_RATE(fallback_rate), "fallback_rate"
         problem: str | None = None
         try:
             self.fallback = LocalRateLimiter(
@@ -600,6 +546,19 @@ _SECONDS_OPTIONS: Final = {
     "timeout": False,
     "health_check_interval": True,
 }
+#: The checks of the settings only a RedisRateLimiter has (see _validate).
+_CLUSTER: Final = flag("cluster")
+_NAME: Final = text(
+    "name",
+    max_len=MAX_NAME,
+    ascii=False,
+    forbid="{}",
+    must=f"must be 1 to {MAX_NAME} printable characters without {{ or }}",
+    show=True,
+)
+_PROCESSES: Final = whole("processes", 1)
+_REDIS_TIMEOUT: Final = number("redis_timeout", 0.001, MAX_REDIS_TIMEOUT, noun="number of seconds")
+_FALLBACK_RATE: Final = rate("fallback_rate")
 #: Characters of a host name or address (IPv6 without its brackets, a %zone), besides
 #: letters and digits.
 _HOST_CHARS: Final = frozenset(".-_:%")
