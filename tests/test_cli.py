@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stripe_sessions._cli.main import COMPONENTS
+from stripe_sessions._cli.args import COMPONENTS
 from stripe_sessions._wire.encode import _NAMES
 from stripe_sessions._wire.params import Components
 from stripe_sessions.testing import FakeStripe, RedisServer

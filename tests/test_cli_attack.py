@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stripe_sessions._cli import batch as _cli_batch
+from stripe_sessions._cli import ids as _cli_ids
 from stripe_sessions.testing import FakeStripe
 
 KEY = "sk_test_cli_attack_0123456789"
@@ -147,7 +147,7 @@ line_text = st.text(
 
 def _holds_index(data: bytes) -> bool:
     """Whether the one line ``data`` takes an index of the batch (an id, or would be one)."""
-    lines = list(_cli_batch.read_lines(io.BytesIO(data + b"\n")))
+    lines = list(_cli_ids.read_lines(io.BytesIO(data + b"\n")))
     return bool(lines) and lines[0].would_be_id
 
 

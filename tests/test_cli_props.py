@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stripe_sessions._cli import batch as _cli_batch
+from stripe_sessions._cli import ids as _cli_ids
 from stripe_sessions.testing import FakeStripe
 
 CLI = (sys.executable, "-m", "stripe_sessions")
@@ -87,11 +87,11 @@ def reference(data: bytes, cap: int) -> list[tuple[int, str | None, str | None, 
 def test_the_reader_reports_every_line_as_the_model_does(
     monkeypatch: pytest.MonkeyPatch, lines: list[bytes], final_newline: bool
 ) -> None:
-    monkeypatch.setattr(_cli_batch, "MAX_LINE", CAP)
-    monkeypatch.setattr(_cli_batch, "_CHUNK", 3)  # a long line is read past in pieces
+    monkeypatch.setattr(_cli_ids, "MAX_LINE", CAP)
+    monkeypatch.setattr(_cli_ids, "_CHUNK", 3)  # a long line is read past in pieces
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     got = [
-        (x.number, x.id, x.problem, x.would_be_id) for x in _cli_batch.read_lines(io.BytesIO(data))
+        (x.number, x.id, x.problem, x.would_be_id) for x in _cli_ids.read_lines(io.BytesIO(data))
     ]
     assert got == reference(data, CAP)
 
