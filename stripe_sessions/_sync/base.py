@@ -12,7 +12,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._lifecycle import CLOSE_GRACE
-from .portal import UNWIND_TIMEOUT, Portal
+from .loop import UNWIND_TIMEOUT
+from .portal import Portal
 
 if TYPE_CHECKING:
     from .._client import AsyncClient

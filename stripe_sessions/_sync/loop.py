@@ -1,0 +1,258 @@
+"""One private event loop in its daemon thread: started, called from other threads, ended.
+
+Nothing here waits on itself. Code can run on the loop's own thread without being
+asked to: ``on_progress``, and the garbage collector, which finalizes whatever it
+collects on whichever thread triggered it (a sync stream iterator, a whole client).
+Cleanup asked for on a loop thread is therefore scheduled on the loop, never waited
+for; every other wait is bounded, or ends when the loop ends (see :class:`Loop`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
+
+from .._lifecycle import CLOSE_GRACE, ClientClosedError, refused
+from .interrupts import carry, closed_under
+
+__all__ = [
+    "UNWIND_TIMEOUT",
+    "Loop",
+    "LoopThread",
+    "next_item",
+    "close_stream",
+    "inherit",
+    "shutdown",
+    "wait",
+]
+
+T = TypeVar("T")
+
+#: Loops (and their streams) a forked child inherited from its parent: kept referenced,
+#: never closed (closing one would unregister the parent's sockets from the epoll set the
+#: two share, and the parent's loop thread does not exist in the child to run anything).
+_INHERITED: list[object] = []
+#: How long a Ctrl-C waits for the cancelled request to unwind, and close() for the loop.
+UNWIND_TIMEOUT = 10.0
+#: Tasks a loop thread scheduled to clean up after itself (kept referenced until done).
+_CLEANUPS: set[asyncio.Task[Any]] = set()
+
+
+def inherit(obj: object) -> None:
+    """Keep a loop or stream a forked child inherited referenced, and never close it."""
+    _INHERITED.append(obj)
+
+
+class LoopThread(threading.Thread):
+    """A portal's loop thread: code running on one must never block on a loop."""
+
+
+class Loop:
+    """One running loop, its thread, and the calls waiting on it from other threads.
+
+    When the loop ends, every call still waiting is ended: its task is cancelled while
+    the loop can still run it, and a call whose task never started is cancelled after
+    the loop closed. ``stopping`` (set first) and ``pending`` are each written by one
+    thread and read by the other, in orders that make at least one see the other's
+    write, so no call can slip between the two and wait forever.
+    """
+
+    __slots__ = ("loop", "pending", "pid", "stopping", "streams", "thread")
+
+    def __init__(self, name: str, running: threading.Event) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = LoopThread(target=_run, args=(self, running), name=name, daemon=True)
+        self.pid = os.getpid()
+        self.pending: set[concurrent.futures.Future[Any]] = set()
+        self.stopping = False
+        #: The async streams sync iterators drive: closed one by one when the loop ends.
+        self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def alive(self) -> bool:
+        """Whether calls can still be run on this loop (not stopping, not another process's)."""
+        return not self.stopping and self.pid == os.getpid()
+
+
+def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the loop and wait for it (a caller's thread, never the loop's)."""
+    # Only a Ctrl-C waits for the coroutine to unwind, so the threading.Event it
+    # waits on is made then, not on every call (it costs a few µs per call):
+    # ``done`` and ``waiters`` are each written by one thread and read by the other,
+    # in orders that make at least one of them see the other's write.
+    done: list[bool] = []
+    waiters: list[threading.Event] = []
+    unwound: list[BaseException] = []
+
+    async def run() -> T:
+        try:
+            return await coro
+        except BaseException as e:
+            unwound.append(e)
+            raise
+        finally:
+            done.append(True)
+            for waiter in waiters:
+                waiter.set()
+
+    job = run()
+    try:
+        future = asyncio.run_coroutine_threadsafe(job, state.loop)
+    except RuntimeError:  # the loop is closed: the client was closed meanwhile
+        job.close()
+        coro.close()
+        raise refused() from None
+    pending = state.pending
+    pending.add(future)
+    if state.stopping:  # the loop is ending: it may never run this (see Loop)
+        future.cancel()
+    try:
+        return future.result()
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C: cancel the request on the loop, let it unwind, then re-raise,
+        # with what the unwinding said (a batch's key, so it can be run again).
+        future.cancel()
+        finished = threading.Event()
+        waiters.append(finished)
+        if not done:
+            finished.wait(UNWIND_TIMEOUT)
+        for inner in unwound:
+            carry(inner, interrupt)
+        raise
+    except concurrent.futures.CancelledError:
+        if state.alive():
+            raise asyncio.CancelledError() from None
+        # The loop ended under this call: the client was closed (or collected).
+        if not done:  # never started: close both, or each warns "never awaited"
+            for unstarted in (job, coro):
+                with contextlib.suppress(Exception):
+                    unstarted.close()
+        error = closed_under(unwound)
+        if state.thread is not threading.current_thread():
+            state.thread.join(UNWIND_TIMEOUT)  # nothing left behind once it raises
+        raise error from None
+    finally:
+        pending.discard(future)
+
+
+def _run(state: Loop, running: threading.Event) -> None:
+    """The loop thread: run until stopped, then end everything still on the loop."""
+    loop = state.loop
+    asyncio.set_event_loop(loop)
+    loop.call_soon(running.set)
+    try:
+        loop.run_forever()
+    finally:
+        state.stopping = True
+        try:
+            _cancel_all(loop)
+            # One by one: shutdown_asyncgens closes every generator at once, a stream
+            # and the batch inside it too ("aclose(): ... already running").
+            for stream in list(state.streams):
+                with contextlib.suppress(Exception):  # bounded; a failure is the stream's
+                    loop.run_until_complete(asyncio.wait_for(_aclose(stream), UNWIND_TIMEOUT))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+            # A call submitted before the loop closed whose task never started.
+            for future in list(state.pending):
+                future.cancel()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel every task and let it unwind (as ``asyncio.run`` does), in bounded rounds.
+
+    Each round also runs the callbacks submitted meanwhile, which may start new tasks.
+    """
+    for _ in range(10):
+        tasks = asyncio.all_tasks(loop)
+        if not tasks:
+            loop.run_until_complete(asyncio.sleep(0))  # run what was submitted last
+            if not asyncio.all_tasks(loop):
+                return
+            continue
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.wait(tasks, timeout=UNWIND_TIMEOUT))
+
+
+def shutdown(
+    state: Loop,
+    on_close: Callable[[], Coroutine[Any, Any, None]],
+    timeout: float = CLOSE_GRACE + UNWIND_TIMEOUT,
+    strict: bool = False,
+) -> None:
+    """Close the client on its loop, stop the loop, join the thread (the portal's finalizer).
+
+    ``strict`` (an explicit ``close()``) raises what closing raised; from the garbage
+    collector or at exit nothing can be raised to, so nothing is. On a portal's loop
+    thread (this one's, from ``on_progress`` or the collector; or another's, whose
+    collector found this portal) nothing waits: the close is scheduled on the loop.
+    """
+    loop, thread = state.loop, state.thread
+    if not state.alive() or loop.is_closed():  # a forked child's (the parent's), or ending
+        return
+    if isinstance(threading.current_thread(), LoopThread):
+
+        async def close_then_stop() -> None:
+            try:
+                await on_close()
+            finally:
+                loop.stop()
+
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(_schedule, loop, close_then_stop)
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(on_close(), loop).result(timeout)
+    except Exception:  # the loop is stopped and the thread joined whatever happened
+        if strict:
+            raise
+    finally:
+        with contextlib.suppress(RuntimeError):  # the loop already stopped and closed
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(UNWIND_TIMEOUT)
+
+
+def _schedule(loop: asyncio.AbstractEventLoop, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    task = loop.create_task(fn())
+    _CLEANUPS.add(task)
+    task.add_done_callback(_CLEANUPS.discard)
+
+
+def close_stream(state: Loop, agen: AsyncIterator[Any]) -> None:
+    """Close the async stream behind a sync iterator, from whatever thread finalizes it."""
+    state.streams.discard(agen)
+    aclose = getattr(agen, "aclose", None)
+    if aclose is None:
+        return
+    if state.pid != os.getpid():  # a forked child: the stream is the parent's, keep it
+        inherit(agen)
+        return
+    if not state.alive():  # the loop is ending: it closes its streams itself
+        return
+    if threading.current_thread() is state.thread:
+        # It cannot wait for itself. Dropping the stream is enough: once unreferenced,
+        # asyncio's async-generator finalizer schedules its aclose() on the loop (doing
+        # it here as well would run two aclose() at once).
+        return
+    with contextlib.suppress(ClientClosedError):  # the client closed under it: done
+        wait(state, _aclose(agen))
+
+
+async def _aclose(agen: Any) -> None:
+    try:
+        await agen.aclose()
+    except RuntimeError as e:  # asyncio's finalizer (the stream was collected) got there first
+        if "already running" not in str(e):
+            raise
+
+
+async def next_item(agen: AsyncIterator[T]) -> T:
+    """The next item of ``agen`` (a coroutine to run on the loop)."""
+    return await agen.__anext__()
