@@ -10,6 +10,8 @@ from typing import Any, Final
 import attrs
 
 from ._errors import AuthenticationError
+from ._http import retry as _retry
+from ._http.retry import RetryPolicy
 from ._safe_text import safe_repr
 from ._urls import mask_url, url_secrets
 from ._validate import (
@@ -160,6 +162,13 @@ class Config:
     trust_env: bool = checked(TRUST_ENV, False)
     #: The TLS context that verifies the server (None: the system's default CAs).
     ssl: _ssl.SSLContext | None = checked(optional(SSL), None)  # noqa: RUF009 - attrs, not a default
+    #: How calls are retried (Stripe's rules and waits), with ``max_retries`` retries:
+    #: derived, so a copy with another ``max_retries`` gets its own.
+    retry: RetryPolicy = attrs.field(
+        init=False,
+        repr=False,
+        default=attrs.Factory(lambda c: _retry.DEFAULT_POLICY.with_retries(c.max_retries), True),
+    )
 
     @classmethod
     def from_arguments(

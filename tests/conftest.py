@@ -12,10 +12,13 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 import stripe_sessions as ss
 from stripe_sessions._http import retry as _retry
+from stripe_sessions._http.retry import RetryPolicy
+from stripe_sessions._limits.local import DEFAULT_PAUSE, MAX_PAUSE
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import Api
 
@@ -33,12 +36,29 @@ if (
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+#: Stripe's retry rules with waits a hundred times shorter, and a batch's pause after a
+#: 429 at most 10 ms: what every client of the suite retries by.
+FAST_RETRIES = RetryPolicy(initial_wait=0.001, max_wait=0.005, pause=0.01, max_pause=0.01)
+
+
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep Stripe's retry rules but shrink the waits so the suite stays quick."""
-    monkeypatch.setattr(_retry, "INITIAL_DELAY", 0.001)
-    monkeypatch.setattr(_retry, "MAX_DELAY", 0.005)
-    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 0.01)
+    """Every client built in the test retries by :data:`FAST_RETRIES`.
+
+    ``DEFAULT_POLICY`` is what a ``Config`` takes its policy from (with the client's
+    ``max_retries``).
+    """
+    monkeypatch.setattr(_retry, "DEFAULT_POLICY", FAST_RETRIES)
+    # Until _batch/pacing.py takes its pause from the batch's policy, it reads this.
+    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", FAST_RETRIES.max_pause)
+
+
+@pytest.fixture
+def real_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch pauses after a 429 as it does outside the suite (1 s, Retry-After up to 60 s)."""
+    policy = attrs.evolve(FAST_RETRIES, pause=DEFAULT_PAUSE, max_pause=MAX_PAUSE)
+    monkeypatch.setattr(_retry, "DEFAULT_POLICY", policy)
+    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", MAX_PAUSE)
 
 
 @pytest.fixture

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from unittest import mock
 
 import pytest
-from tenacity import RetryCallState
 
 import stripe_sessions as ss
 from stripe_sessions._http import retry as _retry
+from stripe_sessions._http.retry import RetryPolicy
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+from tests.helpers import PRICING, Api
 
 
 async def _create(client: ss.AsyncClient, **kw: object) -> ss.CustomerSession:
@@ -168,41 +167,31 @@ async def test_each_retry_is_logged_with_request_id_and_reason(
     assert str(fake.requests[0].idempotency_key) in message
 
 
-def test_backoff_follows_stripe_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_retry, "INITIAL_DELAY", 0.5)
-    monkeypatch.setattr(_retry, "MAX_DELAY", 5.0)
+#: Stripe's own waits (the suite's clients retry by a fast policy: conftest.FAST_RETRIES).
+STRIPE = RetryPolicy()
+
+
+def test_backoff_follows_stripe_python() -> None:
     for attempt, whole in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 5.0), (9, 5.0)]:
         for _ in range(50):
-            delay = _retry.backoff(attempt)
+            delay = STRIPE.backoff(attempt)
             assert max(0.5, whole / 2) <= delay <= whole
 
 
-def _state_with(exc: BaseException, attempt: int = 1) -> RetryCallState:
-    state = RetryCallState(retry_object=mock.Mock(), fn=None, args=(), kwargs={})
-    state.attempt_number = attempt
-    state.set_exception((type(exc), exc, None))
-    return state
-
-
-def test_retry_after_is_honoured_up_to_the_documented_cap(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A single call never waits longer than MAX_DELAY (5 s) between attempts."""
-    monkeypatch.setattr(_retry, "INITIAL_DELAY", 0.5)
-    monkeypatch.setattr(_retry, "MAX_DELAY", 5.0)
-    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)
+def test_retry_after_is_honoured_up_to_the_documented_cap() -> None:
+    """A single call never waits longer than max_wait (5 s) between attempts."""
     lock = ss.RateLimitError(
         "x", http_status=429, code="lock_timeout", headers={"Retry-After": "4"}
     )
-    assert _retry.wait(_state_with(lock)) == 4.0
+    assert STRIPE.wait(lock, 1) == 4.0
     longer = ss.RateLimitError(
         "x", http_status=429, code="lock_timeout", headers={"Retry-After": "7"}
     )
-    assert _retry.wait(_state_with(longer)) == 5.0
+    assert STRIPE.wait(longer, 1) == 5.0
     huge = ss.APIError("x", http_status=503, headers={"Retry-After": "3600"})
-    assert _retry.wait(_state_with(huge)) == 5.0
+    assert STRIPE.wait(huge, 1) == 5.0
     short = ss.APIError("x", http_status=503, headers={"Retry-After": "0"})
-    assert 0.5 <= _retry.wait(_state_with(short, attempt=3)) <= 2.0
+    assert 0.5 <= STRIPE.wait(short, 3) <= 2.0
 
 
 def test_retry_rules_table() -> None:
@@ -221,3 +210,108 @@ def test_retry_rules_table() -> None:
     assert _retry.should_retry(err(400, retry=True))
     assert not _retry.should_retry(ss.ValidationError("bad"))
     assert not _retry.should_retry(ValueError("other"))
+
+
+# Behaviours no test pinned before (issue #19).
+
+
+async def test_retrying_stops_when_a_later_attempt_fails_for_good(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    # A 500 is retried; the retry's 400 is not, though one retry is left: it is raised.
+    fake.fail_next(500)
+    fake.fail_next(400)
+    with pytest.raises(ss.InvalidRequestError) as info:
+        await _create(client)
+    assert [r.status for r in fake.requests] == [500, 400]
+    assert info.value.http_status == 400
+
+
+async def test_a_batch_item_stops_retrying_at_a_failure_for_good(api: Api) -> None:
+    api.fake.fail_next(500)
+    api.fake.fail_next(400)
+    [result] = await api.call("create_many", [_ITEM], concurrency=1, rate_limit=None)
+    assert [r.status for r in api.fake.requests] == [500, 400]
+    assert result.attempts == 2
+    assert isinstance(result.error, ss.InvalidRequestError)
+
+
+async def test_each_retry_is_logged_with_its_code_and_attempt_number(
+    client: ss.AsyncClient, fake: FakeStripe, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="stripe_sessions")
+    fake.fail_next(429, times=2, code="lock_timeout")
+    await _create(client)
+    messages = [r.getMessage() for r in caplog.records if r.name == "stripe_sessions"]
+    assert len(messages) == 2
+    for n, (message, request) in enumerate(zip(messages, fake.requests[:2], strict=True), start=1):
+        assert f"attempt {n} failed: RateLimitError HTTP 429 code=lock_timeout" in message
+        assert f"request_id={request.request_id}" in message
+        assert f"idempotency_key={request.idempotency_key}" in message
+
+
+@pytest.mark.parametrize(("header", "sent"), [("false", 1), ("true", 3)])
+async def test_should_retry_header_and_key_on_a_body_that_is_not_json(
+    client: ss.AsyncClient, fake: FakeStripe, header: str, sent: int
+) -> None:
+    # A proxy's HTML page: the header still decides, and the error carries the key.
+    html = "<html><body>Service Unavailable</body></html>"
+    status = 503 if header == "false" else 400
+    fake.fail_next(status, times=3, body=html, headers={"Stripe-Should-Retry": header})
+    with pytest.raises(ss.StripeError) as info:
+        await _create(client, idempotency_key="order-7")
+    assert len(fake.requests) == sent
+    assert info.value.http_status == status
+    assert info.value.should_retry is (header == "true")
+    assert info.value.idempotency_key == "order-7"
+    assert [r.idempotency_key for r in fake.requests] == ["order-7"] * sent
+
+
+def test_a_retry_after_under_a_second_is_honoured_as_given() -> None:
+    asked = ss.APIError("x", http_status=503, headers={"Retry-After": "0.75"})
+    assert STRIPE.wait(asked, 1) == 0.75  # longer than the first backoff (0.5 s)
+    shorter = ss.APIError("x", http_status=503, headers={"Retry-After": "0.2"})
+    assert STRIPE.wait(shorter, 1) == 0.5  # the backoff is longer
+    assert STRIPE.pause_for(0.25) == 0.25  # a batch's pause: not rounded, not the default
+    assert STRIPE.pause_for(None) == 1.0
+    assert STRIPE.pause_for(0.0) == 0.0
+
+
+async def test_a_retry_after_under_a_second_delays_the_retry(
+    fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Waits capped at 1 s, starting at 1 ms: the 0.3 s asked for is what is waited
+    # (by the server's own clock: the retry came at least that long after the answer).
+    monkeypatch.setattr(_retry, "DEFAULT_POLICY", RetryPolicy(initial_wait=0.001, max_wait=1.0))
+    async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as c:
+        fake.fail_next(503, headers={"Retry-After": "0.3"})
+        await _create(c)
+    first, second = fake.requests
+    assert first.answered_at is not None
+    assert second.at - first.answered_at >= 0.3
+
+
+@pytest.mark.usefixtures("real_pauses")
+async def test_a_batch_pauses_for_a_retry_after_under_a_second(api: Api) -> None:
+    api.fake.fail_next(429, headers={"Retry-After": "0.4"})  # a rate_limit 429
+    [result] = await api.call("create_many", [_ITEM], concurrency=1, rate_limit=None)
+    assert result.ok and result.attempts == 2
+    first, second = api.fake.requests
+    assert first.answered_at is not None
+    assert second.at - first.answered_at >= 0.4
+
+
+def test_a_policy_checks_its_fields() -> None:
+    for bad in (
+        {"max_retries": -1},
+        {"max_retries": 1.0},
+        {"initial_wait": 0},
+        {"max_wait": float("nan")},
+        {"pause": -1},
+        {"max_pause": 61},
+    ):
+        with pytest.raises(ss.ValidationError, match=next(iter(bad))):
+            RetryPolicy(**bad)  # type: ignore[arg-type]
+
+
+_ITEM = {"customer": "cus_1", "components": PRICING}

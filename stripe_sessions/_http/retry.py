@@ -1,51 +1,60 @@
-"""Stripe's retry rules, as tenacity pieces.
+"""Stripe's retry rules and waits as one value, :class:`RetryPolicy`, and its tenacity loop.
 
 Which failures are retried (what Stripe's own libraries do):
 
 - a ``Stripe-Should-Retry`` header, when present, decides;
 - otherwise connection errors and timeouts, 409, 5xx, and a 429 whose code is
-  ``lock_timeout``. A ``rate_limit`` 429 is not retried by a single create.
+  ``lock_timeout``. A ``rate_limit`` 429 is retried only where something paces the
+  retry (a batch, through ``on_rate_limited``); a single create raises it.
 
-Waits are ``min(0.5 * 2**(n-1), 5)`` seconds jittered into ``[half, whole]``, at
-least 0.5 s, or what ``Retry-After`` asks for when that is longer, but never more
-than :data:`MAX_DELAY` (5 s): Stripe sends no ``Retry-After``, and a proxy's must not
-hold a request for a page render for a minute. (A batch's pause after a
-``rate_limit`` 429 honours ``Retry-After`` up to :data:`MAX_RETRY_AFTER`.)
+Waits are ``min(initial_wait * 2**(n-1), max_wait)`` seconds jittered into ``[half,
+whole]``, at least ``initial_wait``, or what ``Retry-After`` asks for when that is
+longer, but never more than ``max_wait``: Stripe sends no ``Retry-After``, and a
+proxy's must not hold a request for a page render for a minute. (A batch's *pause*
+after a ``rate_limit`` 429 is another thing: ``pause``, its ``Retry-After`` honoured up
+to ``max_pause``; the constants live with the limiters, in ``_limits/local.py``.)
 
-So one call takes at most ``(max_retries + 1) * timeout + max_retries * 5`` seconds:
-with the defaults (80 s, 2 retries), 250 s.
+So one call takes at most ``(max_retries + 1) * timeout + max_retries * max_wait``
+seconds: with the defaults (80 s, 2 retries, 5 s), 250 s.
+
+The first attempt of every call is made by the caller in plain code, and tenacity is
+imported and built only when it failed: measured with callgrind, wrapping every
+attempt in ``AsyncRetrying`` costs about 237 K instructions per call, against 822 K
+for a whole ``create`` (benchmarks/instructions.py; the figure in /work/notes/retry.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeGuard, TypeVar
+
+import attrs
 
 from .._errors import APIConnectionError, StripeError, parse_retry_after
+from .._limits.local import DEFAULT_PAUSE, MAX_PAUSE, clamp_pause
+from .._validate import checked, seconds, whole
 
 if TYPE_CHECKING:  # tenacity is imported on the first retry: most calls never retry
     from tenacity import AsyncRetrying, RetryCallState
 
 __all__ = [
-    "MAX_RETRY_AFTER",
-    "backoff",
-    "make_retrying",
-    "retry_failed",
+    "DEFAULT_POLICY",
+    "RateLimited",
+    "RetryPolicy",
+    "is_rate_limit",
+    "retry_after",
     "should_retry",
-    "wait",
 ]
 
 T = TypeVar("T")
 
 logger: Final = logging.getLogger("stripe_sessions")
 
-INITIAL_DELAY: Final = 0.5
-#: Longest wait between two attempts of one call, ``Retry-After`` included, in seconds.
-MAX_DELAY: Final = 5.0
-#: Longest pause of a batch after a ``rate_limit`` 429 with ``Retry-After``, in seconds.
-MAX_RETRY_AFTER: Final = 60.0
+#: ``on_rate_limited(error)``: told of every ``rate_limit`` 429 before its retry.
+RateLimited = Callable[[StripeError], object]
 
 
 def should_retry(exc: BaseException) -> bool:
@@ -62,70 +71,207 @@ def should_retry(exc: BaseException) -> bool:
     return status == 409 or status >= 500
 
 
-def backoff(attempt: int) -> float:
-    """The jittered wait before retry number ``attempt`` (1 for the first retry)."""
-    whole = min(INITIAL_DELAY * 2 ** (attempt - 1), MAX_DELAY)
-    return max(INITIAL_DELAY, random.uniform(whole / 2, whole))
+def is_rate_limit(exc: BaseException) -> TypeGuard[StripeError]:
+    """Whether Stripe said ``rate_limit`` (a batch pauses for it and retries)."""
+    return isinstance(exc, StripeError) and exc.code == "rate_limit"
 
 
-def wait(state: RetryCallState) -> float:
-    """Tenacity wait: exponential backoff, or a longer ``Retry-After``, at most MAX_DELAY."""
-    delay = backoff(state.attempt_number)
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, StripeError):
-        asked = parse_retry_after(exc.headers.get("Retry-After"))
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds an error's ``Retry-After`` asks to wait, if its answer gave a number.
+
+    The one reader of a failure's wait: the retry waits, a batch's pause and the shared
+    rate limiter all read it here.
+    """
+    if not isinstance(exc, StripeError):
+        return None
+    return parse_retry_after(exc.headers.get("Retry-After"))
+
+
+# RetryPolicy's checks (see _validate). The count's upper bound is checked where a
+# count is given (Config, create, a batch's options): _config imports this module.
+_RETRIES: Final = whole("max_retries", 0)
+_INITIAL_WAIT: Final = seconds("initial_wait")
+_MAX_WAIT: Final = seconds("max_wait")
+_PAUSE: Final = seconds("pause", MAX_PAUSE, zero=True)
+_MAX_PAUSE: Final = seconds("max_pause", MAX_PAUSE, zero=True)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How a call is retried: how often, how long between attempts, and after what.
+
+    Every field is checked (``ValidationError``). A client's is ``config.retry``
+    (``max_retries`` from the client's setting); a call or a batch with its own
+    ``max_retries`` uses ``policy.with_retries(n)``.
+    """
+
+    #: Retries after the first attempt.
+    max_retries: int = checked(_RETRIES, 2)
+    #: The first wait, in seconds; each later one doubles, up to ``max_wait``.
+    initial_wait: float = checked(_INITIAL_WAIT, 0.5)
+    #: The longest wait between two attempts, ``Retry-After`` included, in seconds.
+    max_wait: float = checked(_MAX_WAIT, 5.0)
+    #: A batch's pause after a ``rate_limit`` 429 without ``Retry-After``, in seconds.
+    pause: float = checked(_PAUSE, DEFAULT_PAUSE)
+    #: The longest pause a ``rate_limit`` 429's ``Retry-After`` can cause, in seconds.
+    max_pause: float = checked(_MAX_PAUSE, MAX_PAUSE)
+    #: Which failures are retried: Stripe's rules.
+    retryable: Callable[[BaseException], bool] = should_retry
+
+    def with_retries(self, max_retries: int) -> RetryPolicy:
+        """The same policy with another number of retries."""
+        return attrs.evolve(self, max_retries=max_retries)
+
+    def retries(self, failure: BaseException, *, paced: bool = False) -> bool:
+        """Whether a first attempt that failed with ``failure`` is retried at all.
+
+        ``paced``: something reacts to a ``rate_limit`` 429 (``on_rate_limited``), so
+        it is retried too.
+        """
+        return self.max_retries > 0 and self._retryable(failure, paced)
+
+    def _retryable(self, exc: BaseException, paced: bool) -> bool:
+        return self.retryable(exc) or (paced and is_rate_limit(exc))
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered wait after attempt number ``attempt`` (1: the first) failed."""
+        whole = min(self.initial_wait * 2 ** (attempt - 1), self.max_wait)
+        return max(self.initial_wait, random.uniform(whole / 2, whole))
+
+    def wait(self, failure: BaseException, attempt: int, *, paced: bool = False) -> float:
+        """Seconds to wait after attempt ``attempt`` failed with ``failure``.
+
+        The backoff, or a longer ``Retry-After``, at most ``max_wait``. ``paced``: a
+        ``rate_limit`` 429 waits nothing here (the pacer told of it holds the next start).
+        """
+        if paced and is_rate_limit(failure):
+            return 0.0
+        delay = self.backoff(attempt)
+        asked = retry_after(failure)
         if asked is not None:
-            delay = max(delay, min(asked, MAX_DELAY))
-    return delay
+            delay = max(delay, min(asked, self.max_wait))
+        return delay
 
+    def pause_for(self, asked: float | None) -> float:
+        """A batch's pause after a ``rate_limit`` 429 whose ``Retry-After`` is ``asked``."""
+        return clamp_pause(asked, self.pause, self.max_pause)
 
-def _log_retry(state: RetryCallState) -> None:
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, StripeError):
-        reason = (
-            f"{type(exc).__name__} HTTP {exc.http_status}"
-            if exc.http_status
-            else type(exc).__name__
+    async def retry(
+        self,
+        failure: StripeError,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        on_rate_limited: RateLimited | None = None,
+    ) -> T:
+        """Retry ``attempt`` after the caller's first attempt failed with ``failure``.
+
+        Call it only when :meth:`retries` says so. The wait after the first attempt is
+        made here, in plain code, by the same functions tenacity calls for the later
+        ones (:meth:`wait`, then ``on_rate_limited`` and the log line); tenacity makes
+        the remaining ``max_retries`` attempts. Returns what an attempt returned, or
+        raises the last failure.
+        """
+        paced = on_rate_limited is not None
+        delay = self.wait(failure, 1, paced=paced)
+        _before_sleep(failure, 1, delay, on_rate_limited)
+        del failure  # not kept for the retries' traceback locals
+        await asyncio.sleep(delay)
+        async for trying in self.retrying(on_rate_limited=on_rate_limited, attempts_made=1):
+            with trying:
+                return await attempt()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def retrying(
+        self, *, on_rate_limited: RateLimited | None = None, attempts_made: int = 0
+    ) -> AsyncRetrying:
+        """The tenacity controller for the attempts of one call after ``attempts_made``.
+
+        Retries what :attr:`retryable` accepts (and, with ``on_rate_limited``, a
+        ``rate_limit`` 429, told to it before each wait), waits :meth:`wait`, logs each
+        retry, stops after ``max_retries + 1`` attempts in all, and re-raises the last
+        failure as it is.
+        """
+        from tenacity import (  # noqa: PLC0415 - only a retry needs it (import time)
+            AsyncRetrying,
+            retry_if_exception,
+            stop_after_attempt,
         )
-        if exc.code:
-            reason += f" code={exc.code}"
-        request_id = exc.request_id
-        key = exc.idempotency_key
+
+        paced = on_rate_limited is not None
+
+        def number(state: RetryCallState) -> int:  # the attempt's number within the call
+            return state.attempt_number + attempts_made
+
+        def wait(state: RetryCallState) -> float:
+            return self.wait(_failure(state), number(state), paced=paced)
+
+        def before_sleep(state: RetryCallState) -> None:
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            _before_sleep(_failure(state), number(state), sleep, on_rate_limited)
+
+        return AsyncRetrying(
+            retry=retry_if_exception(lambda exc: self._retryable(exc, paced)),
+            wait=wait,
+            stop=stop_after_attempt(self.max_retries + 1 - attempts_made),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+
+#: What a Config's policy starts from (its ``max_retries`` is the client's). The test
+#: suite installs a fast one here (tests/conftest.py).
+DEFAULT_POLICY: RetryPolicy = RetryPolicy()
+
+
+def _failure(state: RetryCallState) -> BaseException:
+    exc = state.outcome.exception() if state.outcome else None
+    assert exc is not None, "tenacity waits only after a failure"
+    return exc
+
+
+def _before_sleep(
+    failure: BaseException, attempt: int, sleep: float, on_rate_limited: RateLimited | None
+) -> None:
+    """Before the wait after attempt ``attempt``: tell the pacer of a 429, log the retry."""
+    if on_rate_limited is not None and is_rate_limit(failure):
+        on_rate_limited(failure)
+    if logger.isEnabledFor(logging.INFO):
+        _log_retry(failure, attempt, sleep)
+
+
+def _log_retry(failure: BaseException, attempt: int, sleep: float) -> None:
+    if isinstance(failure, StripeError):
+        reason = (
+            f"{type(failure).__name__} HTTP {failure.http_status}"
+            if failure.http_status
+            else type(failure).__name__
+        )
+        if failure.code:
+            reason += f" code={failure.code}"
+        request_id = failure.request_id
+        key = failure.idempotency_key
     else:  # pragma: no cover - only StripeErrors are retried
-        reason, request_id, key = type(exc).__name__, None, None
-    sleep = state.next_action.sleep if state.next_action else 0.0
+        reason, request_id, key = type(failure).__name__, None, None
     logger.info(
         "retrying customer session request in %.2fs (attempt %d failed: %s, "
         "request_id=%s, idempotency_key=%s)",
         sleep,
-        state.attempt_number,
+        attempt,
         reason,
         request_id,
         key,
     )
 
 
-def make_retrying(
-    max_retries: int,
-    retry: Callable[[BaseException], bool] = should_retry,
-    wait: Callable[[RetryCallState], float] = wait,
-) -> AsyncRetrying:
-    """A tenacity controller for one logical call with ``max_retries`` retries."""
-    from tenacity import (  # noqa: PLC0415 - only a retry needs it (import time)
-        AsyncRetrying,
-        retry_if_exception,
-        stop_after_attempt,
-    )
+# --- Transition: what _batch/engine.py and _batch/pacing.py (being rewritten by another
+# --- helper) still call. Remove once they use RetryPolicy (see /work/notes/retry-api.md).
+#: Old name of the cap on a batch's 429 pause (now ``RetryPolicy.max_pause``).
+MAX_RETRY_AFTER: float = MAX_PAUSE
 
-    return AsyncRetrying(
-        stop=stop_after_attempt(max_retries + 1),
-        retry=retry_if_exception(retry),
-        wait=wait,
-        before_sleep=_log_retry,
-        reraise=True,
-    )
+
+def wait(state: RetryCallState) -> float:
+    """Old tenacity wait: the default policy's :meth:`RetryPolicy.wait`."""
+    return DEFAULT_POLICY.wait(_failure(state), state.attempt_number)
 
 
 async def retry_failed(
@@ -135,20 +281,29 @@ async def retry_failed(
     retry: Callable[[BaseException], bool] = should_retry,
     wait: Callable[[RetryCallState], float] = wait,
 ) -> T:
-    """After a first attempt failed with ``failure`` (retryable): retry ``fn`` by the rules.
+    """Old entry point of the batch (replays ``failure`` as tenacity's first attempt)."""
+    from tenacity import (  # noqa: PLC0415
+        AsyncRetrying,
+        retry_if_exception,
+        stop_after_attempt,
+    )
 
-    Callers make the first attempt themselves (the transport and the batch: one
-    coroutine less on every call) and come here only when it failed in a way ``retry``
-    accepts. Only now is the tenacity controller built, and its first "attempt"
-    re-raises that failure, so attempt counts, waits, stop and logging are exactly
-    those of tenacity having made every call; a successful call never pays for it.
-    """
+    def before_sleep(state: RetryCallState) -> None:
+        sleep = state.next_action.sleep if state.next_action else 0.0
+        _before_sleep(_failure(state), state.attempt_number, sleep, None)
+
     first: StripeError | None = failure
     del failure
-    async for attempt in make_retrying(max_retries, retry, wait):
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(max_retries + 1),
+        retry=retry_if_exception(retry),
+        wait=wait,
+        before_sleep=before_sleep,
+        reraise=True,
+    ):
         with attempt:
             if first is not None:
                 failure, first = first, None
                 raise failure
             return await fn()
-    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -15,13 +15,13 @@ import aiohttp
 
 from .._config import Config
 from .._error_answer import error_from_response
-from .._errors import APIConnectionError, APIError, StripeError, ValidationError, parse_retry_after
+from .._errors import APIConnectionError, APIError, StripeError, ValidationError
 from .._limits.local import RateLimiter
 from .._safe_text import redact, request_id_of, safe_headers, safe_repr, server_text
 from .failures import redirect_error, timeout_error, why_unreachable
 from .options import RequestOptions
 from .pool import SDK_HEADERS, ConnectionPool, verified_context
-from .retry import retry_failed, should_retry
+from .retry import retry_after
 
 __all__ = ["Answer", "Transport"]
 
@@ -139,16 +139,16 @@ class Transport:
             # when a future fails, and each raise in that step chains its exception
             # (aiohttp's frames hold the headers): nothing a caller gets is chained.
             e.__context__ = None
-            retries = (
-                self.config.max_retries if options.max_retries is None else options.max_retries
-            )
-            if not retries or not should_retry(e):
+            policy = self.config.retry
+            if options.max_retries is not None:
+                policy = policy.with_retries(options.max_retries)
+            if not policy.retries(e):
                 raise
             failure = e
         if attempt is None:
             attempt = partial(self._attempt, url, data, headers, client_timeout, options, asked)
         try:
-            return await retry_failed(failure, attempt, retries)
+            return await policy.retry(failure, attempt)
         except StripeError as e:
             e.__context__ = None  # as above: tenacity raised it again in that step
             raise
@@ -312,7 +312,7 @@ async def _paced(
         return await attempt()
     except StripeError as e:
         if e.code == "rate_limit":  # every process sharing the limiter slows down
-            await limiter.rate_limited(parse_retry_after(e.headers.get("Retry-After")))
+            await limiter.rate_limited(retry_after(e))
         raise
 
 

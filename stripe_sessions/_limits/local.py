@@ -138,11 +138,15 @@ def check_share(value: Any, rate: float) -> float:
     return share
 
 
-def clamp_pause(retry_after: float | None, default: float) -> float:
-    """The pause for a 429: its ``Retry-After`` within [0, MAX_PAUSE], else ``default``."""
+def clamp_pause(retry_after: float | None, default: float, cap: float = MAX_PAUSE) -> float:
+    """The pause after a ``rate_limit`` 429: its ``Retry-After``, else ``default``, at most ``cap``.
+
+    The one rule for every pause a 429 causes (the limiters' and a batch's pacer's): a
+    missing, negative or NaN ``Retry-After`` means ``default``.
+    """
     if retry_after is None or not retry_after >= 0:  # None or NaN
-        return default
-    return min(float(retry_after), MAX_PAUSE)
+        return min(default, cap)
+    return min(float(retry_after), cap)
 
 
 def clamp_timeout(timeout: float) -> float:
