@@ -1,7 +1,7 @@
 """The one walker that checks the parameters of a create and form-encodes them.
 
 It walks a ``Components`` (or a dict of the same shape) by the fields of the classes in
-``_params``, checks every key, type and enum value, names the path of the first
+``params``, checks every key, type and enum value, names the path of the first
 problem (a :class:`ValidationError`), and returns the form body: nothing is sent
 before it has said yes.
 """
@@ -17,7 +17,8 @@ import attrs
 
 from .._errors import ValidationError
 from .._safe_text import safe_repr
-from .form import MAX_INT, EncodeError, flatten, is_text, join, quote_value
+from .extra import extra_pairs
+from .form import MAX_INT, is_text, join, quote_value
 from .params import MAX_REDISPLAY_LIMIT, MAX_STRING, Components, CreateParams
 
 __all__ = ["Kind", "encode_create", "params_of"]
@@ -238,13 +239,7 @@ def encode_create(
         if extra_params is not None and not _is_mapping(extra_params):
             raise _fail("extra_params", f"expected a mapping, got {_typename(extra_params)}")
         if extra_params:
-            extra: list[tuple[str, str]] = []
-            try:
-                flatten(extra_params, "", extra)
-            except EncodeError as e:
-                path = f"extra_params.{e.path}" if e.path else "extra_params"
-                raise _fail(path, e.reason) from None
-            _check_no_collision(out, extra)
+            extra = extra_pairs(extra_params, out)
             if out:
                 return f"{'&'.join(map('='.join, out))}&{join(extra)}"
             return join(extra)
@@ -256,48 +251,6 @@ def encode_create(
     except (Exception, RecursionError) as e:  # a custom Mapping or Sequence that fails
         failure = _fail("params", f"could not be read: {type(e).__name__}")
     raise failure
-
-
-def _check_no_collision(named: list[tuple[str, str]], extra: list[tuple[str, str]]) -> None:
-    """Refuse an ``extra_params`` key that a named parameter also gives (or nests under).
-
-    Keys are form keys (``components[pricing_table][enabled]``); ``flatten`` refuses
-    brackets inside a key's own parts, so cutting at ``[`` finds exactly its ancestors.
-    Two keys collide when they are equal or one is the other's ancestor: the server
-    would get two values for one field, or a value and an object.
-    """
-    given: set[str] = set()  # the named keys and every ancestor of one
-    for key, _ in named:
-        given.add(key)
-        at = key.find("[")
-        while at != -1:
-            given.add(key[:at])
-            at = key.find("[", at + 1)
-    leaves = {key for key, _ in named}
-    for key, _ in extra:
-        hit = key if key in given else None
-        at = key.find("[")
-        while hit is None and at != -1:
-            if key[:at] in leaves:
-                hit = key[:at]
-            at = key.find("[", at + 1)
-        if hit is not None:
-            named_key = next(k for k, _ in named if k == hit or k.startswith(hit + "["))
-            raise _fail(
-                f"extra_params.{_path_of(key)}",
-                f"collides with the named parameter {_path_of(named_key)}: give each "
-                "field once (extra_params is for fields this SDK does not know)",
-            )
-
-
-def _path_of(key: str) -> str:
-    """A form key as the dotted path errors use: ``a[b][0]`` -> ``a.b[0]``."""
-    head, *parts = key.split("[")
-    path = head
-    for part in parts:
-        name = part[:-1]  # each part ends with its "]"
-        path += f"[{name}]" if name.isdigit() else f".{name}"
-    return path
 
 
 def params_of(item: Any) -> dict[str, Any]:
