@@ -1,10 +1,11 @@
 """The fake's form parser: linear time, with caps on body size, field count and bracket depth.
 
-Hand-written rather than ``stripe_sessions._form.decode`` because the fake reads bodies
-from anyone: it must refuse a hostile body (``components[a][a]...`` nested 300,000
-levels, a million fields, a key of a million digits) with a 400 in time proportional
-to its size, where a general decoder may recurse, re-copy the rest of a key once per
-bracket, or convert huge digit strings to integers.
+Hand-written rather than a general form decoder (the SDK's ``_wire.form`` only encodes)
+because the fake reads bodies from anyone: it must refuse a hostile body
+(``components[a][a]...`` nested 300,000 levels, a million fields, a key of a million
+digits) with a 400 in time proportional to its size, where a general decoder may
+recurse, re-copy the rest of a key once per bracket, or convert huge digit strings to
+integers.
 
 Costs: ``parse_qsl`` (one pass, percent-decoding), then each key is scanned once
 (``str.find`` from an index, never re-slicing the rest), so a body costs O(its size);
