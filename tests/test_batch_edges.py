@@ -13,7 +13,7 @@ from aiohttp import web
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING, Api, Exploding, run_script
+from tests.helpers import PRICING, Api, Exploding
 from tests.hostile import Hostile, deep_json, serve
 
 
@@ -149,33 +149,3 @@ async def test_a_slow_input_never_blocks_the_loop_and_each_item_goes_at_once(
     beat.cancel()
     assert all(r.ok for r in results)
     assert [r.form["customer"] for r in fake.requests] == [f"cus_{i}" for i in range(5)]
-
-
-def test_keyboard_interrupt_through_sync_batch_carries_the_key() -> None:
-    out = run_script(
-        """
-        items = ({"customer": f"cus_{i}", "components": P} for i in range(400))
-        with FakeStripe.running(latency=0.05) as fake:
-            with ss.Client(api_key=fake.api_key, base_url=fake.url) as client:
-                threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-                try:
-                    client.customer_sessions.create_many(items, concurrency=8, rate_limit=None)
-                except KeyboardInterrupt as e:
-                    key = e.batch_key
-                    print("key", key)
-                first = fake.created
-                items = ({"customer": f"cus_{i}", "components": P} for i in range(400))
-                rs = client.customer_sessions.create_many(
-                    items, concurrency=32, rate_limit=None, batch_key=key)
-                keys = fake.session_keys
-                print("dupes", len(keys) - len(set(keys)), "all", all(r.ok for r in rs))
-                print("created", fake.created == 400, first < 400)
-        """,
-        "-W",
-        "error::ResourceWarning",
-    )
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.strip().splitlines()
-    assert lines[0].startswith("key ") and len(lines[0]) == 4 + 32, out.stdout
-    assert lines[1:] == ["dupes 0 all True", "created True True"], out.stdout
-    assert "run it again with batch_key=" in out.stderr

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from stripe_sessions._batch.results import mark_batch_key
-from tests.helpers import PRICING, Api, run_script
+from tests.helpers import PRICING, Api
 
 NOTE = "stripe_sessions: run the batch again with batch_key='k-1' to create nothing twice"
 
@@ -45,24 +45,3 @@ async def test_an_input_that_raises_ends_the_batch_with_the_note(api: Api) -> No
     with pytest.raises(LookupError) as info:
         await api.call("create_many", broken(), rate_limit=None, batch_key="k-1")
     assert info.value.__notes__ == [NOTE]  # type: ignore[attr-defined]
-
-
-def test_ctrl_c_through_a_sync_batch_carries_the_note() -> None:
-    out = run_script(
-        """
-        items = ({"customer": f"cus_{i}", "components": P} for i in range(400))
-        with FakeStripe.running(latency=0.05) as fake:
-            with ss.Client(api_key=fake.api_key, base_url=fake.url) as client:
-                threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-                try:
-                    client.customer_sessions.create_many(
-                        items, concurrency=8, rate_limit=None, batch_key="k-1")
-                    print("not interrupted")
-                except KeyboardInterrupt as e:
-                    print(e.batch_key, e.__notes__)
-        """,
-        "-W",
-        "error::ResourceWarning",
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == f"k-1 {[NOTE]!r}", out.stdout
