@@ -14,6 +14,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import settings
 
 import stripe_sessions as ss
 from stripe_sessions._http import retry as _retry
@@ -21,6 +22,13 @@ from stripe_sessions._http.retry import RetryPolicy
 from stripe_sessions._limits.local import DEFAULT_PAUSE, MAX_PAUSE
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import Api
+
+# Property tests have no deadline: on a busy machine (xdist workers sharing the cores
+# with other work) any example can take longer than hypothesis's 200 ms, and a right
+# test would fail (DeadlineExceeded, then Flaky). How long something may take is
+# asserted where it matters, on a fake clock or by what a server recorded.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 pytest_plugins = ["pytester"]
 
