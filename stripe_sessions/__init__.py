@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from ._version import STRIPE_API_VERSION, __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
-    from ._batch.engine import BatchStream
     from ._batch.results import BatchProgress, BatchResult
-    from ._client import AsyncClient, AsyncCustomerSessions
+    from ._batch.stream import BatchStream
+    from ._client import AsyncClient
     from ._config import NOT_GIVEN, Config, NotGiven
     from ._errors import (
         APIConnectionError,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from ._lifecycle import ClientClosedError, EventLoopError, LoopThreadError
     from ._limits.local import LocalRateLimiter, RateLimiter
     from ._limits.redis_limiter import RedisRateLimiter
+    from ._resource import AsyncCustomerSessions
     from ._sync.client import Client, CustomerSessions
     from ._wire.models import Customer, CustomerSession
     from ._wire.params import (
@@ -61,10 +62,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
 _LAZY: dict[str, str] = {
     "AsyncClient": "._client",
     "ClientClosedError": "._lifecycle",
-    "BatchStream": "._batch.engine",
+    "BatchStream": "._batch.stream",
     "LoopThreadError": "._lifecycle",
     "EventLoopError": "._lifecycle",
-    "AsyncCustomerSessions": "._client",
+    "AsyncCustomerSessions": "._resource",
     "BatchProgress": "._batch.results",
     "BatchResult": "._batch.results",
     "NOT_GIVEN": "._config",

@@ -15,8 +15,8 @@ import pytest
 import stripe_sessions as ss
 from stripe_sessions._batch import engine as _batch_run
 from stripe_sessions._batch.engine import WORKER_NAME
-from stripe_sessions._batch.results import READ_AHEAD, Pacer
-from stripe_sessions._http import retry as _retry
+from stripe_sessions._batch.pacing import Pacer
+from stripe_sessions._batch.reader import READ_AHEAD
 from stripe_sessions.testing import FakeStripe, FaultMix
 from tests.helpers import PRICING, Api, run_script
 from tests.pacing import assert_at_most, check_spacing
@@ -193,14 +193,12 @@ async def test_rate_limiter_holds_the_target_rate(api: Api, grants: Grants) -> N
     assert_at_most(api.fake, 40.0)
 
 
-async def test_rate_limit_429_pauses_and_slows_the_whole_batch(
-    api: Api, monkeypatch: pytest.MonkeyPatch, grants: Grants
-) -> None:
-    # No Retry-After (Stripe sends none): the batch pauses DEFAULT_RATE_LIMIT_PAUSE, 1 s.
+@pytest.mark.usefixtures("real_pauses")  # the real 1 s pause, not the suite's fast one
+async def test_rate_limit_429_pauses_and_slows_the_whole_batch(api: Api, grants: Grants) -> None:
+    # No Retry-After (Stripe sends none): the batch pauses DEFAULT_PAUSE, 1 s.
     # By the pacer's own clock, so that a busy machine cannot fail it: nothing starts
     # from the moment the batch heard of the 429 until a second later, then the pace is
     # halved (50/s, not 100/s) and recovers from there, never faster than allowed.
-    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)  # undo the suite's fast waits
     api.fake.fail_next(429)  # a rate_limit 429 for the first request
     results = await api.call("create_many", items(30), concurrency=8, rate_limit=100.0)
     assert all(r.ok for r in results)
@@ -418,11 +416,9 @@ async def test_bad_batch_options_raise_before_sending(
     assert api.fake.requests == []
 
 
-async def test_pacing_holds_against_stripes_429s_that_carry_no_retry_after(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("real_pauses")  # the real 1 s pause, not the suite's fast one
+async def test_pacing_holds_against_stripes_429s_that_carry_no_retry_after() -> None:
     # The fake at its defaults answers rate_limit 429s as Stripe does: no Retry-After.
-    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)  # the real 1 s pause, not the suite's
     async with FakeStripe(rate_limit=25) as fake, Api("async", fake) as api:
         # At the default pace (20/s, under test mode's 25/s) no 429 ever comes.
         results = await api.call("create_many", items(40), batch_key="under")

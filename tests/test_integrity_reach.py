@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import stripe_sessions as ss
-from stripe_sessions._batch import results as _batch
+from stripe_sessions._batch import reach as _batch
 from tests.helpers import PRICING
 from tests.hostile_tcp import HOST, Conn, ScriptedServer, response
 

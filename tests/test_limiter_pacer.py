@@ -22,18 +22,14 @@ from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions._batch import engine as _batch_run
-from stripe_sessions._batch.results import DEFAULT_RATE_LIMIT_PAUSE, Pacer
-from stripe_sessions._http import retry as _retry
-from stripe_sessions._limits.local import MAX_SLEEP, PACING_TOLERANCE
+from stripe_sessions._batch.pacing import Pacer
+from stripe_sessions._limits.local import DEFAULT_PAUSE, MAX_PAUSE, MAX_SLEEP, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING
 from tests.pacing import FakeTime, check_spacing
 
-
-@pytest.fixture(autouse=True)
-def real_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real cap on a 429's pause (60 s), not the suite's fast one."""
-    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 60.0)
+#: The real pause after a 429 (1 s, Retry-After up to 60 s), not the suite's fast one.
+pytestmark = pytest.mark.usefixtures("real_pauses")
 
 
 class Starter:
@@ -64,7 +60,7 @@ async def test_a_late_wake_up_after_a_429_starts_one_request_not_a_burst() -> No
     await fake.settle()
     pacer.rate_limited(None, first)  # the first request's 429 (no Retry-After)
     assert pacer.rate == 50.0
-    pause_end = fake.now + DEFAULT_RATE_LIMIT_PAUSE
+    pause_end = fake.now + DEFAULT_PAUSE
     while len(run.starts) < 2:
         await fake.advance()
     assert run.starts[1][0] == pytest.approx(pause_end)  # nothing starts in the pause
@@ -180,9 +176,7 @@ def test_pacing_is_exact_whatever_happens(
                 tasks += [asyncio.create_task(run.start_one()) for _ in range(arg)]
                 await fake.settle()
             elif op == "429":
-                end = fake.now + min(
-                    DEFAULT_RATE_LIMIT_PAUSE if arg is None else arg, _retry.MAX_RETRY_AFTER
-                )
+                end = fake.now + min(DEFAULT_PAUSE if arg is None else arg, MAX_PAUSE)
                 pauses.append((fake.now, end))
                 pacer.rate_limited(arg, pacer.epoch if arg is None else pacer.epoch - 1)
             elif op == "ok":

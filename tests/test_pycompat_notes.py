@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from stripe_sessions._batch.results import mark_batch_key
+from stripe_sessions._batch.keys import mark_batch_key
 from tests.helpers import PRICING, Api
 
 NOTE = "stripe_sessions: run the batch again with batch_key='k-1' to create nothing twice"

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 import stripe_sessions as ss
-from stripe_sessions._batch import results as _batch
+from stripe_sessions._batch import reach as _batch
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING
 

@@ -2,68 +2,55 @@
 
 Its parts: a :class:`Source` that hands out ``(index, item)`` in input order, ``2 x
 concurrency`` slots (an item holds one from being read until its result is consumed,
-so memory stays flat), ``concurrency`` workers that prepare, pace, send and retry one
-item at a time, a queue of finished results, and the counts behind ``on_progress``.
+so memory stays flat), ``concurrency`` workers that run one item at a time, a queue
+of finished results, and the counts behind ``on_progress``.
+
+One item, in :meth:`Batch._run`: read and encode it (``encode_create``), then for each
+attempt wait for the pacer, send it (``Transport.post``) and read the answer into a
+session (``session_of``); retry by Stripe's rules; end as a :class:`BatchResult`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    Awaitable,
-    Callable,
-    Coroutine,
-    Iterable,
-)
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from typing import Any, Final
 
 import attrs
 
-from .._errors import APIConnectionError, APIError, StripeError, ValidationError
-from .._http import retry as _retry
+from .._errors import APIError, StripeError, ValidationError
+from .._http.options import RequestOptions
+from .._http.retry import retry_after
+from .._http.transport import Transport
 from .._lifecycle import ClientClosedError
 from .._safe_text import redact
+from .._wire.create import PATH, session_of
 from .._wire.models import CustomerSession
+from .items import encode_item, unreadable_item
+from .keys import item_key, mark_batch_key
+from .options import BatchOptions
+from .pacing import Pacer
+from .reach import Reachability
 from .reader import Source
-from .results import (
-    BatchProgress,
-    BatchResult,
-    Counts,
-    Pacer,
-    Reachability,
-    is_rate_limit,
-    logger,
-    mark_batch_key,
-    retry_after_of,
-)
+from .results import BatchResult, Counts
 
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
-
-__all__ = ["WORKER_NAME", "Batch", "BatchStream"]
+__all__ = ["WORKER_NAME", "Batch"]
 
 #: The name of every worker task (then the batch key): what is in flight can be seen.
 WORKER_NAME = "stripe_sessions batch worker"
 
-#: ``send(prepared, key)``: the awaitable answer to one attempt (a plain function that
-#: returns the transport's coroutine: no coroutine layer of its own between the worker
-#: and the transport); ``read(answer)`` turns it into the session.
-Send = Callable[[Any, str], Awaitable[Any]]
-Read = Callable[[Any], CustomerSession]
-Prepare = Callable[[Any], Any]
+logger: Final = logging.getLogger("stripe_sessions")
 
 
 @attrs.define
 class _Item:
-    """One item on its way: what is sent, under which key, and how it went so far."""
+    """One item on its way: its body and options, and how its attempts went so far."""
 
     index: int
-    key: str
-    prepared: Any
+    body: str
+    request: RequestOptions
     attempts: int = 0
     started: float = 0.0
     #: The pacer's epoch when the last attempt started (a 429 halves the pace once per epoch).
@@ -73,55 +60,44 @@ class _Item:
 class Batch:
     """One batch run; :meth:`results` yields one :class:`BatchResult` per item as it ends.
 
-    ``prepare(item)`` checks an item and returns what ``send(prepared, key)`` sends;
-    ``read`` turns what that returns into the session.
     Only cancellation, ``fail_fast``, the caller's own callbacks, the caller's input
-    raising and a server no attempt can reach (``target``) end it early; whatever it
-    raises then carries ``batch_key``, and the early end is logged with the key.
+    raising and a server no attempt can reach end it early; whatever it raises then
+    carries ``batch_key``, and the early end is logged with the key.
     """
 
     def __init__(
         self,
         items: Iterable[Any] | AsyncIterable[Any],
-        *,
-        prepare: Prepare,
-        send: Send,
-        read: Read,
-        concurrency: int,
-        rate_limit: float | None,
-        on_progress: Callable[[BatchProgress], object] | None,
-        fail_fast: bool,
-        batch_key: str,
-        max_retries: int,
+        options: BatchOptions,
+        transport: Transport,
         total: int | None,
-        target: str,
     ) -> None:
-        self.prepare = prepare
-        self.send = send
-        self.read = read
-        self.concurrency = concurrency
-        self.on_progress = on_progress
-        self.fail_fast = fail_fast
-        self.batch_key = batch_key
-        self.max_retries = max_retries
-        self.total = total
-        self.limiter = Pacer(rate_limit)
-        self.reach = Reachability(target)
         self.items = items
+        self.options = options
+        self.transport = transport
+        self.batch_key = options.batch_key
+        self.total = total
+        #: The client's retry rules with the batch's budget per item.
+        self.retry = transport.config.retry.with_retries(options.max_retries)
+        self.pacer = Pacer(
+            options.rate_limit, pause=self.retry.pause, max_pause=self.retry.max_pause
+        )
+        self.reach = Reachability(transport.config.base_url)
         self.counts = Counts()
         # Unbounded, but bounded by the slots: at most 2 x concurrency items are between
         # being read and their result being consumed.
         self.finished: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
-        self.slots = asyncio.Semaphore(2 * concurrency)
+        self.slots = asyncio.Semaphore(2 * options.concurrency)
         #: Set when the run ends: a worker takes no further item.
         self.ending = False
 
     async def results(self) -> AsyncGenerator[BatchResult, None]:
         """Run the batch, yielding each result as it finishes (completion order)."""
-        source = Source(self.items, self.concurrency)
+        concurrency, on_progress = self.options.concurrency, self.options.on_progress
+        source = Source(self.items, concurrency)
         workers = [
             asyncio.create_task(self._worker(source), name=f"{WORKER_NAME} {self.batch_key}")
-            for _ in range(self.concurrency)
+            for _ in range(concurrency)
         ]
         running = len(workers)
         ended = False
@@ -135,9 +111,9 @@ class Batch:
                     raise got
                 self.slots.release()
                 self.counts.add(got)
-                if self.on_progress is not None:
-                    self.on_progress(self.counts.progress(self.total))
-                if self.fail_fast and got.error is not None:
+                if on_progress is not None:
+                    on_progress(self.counts.progress(self.total))
+                if self.options.fail_fast and got.error is not None:
                     raise got.error
                 yield got
             ended = True
@@ -177,80 +153,67 @@ class Batch:
             self.finished.put_nowait(None)
 
     async def _run(self, index: int, raw: Any) -> BatchResult:
-        key = f"{self.batch_key}-{index}"
+        """One item: read and encode it, then send it (paced, retried) and read its answer."""
+        key = item_key(self.batch_key, index)
         try:
-            item = _Item(index, key, self.prepare(raw))
+            body = encode_item(raw)
         except Exception as e:  # any bad item is that item's failure, never the batch's
-            error = e if isinstance(e, ValidationError) else _unreadable_item(e)
+            error = e if isinstance(e, ValidationError) else unreadable_item(e)
             error.idempotency_key, error.batch_key = key, self.batch_key
             return BatchResult(index, key, error=error, batch_key=self.batch_key)
-        # The first attempt is awaited here (see _retry.retry_failed): one coroutine
-        # less between the worker and the socket on every item.
+        o = self.options
+        request = RequestOptions(key, o.stripe_account, o.stripe_version, o.timeout, 0, True)
+        item = _Item(index, body, request)
         failure: StripeError
-        retryable = False
         try:
-            session = await self._attempt(item)
+            session = await self._send(item)
         except StripeError as e:
-            failure, retryable = e, bool(self.max_retries) and _retryable(e)
+            failure = e
         except Exception as e:  # a bug or an unforeseen answer: still only this item's
             failure = _unforeseen(e, key)
         else:
-            return self._succeeded(item, session)
-        if retryable:
-            try:
-                session = await _retry.retry_failed(
-                    failure,
-                    lambda: self._attempt(item),
-                    self.max_retries,
-                    _retryable,
-                    lambda state: self._wait(state, item),
-                )
-            except StripeError as e:
-                failure = e
-            except Exception as e:
-                failure = _unforeseen(e, key)
-            else:
-                return self._succeeded(item, session)
-        # Re-raised by tenacity in a step a Python-implemented task may run inside an
-        # ``except`` (see Transport.post): a result's error is chained to nothing.
+            self.pacer.succeeded(item.epoch)
+            return self._result(item, session=session)
+        # Raised again in a step a Python-implemented task may run inside an ``except``
+        # (see Transport.post): a result's error is chained to nothing.
         failure.__context__ = None
         failure.batch_key = self.batch_key
         return self._result(item, error=failure)
 
-    def _succeeded(self, item: _Item, session: CustomerSession) -> BatchResult:
-        self.limiter.succeeded(item.epoch)
-        return self._result(item, session=session)
+    async def _send(self, item: _Item) -> CustomerSession:
+        """Every attempt of one item: the first in plain code, the retries by the policy.
 
-    def _result(
-        self,
-        item: _Item,
-        session: CustomerSession | None = None,
-        error: StripeError | None = None,
-    ) -> BatchResult:
-        elapsed = time.monotonic() - item.started if item.attempts else 0.0
-        return BatchResult(
-            item.index,
-            item.key,
-            session=session,
-            error=error,
-            attempts=item.attempts,
-            elapsed=elapsed,
-            batch_key=self.batch_key,
+        The first attempt is awaited here (tenacity is built only for an item that
+        failed: one coroutine less between the worker and the socket on every item).
+        A ``rate_limit`` 429 is retried too: the pacer, told of it, pauses the whole
+        batch, halves its pace, and holds this item's next start.
+        """
+        try:
+            return await self._attempt(item)
+        except StripeError as e:
+            failure = e
+        if not self.retry.retries(failure, paced=True):
+            raise failure
+
+        def rate_limited(error: StripeError) -> None:  # the explicit 429 hook
+            self.pacer.rate_limited(retry_after(error), item.epoch)
+
+        return await self.retry.retry(
+            failure, lambda: self._attempt(item), on_rate_limited=rate_limited
         )
 
     async def _attempt(self, item: _Item) -> CustomerSession:
-        if not self.limiter.take_now():
-            await self.limiter.acquire()
-        item.epoch = self.limiter.epoch
+        """One attempt: the pacer's turn, the request, and its answer read as a session."""
+        if not self.pacer.take_now():
+            await self.pacer.acquire()
+        item.epoch = self.pacer.epoch
         if self.reach.error is not None:  # the batch is stopping: send nothing more
-            stopped = APIConnectionError(self.reach.error.message, idempotency_key=item.key)
-            stopped.reached = False
-            raise stopped
+            raise self.reach.stopped(item.request.idempotency_key)
         item.attempts += 1
         if item.attempts == 1:
             item.started = time.monotonic()
         try:
-            session = self.read(await self.send(item.prepared, item.key))
+            answer = await self.transport.post(PATH, item.body, item.request)
         except Exception as e:
             stop = self.reach.failed(e)
             if stop is not None:  # nothing reaches the server: end the whole batch
@@ -261,7 +224,21 @@ class Batch:
                 self.finished.put_nowait(self._closed())
             raise
         self.reach.answered()
-        return session
+        return session_of(answer)
+
+    def _result(
+        self, item: _Item, session: CustomerSession | None = None, error: StripeError | None = None
+    ) -> BatchResult:
+        elapsed = time.monotonic() - item.started if item.attempts else 0.0
+        return BatchResult(
+            item.index,
+            item.request.idempotency_key,
+            session=session,
+            error=error,
+            attempts=item.attempts,
+            elapsed=elapsed,
+            batch_key=self.batch_key,
+        )
 
     def _closed(self) -> ClientClosedError:
         error = ClientClosedError(
@@ -273,76 +250,9 @@ class Batch:
         error.batch_key = self.batch_key
         return error
 
-    def _wait(self, state: RetryCallState, item: _Item) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, StripeError) and is_rate_limit(exc):
-            # The limiter holds every start, this one included: no wait of its own.
-            self.limiter.rate_limited(retry_after_of(exc), item.epoch)
-            return 0.0
-        return _retry.wait(state)
-
-
-class BatchStream(AsyncGenerator[BatchResult, None]):
-    """The results of one batch as they finish, with its ``batch_key`` known before the first.
-
-    ::
-
-        stream = stripe.customer_sessions.stream_many(params)
-        print("resume with batch_key", stream.batch_key)
-        async with contextlib.aclosing(stream):
-            async for r in stream: ...
-
-    An object in front of one async generator (``Batch.results``), not a second
-    generator: asyncio closes every open async generator at once when a loop shuts
-    down, and a generator wrapping another would then close it twice at the same time.
-    """
-
-    __slots__ = ("__weakref__", "_results", "batch_key")
-
-    def __init__(self, batch: Batch) -> None:
-        #: The batch's key: run it again with ``batch_key=`` this to create nothing twice.
-        self.batch_key = batch.batch_key
-        self._results = batch.results()
-
-    def __anext__(self) -> Coroutine[Any, Any, BatchResult]:
-        return self._results.__anext__()
-
-    def asend(self, value: None) -> Coroutine[Any, Any, BatchResult]:
-        """Like the async generator's ``asend``."""
-        return self._results.asend(value)
-
-    def athrow(
-        self,
-        typ: type[BaseException] | BaseException,
-        val: object = None,
-        tb: TracebackType | None = None,
-    ) -> Coroutine[Any, Any, BatchResult]:
-        """Like the async generator's ``athrow``."""
-        if val is None and tb is None:
-            return self._results.athrow(typ)
-        return self._results.athrow(typ, val, tb)  # type: ignore[arg-type]
-
-    def aclose(self) -> Coroutine[Any, Any, None]:
-        """Stop the batch: what is in flight is cancelled, nothing more is sent."""
-        return self._results.aclose()
-
-    def __repr__(self) -> str:
-        return f"<BatchStream batch_key={self.batch_key!r}>"
-
-
-def _retryable(exc: BaseException) -> bool:
-    return _retry.should_retry(exc) or is_rate_limit(exc)
-
 
 def _unforeseen(e: Exception, key: str) -> APIError:
     return APIError(
         f"sending this item failed: {type(e).__name__}: {redact(str(e))[:200]}",
         idempotency_key=key,
-    )
-
-
-def _unreadable_item(e: Exception) -> ValidationError:
-    return ValidationError(
-        f"params: this item could not be read: {type(e).__name__}: {redact(str(e))[:200]}",
-        param="params",
     )

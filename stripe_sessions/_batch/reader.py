@@ -24,9 +24,12 @@ import threading
 from collections.abc import AsyncIterable, Iterable
 from typing import Any, Final
 
-from .results import READ_AHEAD
+__all__ = ["END", "READ_AHEAD", "Source", "ThreadedReader"]
 
-__all__ = ["END", "Source", "ThreadedReader"]
+#: Items of a plain iterable the input thread reads ahead (more if the concurrency asks
+#: for more at once). Large enough that the thread wakes rarely: measured, a read-ahead
+#: of 32 cost about 10% of a fast batch's throughput, 256 about 2%.
+READ_AHEAD: Final = 256
 
 #: Returned by :meth:`ThreadedReader.get` once the input is exhausted.
 END: Final = object()

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, Final
 
 import attrs
 
-from .._batch.results import make_batch_key
+from .._batch.keys import make_batch_key
 from .._client import AsyncClient
 from .._errors import StripeError
 from .ids import EndlessLine, Line, count_ids, read_lines, shown

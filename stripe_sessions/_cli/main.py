@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("create", "batch"):
             args.key = api_key(args)
         if args.command == "batch":
-            from .._batch.results import make_batch_key  # noqa: PLC0415 - the CLI starts light
+            from .._batch.keys import make_batch_key  # noqa: PLC0415 - the CLI starts light
 
             try:
                 args.batch_key = make_batch_key(args.batch_key)

@@ -1,5 +1,5 @@
 # GENERATED FILE: do not edit. Written by `python -m stripe_sessions._sync.codegen` from
-# _client.py; change that file and run the generator again (CI runs it with --check).
+# _resource.py and _client.py; change those and run the generator again (CI runs it with --check).
 """The synchronous client: the async client's API, blocking, on a private event loop."""
 
 from __future__ import annotations
@@ -8,14 +8,9 @@ from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mappin
 from ssl import SSLContext
 from typing import Any
 
-from .._batch.results import (
-    DEFAULT_BATCH_RETRIES,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_RATE_LIMIT,
-    BatchProgress,
-    BatchResult,
-)
-from .._client import AsyncClient, AsyncCustomerSessions
+from .._batch.options import DEFAULT_BATCH_RETRIES, DEFAULT_CONCURRENCY, DEFAULT_RATE_LIMIT
+from .._batch.results import BatchProgress, BatchResult
+from .._client import AsyncClient
 from .._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
@@ -27,6 +22,7 @@ from .._config import (
 )
 from .._errors import StripeError
 from .._limits.local import RateLimiter
+from .._resource import AsyncCustomerSessions
 from .._wire.models import CustomerSession
 from .._wire.params import Components, CreateParams
 from .base import SyncClientBase

@@ -1,4 +1,4 @@
-"""Write ``_sync/client.py`` from ``_client.py``; ``--check`` fails when it is stale.
+"""Write ``_sync/client.py`` from ``_resource.py`` and ``_client.py``; ``--check``: is it stale?
 
     python -m stripe_sessions._sync.codegen           # regenerate
     python -m stripe_sessions._sync.codegen --check   # exit 1 with a diff if out of date
@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SOURCE = HERE.parent / "_client.py"
+#: The hand-written async API: the resource, then the client.
+SOURCES = (HERE.parent / "_resource.py", HERE.parent / "_client.py")
 TARGET = HERE / "client.py"
 
 RENAMES = {"AsyncClient": "Client", "AsyncCustomerSessions": "CustomerSessions"}
@@ -40,7 +41,7 @@ SYNC_SUMMARY = "The blocking client for Stripe's Customer Sessions API, on a pri
 
 BANNER = '''\
 # GENERATED FILE: do not edit. Written by `python -m stripe_sessions._sync.codegen` from
-# _client.py; change that file and run the generator again (CI runs it with --check).
+# _resource.py and _client.py; change those and run the generator again (CI runs it with --check).
 """The synchronous client: the async client's API, blocking, on a private event loop."""
 '''
 
@@ -183,7 +184,8 @@ def _bind(setup: ast.FunctionDef) -> list[str]:
 
 def generate() -> str:
     """Return the formatted text of the sync module."""
-    tree = ast.parse(SOURCE.read_text())
+    trees = [ast.parse(source.read_text()) for source in SOURCES]
+    tree = ast.Module(body=[node for t in trees for node in t.body], type_ignores=[])
     body: list[str] = []
     for node in tree.body:
         if not isinstance(node, ast.ClassDef) or node.name not in RENAMES:
@@ -228,7 +230,7 @@ def _imports(tree: ast.Module, code: str) -> str:
             names = [a for a in node.names if (a.asname or a.name) in used]
             if names:
                 lines.append(f"import {', '.join(a.name for a in names)}")
-    lines.append("from .._client import AsyncClient, AsyncCustomerSessions")
+    lines.append("from .._client import AsyncClient")
     lines.append("from .portal import Portal")
     lines.append("from .base import SyncClientBase")
     return "\n".join(lines)

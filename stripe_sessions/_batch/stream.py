@@ -1,0 +1,62 @@
+"""BatchStream: what ``stream_many`` returns, the results of one batch as they finish."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Coroutine
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .results import BatchResult
+
+if TYPE_CHECKING:
+    from .engine import Batch
+
+__all__ = ["BatchStream"]
+
+
+class BatchStream(AsyncGenerator[BatchResult, None]):
+    """The results of one batch as they finish, with its ``batch_key`` known before the first.
+
+    ::
+
+        stream = stripe.customer_sessions.stream_many(params)
+        print("resume with batch_key", stream.batch_key)
+        async with contextlib.aclosing(stream):
+            async for r in stream: ...
+
+    An object in front of one async generator (``Batch.results``), not a second
+    generator: asyncio closes every open async generator at once when a loop shuts
+    down, and a generator wrapping another would then close it twice at the same time.
+    """
+
+    __slots__ = ("__weakref__", "_results", "batch_key")
+
+    def __init__(self, batch: Batch) -> None:
+        #: The batch's key: run it again with ``batch_key=`` this to create nothing twice.
+        self.batch_key = batch.batch_key
+        self._results = batch.results()
+
+    def __anext__(self) -> Coroutine[Any, Any, BatchResult]:
+        return self._results.__anext__()
+
+    def asend(self, value: None) -> Coroutine[Any, Any, BatchResult]:
+        """Like the async generator's ``asend``."""
+        return self._results.asend(value)
+
+    def athrow(
+        self,
+        typ: type[BaseException] | BaseException,
+        val: object = None,
+        tb: TracebackType | None = None,
+    ) -> Coroutine[Any, Any, BatchResult]:
+        """Like the async generator's ``athrow``."""
+        if val is None and tb is None:
+            return self._results.athrow(typ)
+        return self._results.athrow(typ, val, tb)  # type: ignore[arg-type]
+
+    def aclose(self) -> Coroutine[Any, Any, None]:
+        """Stop the batch: what is in flight is cancelled, nothing more is sent."""
+        return self._results.aclose()
+
+    def __repr__(self) -> str:
+        return f"<BatchStream batch_key={self.batch_key!r}>"
