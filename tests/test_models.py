@@ -145,6 +145,23 @@ async def test_unreadable_components_do_not_cost_the_secret(
     assert session.to_dict()["components"]["pricing_table"] == ["not", "an", "object"]
 
 
+def test_a_session_with_unreadable_components_compares_copies_and_pickles() -> None:
+    """Eq, repr, copy and pickle never read components: unreadable ones do not break them."""
+    body = fixture_json("customer_session.json")
+    body["components"]["pricing_table"] = ["not", "an", "object"]
+    session = structure_session(body, "req_1")
+    for twin in (copy.copy(session), copy.deepcopy(session), pickle.loads(pickle.dumps(session))):
+        assert twin == session
+        assert twin.client_secret == SECRET and twin.request_id == "req_1"
+        assert "components=<unreadable: see to_dict()>" in repr(twin)
+        with pytest.raises(ss.APIError, match="could not read"):
+            _ = twin.components
+    other = copy.deepcopy(body)
+    other["components"]["pricing_table"] = ["other"]
+    assert structure_session(other, "req_1") != session  # compared by what Stripe sent
+    assert structure_session(fixture_json("customer_session.json"), "req_1") != session
+
+
 @pytest.mark.parametrize(
     "name", ["customer_session.json", "customer_session.expanded_customer.json"]
 )

@@ -1,4 +1,9 @@
-"""The one cattrs converter: every structuring hook of the SDK is registered here."""
+"""The one cattrs converter: every structuring hook is registered here, in ``build_converter``.
+
+``structure_session`` is the way in: it checks an answer against ``shape`` (the one table
+of a session's JSON types), builds the common answer directly and hands any other to
+the converter.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,19 @@ from types import UnionType
 from typing import TYPE_CHECKING, Any, Final, Literal, Union
 
 from .._errors import APIError
-from .models import CustomerSession, read_components_with
+from .models import CustomerSession, Unread
 from .params import Components
-from .shape import Unreadable, check_shape, json_type, plausible_secret
+from .shape import check_shape, json_type
 
-if TYPE_CHECKING:  # cattrs loads with the first answer (import time): see _hooks
+if TYPE_CHECKING:  # cattrs loads with the first answer that needs it: see _hooks
     import cattrs
 
 __all__ = ["build_converter", "get_converter", "structure_components", "structure_session"]
+
+
+class _Unreadable(ValueError):
+    """A JSON value of the wrong type, raised by the hooks below. Its message names the
+    type, never the value (the value may be a client secret)."""
 
 
 def _strict(kind: type, words: str) -> Any:
@@ -25,7 +35,7 @@ def _strict(kind: type, words: str) -> Any:
     def hook(value: Any, _: Any) -> Any:
         if type(value) is kind:
             return value
-        raise Unreadable(f"expected {words}, got {json_type(value)}")
+        raise _Unreadable(f"expected {words}, got {json_type(value)}")
 
     return hook
 
@@ -38,16 +48,16 @@ def _literal(value: Any, t: Any) -> Any:
     # Forward compatible: a value a newer API version added is kept as its string.
     if isinstance(value, str):
         return value
-    raise Unreadable(f"expected a string, got {json_type(value)}")
+    raise _Unreadable(f"expected a string, got {json_type(value)}")
 
 
 def _datetime(value: Any, _: Any) -> datetime:
     if type(value) is not int:
-        raise Unreadable(f"expected a Unix timestamp (an integer), got {json_type(value)}")
+        raise _Unreadable(f"expected a Unix timestamp (an integer), got {json_type(value)}")
     try:
         return datetime.fromtimestamp(value, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
-        raise Unreadable("expected a Unix timestamp, got an integer out of range") from None
+        raise _Unreadable("expected a Unix timestamp, got an integer out of range") from None
 
 
 def _is_sequence(t: Any) -> bool:
@@ -66,8 +76,8 @@ def _is_simple_optional(t: Any) -> bool:
 def build_converter(*, strict: bool = False) -> cattrs.Converter:
     """Build the converter; ``strict=True`` rejects unknown keys (tests prove model coverage).
 
-    The default converter leaves ``CustomerSession.components`` to be structured on
-    first read (``structure_components``); the strict one structures it at once.
+    The default converter leaves ``CustomerSession.components`` out (``structure_session``
+    has it read on first use); the strict one structures it at once.
     """
     from cattrs.gen import make_dict_structure_fn, override  # noqa: PLC0415 - see _hooks
     from cattrs.preconf.json import make_converter  # noqa: PLC0415
@@ -85,7 +95,7 @@ def build_converter(*, strict: bool = False) -> cattrs.Converter:
 
         def structure(v: Any, _: Any) -> Any:
             if not isinstance(v, list):
-                raise Unreadable(f"expected an array, got {json_type(v)}")
+                raise _Unreadable(f"expected an array, got {json_type(v)}")
             return tuple([hook(x, item) for x in v])
 
         return structure
@@ -118,7 +128,7 @@ def build_converter(*, strict: bool = False) -> cattrs.Converter:
 
 
 def _bad_map(value: Any) -> Any:
-    raise Unreadable(f"expected an object, got {json_type(value)}")
+    raise _Unreadable(f"expected an object, got {json_type(value)}")
 
 
 @functools.cache
@@ -137,10 +147,6 @@ def get_converter() -> cattrs.Converter:
     return _hooks()[0]
 
 
-_set_slot = object.__setattr__
-_clear_slot = object.__delattr__
-
-
 def structure_session(
     data: Mapping[str, Any],
     request_id: str | None = None,
@@ -150,18 +156,20 @@ def structure_session(
     """Build a CustomerSession from Stripe's JSON, keeping the response's request id and body.
 
     Raises :class:`APIError` (naming the field and type, never a value) when a known
-    field has the wrong JSON type; unknown fields and enum values are kept.
+    field has the wrong JSON type; unknown fields and enum values are kept. With the
+    default converter (``conv=None``), ``components`` is structured on first read; the
+    strict one (``build_converter(strict=True)``) structures it at once.
     """
-    if conv is None:
-        built = _build_session(data, request_id, replayed)
+    problem = check_shape(data)
+    if problem is None and conv is None:
+        built = _common_session(data, request_id, replayed)
         if built is not None:
             return built
-    problem = check_shape(data)
     if problem is None:
         try:
             hook = _hooks()[1] if conv is None else conv.get_structure_hook(CustomerSession)
             session: CustomerSession = hook(data, CustomerSession)
-        except Unreadable as e:
+        except _Unreadable as e:
             problem = str(e)
         except Exception as e:  # cattrs raises several kinds; the caller needs one
             problem = type(e).__name__
@@ -171,71 +179,50 @@ def structure_session(
             http_status=200,
             request_id=request_id,
         )
-    # The model is frozen; these three come from the response, not the JSON body.
-    _set_slot(session, "request_id", request_id)
-    _set_slot(session, "idempotent_replayed", replayed)
-    _set_slot(session, "_raw", data)
+    # The model is frozen; these come from the response, not from the fields of its JSON.
+    object.__setattr__(session, "request_id", request_id)
+    object.__setattr__(session, "idempotent_replayed", replayed)
+    object.__setattr__(session, "_raw", data)
     if (conv is None or conv is _hooks()[0]) and data.get("components") is not None:
-        # Unset slot: CustomerSession.__getattr__ structures it on first read. This
-        # keeps the common path (hand on client_secret) cheap: components is most
-        # of the structuring work.
-        _clear_slot(session, "components")
+        object.__setattr__(session, "components", _UNREAD)
     return session
 
 
-#: Stands in for ``components`` while a session is built, until its slot is cleared.
-_NOT_READ_YET: Final = Components()
-_UTC: Final = timezone.utc
-
-
-def _build_session(
+def _common_session(
     data: Mapping[str, Any], request_id: str | None, replayed: bool
 ) -> CustomerSession | None:
     """The common answer, built without the generic hooks; None for any other.
 
-    The common answer is what Stripe sends for a create: every field of the JSON type
-    ``check_shape`` asks for (and none that ``_shape.impossible`` refuses), ``customer``
-    an id (not expanded) and ``components`` an object. It is built directly, in a third
-    of the time of the generic path, which handles (and explains) everything else.
-    ``tests/test_models.py`` checks both give
-    equal sessions.
+    The common answer is what Stripe sends for a create: of the shape ``check_shape``
+    asks for (the caller has checked), ``customer`` an id (not expanded), ``components``
+    an object, timestamps a datetime can hold. It is built directly, in a third of the
+    time of the generic path, which handles (and explains) everything else;
+    ``tests/test_models.py`` checks both give equal sessions and equal refusals.
     """
-    get = data.get
-    secret, created, expires_at = get("client_secret"), get("created"), get("expires_at")
-    livemode, customer, account = get("livemode"), get("customer"), get("customer_account")
-    if not (
-        get("object") == "customer_session"
-        and type(secret) is str
-        and plausible_secret(secret)  # an empty or implausible one: _shape.impossible says why
-        and type(created) is int
-        and type(expires_at) is int
-        and created <= expires_at  # one that expires before it was made: likewise
-        and type(livemode) is bool
-        and (customer is None or type(customer) is str)
-        and (account is None or type(account) is str)
-        and type(get("components")) is dict
-    ):
+    customer, components = data.get("customer"), data.get("components")
+    if type(customer) is dict or components is None:
         return None
     try:
-        created_at = datetime.fromtimestamp(created, _UTC)
-        expires = datetime.fromtimestamp(expires_at, _UTC)
+        created = datetime.fromtimestamp(data["created"], _UTC)
+        expires_at = datetime.fromtimestamp(data["expires_at"], _UTC)
     except (OverflowError, OSError, ValueError):
-        return None
-    session = CustomerSession(
-        secret,
-        created_at,
-        expires,
-        livemode,
+        return None  # the generic path says which
+    return CustomerSession(
+        data["client_secret"],
+        created,
+        expires_at,
+        data["livemode"],
         customer,
         "customer_session",
-        account,
-        _NOT_READ_YET,
+        data.get("customer_account"),
+        _UNREAD,  # type: ignore[arg-type]  # read on first use: see models._ReadOnFirstUse
         request_id,
         replayed,
         data,
     )
-    _clear_slot(session, "components")  # read on first use (CustomerSession.__getattr__)
-    return session
+
+
+_UTC: Final = timezone.utc
 
 
 def structure_components(data: Any, request_id: str | None = None) -> Components:
@@ -245,7 +232,7 @@ def structure_components(data: Any, request_id: str | None = None) -> Components
     try:
         components: Components = _hooks()[2](data, Components)
     except Exception as e:  # cattrs raises several kinds; the caller needs one
-        problem = str(e) if isinstance(e, Unreadable) else type(e).__name__
+        problem = str(e) if isinstance(e, _Unreadable) else type(e).__name__
         raise APIError(
             f"Stripe answered with components this SDK could not read ({problem}); "
             "is stripe_version newer than the models? session.to_dict() has the JSON.",
@@ -255,4 +242,5 @@ def structure_components(data: Any, request_id: str | None = None) -> Components
     return components
 
 
-read_components_with(structure_components)
+#: What a session's ``components`` holds until first read (see ``models.Unread``).
+_UNREAD: Final = Unread(structure_components)

@@ -1,43 +1,22 @@
 """Response models: CustomerSession and the expanded Customer.
 
-The component classes are shared with the parameters (see ``_params``): the
+The component classes are shared with the parameters (see ``params``): the
 response has the same shape as the request, so one set of names serves both.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import attrs
 
 from .._errors import APIError
 from .params import Components
 
-__all__ = ["Customer", "CustomerSession", "read_components_with"]
-
-
-def _load_reader(data: Any, request_id: str | None) -> Components:
-    # A session unpickled where the converter was never imported: importing it installs
-    # the reader (by name, so that this module does not depend on it).
-    importlib.import_module(f"{__package__}.converter")
-    return _read_components(data, request_id)
-
-
-#: Turns a response's ``components`` JSON into :class:`Components`. The one converter
-#: (``_converter``) installs it at import: the models never import the converter, so
-#: "JSON to model" lives in one module and the two do not import each other.
-_read_components: Callable[[Any, str | None], Components] = _load_reader
-
-
-def read_components_with(reader: Callable[[Any, str | None], Components]) -> None:
-    """Install how a session's lazy ``components`` is read (called once, by ``_converter``)."""
-    global _read_components  # noqa: PLW0603 - set once at import
-    _read_components = reader
+__all__ = ["Customer", "CustomerSession", "Unread"]
 
 
 @attrs.frozen
@@ -126,8 +105,8 @@ class CustomerSession:
         """Return the JSON object Stripe sent, including fields this SDK does not model."""
         return copy.deepcopy(dict(self._raw))
 
-    # eq, hash and pickling are written out (attrs would generate them) so that none of
-    # them reads ``components``, which may be unset (lazy) or unreadable.
+    # eq, pickling and repr are written out (attrs would generate them) so that none of
+    # them raises when ``components`` cannot be read (see _ReadOnFirstUse).
     def _compared(self) -> tuple[Any, ...]:
         try:
             components: Any = self.components
@@ -156,11 +135,9 @@ class CustomerSession:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        # Only the slots that are set: an unset ``components`` stays lazy in the copy.
-        state = {}
-        for field in attrs.fields(type(self)):
-            with contextlib.suppress(AttributeError):  # an unset slot
-                state[field.name] = object.__getattribute__(self, field.name)
+        fields = attrs.fields(type(self))
+        state = {f.name: getattr(self, f.name) for f in fields if f.name != "components"}
+        state["components"] = _COMPONENTS.stored(self)  # not read: stays so in the copy
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -168,8 +145,7 @@ class CustomerSession:
             object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
-        # Written out (attrs would write the same) so that a repr never raises, even
-        # when components cannot be read: a repr goes into logs and tracebacks.
+        # A repr goes into logs and tracebacks: it never raises.
         parts = []
         for field in attrs.fields(type(self)):
             if not field.repr:
@@ -181,15 +157,45 @@ class CustomerSession:
             parts.append(f"{field.name}={value}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    if not TYPE_CHECKING:  # hidden from type checkers, so a misspelt attribute still fails
 
-        def __getattr__(self, name: str) -> Any:
-            # Only an unset slot gets here: ``components`` of a session built from a
-            # response is left unset until first read (see _converter.structure_session).
-            if name != "components":
-                raise AttributeError(
-                    f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
-                )
-            value = _read_components(self._raw.get("components"), self.request_id)
-            object.__setattr__(self, "components", value)
-            return value
+class Unread(NamedTuple):
+    """What ``CustomerSession.components`` holds until first read: the function that reads it.
+
+    The converter passes its own ``structure_components``: the models need not import the
+    converter, and a pickled session names the function, so unpickling imports it.
+    """
+
+    read: Callable[[Any, str | None], Components]
+
+
+class _ReadOnFirstUse:
+    """``CustomerSession.components``: structured from the answer's JSON when first read.
+
+    Why: a create's caller mostly hands on the client secret, and structuring
+    ``components`` up front makes a whole create 14% dearer (``benchmarks/instructions.py``:
+    sdk 814 K -> 930 K instructions, piece:structure 31 K -> 140 K); and components this
+    SDK cannot read must not cost the secret. The slot holds an :class:`Unread` until then.
+    """
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot  # the slot attrs made for the field
+
+    def __get__(self, session: CustomerSession | None, owner: type | None = None) -> Any:
+        if session is None:
+            return self
+        value = self.slot.__get__(session, owner)
+        if type(value) is Unread:
+            value = value.read(session._raw.get("components"), session.request_id)
+            self.slot.__set__(session, value)
+        return value
+
+    def __set__(self, session: CustomerSession, value: Any) -> None:
+        self.slot.__set__(session, value)
+
+    def stored(self, session: CustomerSession) -> Any:
+        """What the slot holds (an :class:`Unread` or the components), read or not."""
+        return self.slot.__get__(session, type(session))
+
+
+_COMPONENTS: Final = _ReadOnFirstUse(CustomerSession.components)
+CustomerSession.components = _COMPONENTS  # type: ignore[assignment]

@@ -1,4 +1,5 @@
-"""What the SDK reads in Stripe's JSON: the JSON types of a session's fields, in words."""
+"""What a customer_session's JSON must be before one is built: the one table of its fields'
+JSON types, and the checks no type can express. Messages name types, never values."""
 
 from __future__ import annotations
 
@@ -8,12 +9,7 @@ from typing import Any, Final
 
 from .._safe_text import safe_repr
 
-__all__ = ["Unreadable", "check_shape", "impossible", "json_type", "plausible_secret"]
-
-
-class Unreadable(ValueError):
-    """A JSON value of the wrong type. Its message names the type, never the value
-    (the value may be a client secret)."""
+__all__ = ["check_shape", "json_type"]
 
 
 def json_type(value: Any) -> str:
@@ -35,10 +31,8 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
-#: The fields of a customer_session whose JSON type is checked before structuring,
+#: The fields of a customer_session whose JSON type is checked before anything is built,
 #: with what each may be (Stripe's documented types; ``None`` means null or absent).
-#: ``_converter._build_session`` tests the same types inline for the common answer:
-#: change both (``tests/test_models.py`` checks they agree).
 _SHAPE: Final = (
     ("client_secret", (str,), "a string"),
     ("created", (int,), "an integer"),
@@ -63,10 +57,10 @@ def check_shape(data: Mapping[str, Any]) -> str | None:
         value = data.get(name)
         if type(value) not in kinds:
             return f"{name}: expected {words}, got {json_type(value)}"
-    return impossible(data["client_secret"], data["created"], data["expires_at"])
+    return _impossible(data["client_secret"], data["created"], data["expires_at"])
 
 
-def impossible(client_secret: str, created: int, expires_at: int) -> str | None:
+def _impossible(client_secret: str, created: int, expires_at: int) -> str | None:
     """Why a session of the right types still cannot be, or None.
 
     A session with no client secret is of no use to a front end, one whose client
@@ -74,11 +68,10 @@ def impossible(client_secret: str, created: int, expires_at: int) -> str | None:
     space or a newline) is not Stripe's answer, and one that expires before it was
     created was never valid: all are refused (the message names the fields and the
     timestamps, never the secret).
-    ``_converter._build_session`` asks the same of the common answer.
     """
     if not client_secret:
         return "client_secret: expected a non-empty string, got an empty string"
-    if not plausible_secret(client_secret):
+    if not _plausible_secret(client_secret):
         # Never the value: it may be an API key a confused server put there.
         return (
             "client_secret: expected a client secret (Stripe's prefix, then printable "
@@ -86,8 +79,7 @@ def impossible(client_secret: str, created: int, expires_at: int) -> str | None:
             "is not one"
         )
     # A timestamp no datetime can hold is left to the converter, which says so.
-    in_range = _FIRST <= created <= _LAST and _FIRST <= expires_at <= _LAST
-    if in_range and expires_at < created:
+    if expires_at < created and _FIRST <= created <= _LAST and _FIRST <= expires_at <= _LAST:
         return f"expires_at ({expires_at}) is earlier than created ({created})"
     return None
 
@@ -98,7 +90,7 @@ def impossible(client_secret: str, created: int, expires_at: int) -> str | None:
 _SECRET: Final = re.compile("cuss_secret_[!-~]+")
 
 
-def plausible_secret(value: str) -> bool:
+def _plausible_secret(value: str) -> bool:
     """Whether ``value`` could be a customer session's client secret."""
     return _SECRET.fullmatch(value) is not None
 
