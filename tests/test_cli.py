@@ -355,6 +355,7 @@ def test_head_minus_one_exits_quietly_with_the_resume_hint(tmp_path: Path) -> No
     assert fake.created < 200  # it stopped sending
 
 
+@pytest.mark.timing
 def test_an_unreachable_base_url_stops_the_batch_at_once(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -202,6 +202,7 @@ def test_an_id_holding_other_whitespace_stops_the_batch(fake: FakeStripe) -> Non
 # 6. A line that never ends.
 
 
+@pytest.mark.timing
 def test_a_line_that_never_ends_stops_the_batch(fake: FakeStripe) -> None:
     started = time.monotonic()
     out = run(fake, "batch", "/dev/zero", timeout=60)

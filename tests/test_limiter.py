@@ -205,6 +205,7 @@ async def test_a_429_anywhere_pauses_batches_everywhere(redis_server: RedisServe
     await second.aclose()
 
 
+@pytest.mark.timing
 async def test_a_redis_that_never_answers_costs_at_most_its_timeout(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -1384,6 +1384,7 @@ class SyncLife(Life):
 
 
 @pytest.mark.parametrize("machine", [AsyncLife, SyncLife], ids=["async", "sync"])
+@pytest.mark.timing
 def test_a_client_life_against_a_hostile_server(machine: type[Life], fast_retries: None) -> None:
     """Random lives of a client hold every invariant (see the module docstring)."""
     if not os.path.isdir("/proc/self/fd"):

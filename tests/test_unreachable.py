@@ -30,6 +30,7 @@ def items(n: int) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("kind", ["async", "sync"])
+@pytest.mark.timing
 async def test_a_batch_nothing_can_reach_stops_after_ten_attempts(kind: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
@@ -69,6 +70,7 @@ async def test_stream_many_reports_what_finished_before_stopping() -> None:
     assert all(isinstance(r.error, ss.APIConnectionError) for r in seen)
 
 
+@pytest.mark.timing
 async def test_it_stops_after_ten_seconds_of_failures_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_batch, "UNREACHABLE_SECONDS", 0.3)
     url = f"http://127.0.0.1:{free_port()}"
