@@ -57,8 +57,6 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     ``max_retries``).
     """
     monkeypatch.setattr(_retry, "DEFAULT_POLICY", FAST_RETRIES)
-    # Until _batch/pacing.py takes its pause from the batch's policy, it reads this.
-    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", FAST_RETRIES.max_pause)
 
 
 @pytest.fixture
@@ -66,7 +64,6 @@ def real_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch pauses after a 429 as it does outside the suite (1 s, Retry-After up to 60 s)."""
     policy = attrs.evolve(FAST_RETRIES, pause=DEFAULT_PAUSE, max_pause=MAX_PAUSE)
     monkeypatch.setattr(_retry, "DEFAULT_POLICY", policy)
-    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", MAX_PAUSE)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .._config import Config, mask_url
-from .._errors import APIError, APITimeoutError
+from .._errors import APIError, APITimeoutError, ValidationError
 from .._safe_text import (
     MAX_QUOTE,
     printable,
@@ -23,7 +23,7 @@ from .._safe_text import (
     server_text,
 )
 
-__all__ = ["redirect_error", "timeout_error", "why_unreachable"]
+__all__ = ["redirect_error", "refused_request", "timeout_error", "why_unreachable"]
 
 
 def why_unreachable(e: aiohttp.ClientError, config: Config) -> str:
@@ -99,3 +99,18 @@ def timeout_error(
     else:
         what = f"took longer than the timeout of {timeout.total}s for one attempt"
     return APITimeoutError(f"Request to Stripe timed out: it {what}", idempotency_key=key)
+
+
+def refused_request(e: ValueError, config: Config) -> ValidationError:
+    """aiohttp refused to build the request (nothing was sent), as a ValidationError.
+
+    It does so when credentials it would add itself meet the SDK's ``Authorization``
+    header: a ``~/.netrc`` entry for the host (with ``trust_env``), say.
+    """
+    return ValidationError(
+        "aiohttp refused to build the request, so nothing was sent: "
+        f"{type(e).__name__}: {redact(str(e), *config.secrets)[:200]} "
+        "(a ~/.netrc entry for the API host, read with trust_env=True, or credentials "
+        "in a URL would replace the API key's Authorization header)",
+        param="session",
+    )

@@ -1,0 +1,49 @@
+"""Reading an answer's body: identity-encoded only, at most MAX_RESPONSE_BYTES, a JSON object."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+import aiohttp
+
+__all__ = ["MAX_RESPONSE_BYTES", "decode", "encoded", "read_capped"]
+
+#: The largest answer read, in bytes. Stripe's answers for this endpoint are a few KB,
+#: an expanded Customer a few more: anything near this size is not Stripe talking.
+MAX_RESPONSE_BYTES: Final = 1024 * 1024
+
+
+def encoded(headers: Mapping[str, str]) -> bool:
+    """Whether the body is compressed or otherwise encoded (the SDK asks for identity)."""
+    encoding = headers.get("Content-Encoding")  # Stripe sends none
+    return encoding is not None and encoding.strip().lower() not in ("", "identity")
+
+
+async def read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body of an answer of unknown length, or None when it is over the cap."""
+    if resp.content_length is None:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+    return None
+
+
+def decode(raw: bytes) -> Any:
+    """The JSON object in ``raw``, or a short description of why there is none."""
+    try:
+        payload = json.loads(raw)
+    except RecursionError:
+        return "JSON nested too deeply"
+    except ValueError as e:  # UnicodeDecodeError and too-long integers included
+        return f"not valid JSON: {type(e).__name__}, {len(raw)} bytes"
+    if isinstance(payload, dict):
+        return payload
+    return f"a JSON {type(payload).__name__}, {len(raw)} bytes"

@@ -1,0 +1,145 @@
+"""Whose answer is it: the checks that an answer belongs to the request that was sent.
+
+A connection that is out of step (a stray response on a kept-alive connection, a
+confused proxy) delivers another request's answer; it is refused here, before anyone
+reads it, by its ``Idempotency-Key`` echo, its owner and its mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+from .._config import Config
+from .._errors import APIError
+from .._safe_text import request_id_of, safe_headers, server_text
+
+__all__ = ["asked_owner", "key_mode", "plainly_ours", "stranger"]
+
+
+def asked_owner(body: str) -> tuple[str | None, str | None]:
+    """Which owner the form ``body`` asks a session for: ``(customer, customer_account)``.
+
+    Read from the body as sent (``extra_params`` may have replaced an argument):
+    ``customer=`` and ``customer_account=`` at the top level of the form, None where
+    the body names none.
+    """
+    return _field(body, "customer=", "&customer="), _field(
+        body, "customer_account=", "&customer_account="
+    )
+
+
+def _field(body: str, prefix: str, inner: str) -> str | None:
+    """The first top-level value of a form field (its ``prefix`` and ``&prefix`` given)."""
+    if body.startswith(prefix):
+        start = len(prefix)
+    else:
+        at = body.find(inner)
+        if at < 0:
+            return None
+        start = at + len(inner)
+    end = body.find("&", start)
+    value = body[start:] if end < 0 else body[start:end]
+    return unquote_plus(value) if "%" in value or "+" in value else value
+
+
+def plainly_ours(
+    data: Mapping[str, Any],
+    echoed: str | None,
+    key: str,
+    asked: tuple[str | None, str | None],
+    live: bool | None,
+) -> bool:
+    """Whether an answer plainly is this request's: the fast path before ``stranger``.
+
+    Buys skipping ``stranger``'s general walk for the common answer (the echo absent
+    or ours, the owner exactly the one asked for, the key's mode); anything else,
+    including what only looks odd, goes through ``stranger``.
+    """
+    return (
+        (echoed is None or echoed == key)
+        and data.get("customer") == asked[0]
+        and data.get("customer_account") == asked[1]
+        and (live is None or data.get("livemode") is live)
+    )
+
+
+def stranger(
+    data: Mapping[str, Any] | None,
+    status: int,
+    headers: Mapping[str, str],
+    key: str,
+    asked: tuple[str | None, str | None],
+    config: Config,
+) -> APIError | None:
+    """The error refusing an answer (``data``: its JSON, None for an error) that belongs
+    to another request, or None.
+
+    Stripe echoes the ``Idempotency-Key`` it answers; a session names its owner and
+    whether it is live. An answer that echoes another key, whose ``customer`` or
+    ``customer_account`` is not what was asked for (null where one was asked for,
+    one where none was; the id of an expanded Customer included), or whose
+    ``livemode`` is not the API key's mode (``sk_test_``/``rk_test_``: false;
+    ``sk_live_``/``rk_live_``: true) was read from a connection that is out of step
+    (a stray response on a kept-alive connection, a confused proxy): it is refused,
+    retryable, and its connection is closed.
+
+    An answer without the echo is accepted when all else matches: proxies may strip
+    headers, so a missing echo is no sign of another request. A value of the wrong
+    type is left to the converter to report.
+    """
+    found: list[str] = []
+    echoed = headers.get("Idempotency-Key")
+    if echoed is not None and echoed != key:
+        found.append(f"the idempotency key {_quoted(echoed, config)} where {key!r} was sent")
+    if data is not None:  # a decoded answer, not an error
+        wanted = {"customer": asked[0], "customer_account": asked[1]}
+        for field in ("customer", "customer_account"):
+            got = data.get(field)
+            if field == "customer" and isinstance(got, dict):  # expanded: a Customer
+                got = got.get("id")
+                if not isinstance(got, str):
+                    continue  # no id, or not a string: the converter refuses it
+            value = wanted.get(field)
+            if (got is None or isinstance(got, str)) and got != value:
+                found.append(
+                    f"{field} {_owner(got, config)} where "
+                    f"{'none' if value is None else repr(value)} was asked for"
+                )
+        livemode, live = data.get("livemode"), key_mode(config.api_key)
+        if isinstance(livemode, bool) and live is not None and livemode != live:
+            found.append(
+                f"livemode {'true' if livemode else 'false'} where a "
+                f"{'live' if live else 'test'} mode key was sent"
+            )
+    if not found:
+        return None
+    return APIError(
+        f"Refused an answer to another request: it carries {' and '.join(found)}; "
+        "its connection was closed (the call may be retried on a new one with the same key)",
+        http_status=status,
+        request_id=request_id_of(headers, config.secrets),
+        idempotency_key=key,
+        headers=safe_headers(headers, config.secrets),
+        should_retry=True,
+    )
+
+
+def _owner(value: str | None, config: Config) -> str:
+    """An answer's customer or customer_account for a message (null: ``null``)."""
+    return "null" if value is None else _quoted(value, config)
+
+
+def key_mode(api_key: str) -> bool | None:
+    """Whether ``api_key`` is a live mode key; None when its prefix does not say."""
+    if api_key.startswith(("sk_test_", "rk_test_")):
+        return False
+    if api_key.startswith(("sk_live_", "rk_live_")):
+        return True
+    return None
+
+
+def _quoted(value: str, config: Config) -> str:
+    """A server's value for a message: masked, bounded, printable, quoted."""
+    return repr(server_text(value, 80, config.secrets))
