@@ -18,9 +18,9 @@ So one call takes at most ``(max_retries + 1) * timeout + max_retries * max_wait
 seconds: with the defaults (80 s, 2 retries, 5 s), 250 s.
 
 The first attempt of every call is made by the caller in plain code, and tenacity is
-imported and built only when it failed: measured with callgrind, wrapping every
-attempt in ``AsyncRetrying`` costs about 237 K instructions per call, against 822 K
-for a whole ``create`` (benchmarks/instructions.py; the figure in /work/notes/retry.md).
+imported and built only when it failed (then :meth:`RetryPolicy.retry`): a ``create``
+whose every attempt went through ``AsyncRetrying`` cost 1002 K instructions against
+837 K (``benchmarks/instructions.py sdk``, callgrind), a fifth more for nothing.
 """
 
 from __future__ import annotations

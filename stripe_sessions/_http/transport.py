@@ -18,30 +18,15 @@ from .._limits.local import RateLimiter
 from .._safe_text import request_id_of, safe_headers, safe_repr
 from .body import MAX_RESPONSE_BYTES, decode, encoded, read_capped
 from .failures import redirect_error, refused_request, timeout_error, why_unreachable
+from .headers import client_headers
 from .options import RequestOptions
 from .owner import asked_owner, key_mode, plainly_ours, stranger
-from .pool import SDK_HEADERS, ConnectionPool, verified_context
+from .pool import ConnectionPool, verified_context
 from .retry import retry_after
 
 __all__ = ["Answer", "Transport"]
 
 logger: Final = logging.getLogger("stripe_sessions")
-
-
-class Masked(str):
-    """A header value whose ``repr`` hides it: error trackers render locals with ``repr``."""
-
-    masked: str
-
-    def __repr__(self) -> str:
-        return repr(self.masked)
-
-
-def masked(value: str, shown: str) -> Masked:
-    """``value`` as a :class:`Masked` string whose ``repr`` is that of ``shown``."""
-    secret = Masked(value)
-    secret.masked = shown
-    return secret
 
 
 class Answer(NamedTuple):
@@ -71,18 +56,7 @@ class Transport:
         self.session = session
         #: Takes a slot before every attempt (``rate_limiter=``), or None.
         self.limiter = limiter
-        headers: dict[str, str] = {
-            "Authorization": masked(f"Bearer {config.api_key}", f"Bearer {config.masked_key}"),
-            "Stripe-Version": config.stripe_version,
-            **SDK_HEADERS,
-        }
-        if config.stripe_account:
-            headers["Stripe-Account"] = config.stripe_account
-        if config.stripe_context:
-            headers["Stripe-Context"] = config.stripe_context
-        headers.update(config.default_headers)
-        sent = session.default_headers  # what the session sends anyway
-        self._headers: Final = {k: v for k, v in headers.items() if sent.get(k) != v}
+        self._headers: Final = client_headers(config, session.default_headers)
         self._timeout: Final = aiohttp.ClientTimeout(
             total=config.timeout, connect=config.connect_timeout
         )
