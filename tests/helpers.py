@@ -4,16 +4,26 @@
 - ``Api``: drives either client from an async test (the sync one from a worker thread).
 - ``run_script``: runs a snippet in a fresh interpreter (exit, signals, fork, leaks).
 - ``Exploding``: a caller's mapping that fails when read.
+- ``items``: a batch's input; ``free_port``: a port nothing listens on.
+- ``until`` / ``until_sync``: wait for a condition, failing only on a hang (``PATIENCE``).
+- ``cli_env``: the environment a CLI subprocess runs in (only the given Stripe key).
+
+The other support modules, each one subject: ``hostile`` and ``hostile_tcp`` (hostile
+servers and a tampering proxy), ``leaks`` (what an error tracker shows, and the
+secrets it must not), ``pacing`` (a fake clock, and the rate checks on recorded starts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +122,42 @@ def decode(body: str) -> dict[str, Any]:
     """A form body as nested dicts and lists, read by the fake's parser (no caps in reach)."""
     limits = FormLimits(max_body_bytes=1 << 30, max_fields=1 << 20)
     return parse_form(body.encode(), limits)
+
+
+def items(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
+    """A batch's input: ``n`` valid create parameters, customers ``cus_<start>``... on."""
+    for i in range(start, start + n):
+        yield {"customer": f"cus_{i}", "components": PRICING}
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+#: How long a test waits for something that takes milliseconds: only a hang reaches it.
+PATIENCE = 30.0
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Yield to the loop until ``check()`` holds; fail (naming ``what``) only on a hang."""
+    deadline = time.monotonic() + PATIENCE
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def until_sync(check: Callable[[], bool], what: str) -> None:
+    """``until`` for a thread without a loop."""
+    deadline = time.monotonic() + PATIENCE
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def cli_env(key: str, **extra: str) -> dict[str, str]:
+    """This environment without any ``STRIPE_*`` variable, with ``STRIPE_API_KEY=key``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
+    return {**base, "STRIPE_API_KEY": key, **extra}

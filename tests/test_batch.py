@@ -18,14 +18,8 @@ from stripe_sessions._batch.engine import WORKER_NAME
 from stripe_sessions._batch.pacing import Pacer
 from stripe_sessions._batch.reader import READ_AHEAD
 from stripe_sessions.testing import FakeStripe, FaultMix
-from tests.helpers import PRICING, Api, run_script
+from tests.helpers import PRICING, Api, items, run_script
 from tests.pacing import assert_at_most, check_spacing
-
-
-def items(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
-    for i in range(start, start + n):
-        yield {"customer": f"cus_{i}", "components": {"pricing_table": {"enabled": True}}}
-
 
 MIX = FaultMix(
     server_error=0.10,

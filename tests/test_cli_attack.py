@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 
 from stripe_sessions._cli import ids as _cli_ids
 from stripe_sessions.testing import FakeStripe
+from tests.helpers import cli_env
 
 KEY = "sk_test_cli_attack_0123456789"
 PY = sys.executable
@@ -38,11 +38,6 @@ def fake() -> Iterator[FakeStripe]:
         yield server
 
 
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
-    return {**base, "STRIPE_API_KEY": KEY, **extra}
-
-
 def shell(command: str, *, stdin: bytes | None = None, timeout: float = 60, **extra: str) -> Any:
     """``bash -c COMMAND``, where ``$CLI`` runs the command line."""
     return subprocess.run(
@@ -51,7 +46,7 @@ def shell(command: str, *, stdin: bytes | None = None, timeout: float = 60, **ex
         capture_output=True,
         timeout=timeout,
         check=False,
-        env=env(CLI=f"{PY} -m stripe_sessions", **extra),
+        env=cli_env(KEY, CLI=f"{PY} -m stripe_sessions", **extra),
     )
 
 
@@ -64,7 +59,7 @@ def run(
         capture_output=True,
         timeout=timeout,
         check=False,
-        env=env(**extra),
+        env=cli_env(KEY, **extra),
     )
 
 
@@ -99,7 +94,7 @@ def _batch_with_stderr_closed_after_the_key(
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.PIPE,
-            env=env(),
+            env=cli_env(KEY),
         )
         assert proc.stdin is not None and proc.stderr is not None
         try:
@@ -221,7 +216,7 @@ def test_skipping_a_line_that_never_ends_gives_up_at_a_bound(fake: FakeStripe) -
             capture_output=True,
             timeout=120,
             check=False,
-            env=env(),
+            env=cli_env(KEY),
         )
     err = out.stderr.decode()
     assert out.returncode == 2, err
@@ -254,7 +249,7 @@ def test_a_bad_key_or_url_is_a_usage_error(
         capture_output=True,
         timeout=60,
         check=False,
-        env=env(**{"STRIPE_BASE_URL": "http://127.0.0.1:9", **extra}),
+        env=cli_env(KEY, **{"STRIPE_BASE_URL": "http://127.0.0.1:9", **extra}),
     )
     err = out.stderr.decode()
     assert out.returncode == 2, err
@@ -300,7 +295,7 @@ def test_an_interrupted_batch_ends_with_its_summary(tmp_path: Path, signum: int,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env(),
+            env=cli_env(KEY),
         )
         assert proc.stdout is not None
         proc.stdout.readline()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from stripe_sessions.testing import FakeStripe
+from tests.helpers import cli_env
 
 KEY = "sk_test_cli_input_0123456789"
 RATE_5 = ("--rate", "5", "--base-url")
@@ -33,11 +34,6 @@ def fake() -> Iterator[FakeStripe]:
         yield server
 
 
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
-    return {**base, "STRIPE_API_KEY": KEY, **extra}
-
-
 def run(
     fake: FakeStripe, *args: str, stdin: bytes | None = None, stdout: int | None = None
 ) -> subprocess.CompletedProcess[bytes]:
@@ -49,7 +45,7 @@ def run(
         stderr=subprocess.PIPE,
         timeout=120,
         check=False,
-        env=env(),
+        env=cli_env(KEY),
     )
 
 
@@ -208,7 +204,7 @@ def test_after_sigkill_the_key_is_already_on_stderr(tmp_path: Path) -> None:
                 [sys.executable, "-m", "stripe_sessions", "batch", str(path), *RATE_5, fake.url],
                 stdout=subprocess.DEVNULL,
                 stderr=err_file,
-                env=env(),
+                env=cli_env(KEY),
             )
             try:
                 deadline = time.monotonic() + 60
@@ -244,7 +240,7 @@ def test_closed_stdin_is_an_input_error(fake: FakeStripe) -> None:
         capture_output=True,
         timeout=60,
         check=False,
-        env=env(),
+        env=cli_env(KEY),
     )
     assert out.returncode == 0  # empty input: nothing to do, nothing claimed
     assert b"created 0, failed 0" in out.stderr
@@ -253,7 +249,7 @@ def test_closed_stdin_is_an_input_error(fake: FakeStripe) -> None:
         capture_output=True,
         timeout=60,
         check=False,
-        env=env(),
+        env=cli_env(KEY),
     )
     assert closed.returncode == 2, closed.stderr
     assert b"stdin is closed" in closed.stderr
@@ -276,7 +272,7 @@ def test_a_fifo_as_file_is_read_once_and_loses_no_id(fake: FakeStripe, tmp_path:
         [*CLI, "batch", str(fifo), "--rate", "5000", "--base-url", fake.url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=env(),
+        env=cli_env(KEY),
     )
     with open(fifo, "wb") as writer:
         for i in range(0, 3000, 100):
@@ -305,7 +301,7 @@ def test_a_closed_stderr_starts_nothing(fake: FakeStripe) -> None:
         capture_output=True,
         timeout=60,
         check=False,
-        env=env(),
+        env=cli_env(KEY),
     )
     assert out.returncode == 3
     assert out.stdout == b""
@@ -338,7 +334,7 @@ def test_a_100_mb_line_on_stdin_costs_bounded_memory(fake: FakeStripe) -> None:
         text=True,
         timeout=300,
         check=False,
-        env=env(),
+        env=cli_env(KEY),
     )
     code, err_bytes, peak_mib = map(int, out.stdout.split())
     assert code == 0, out.stderr

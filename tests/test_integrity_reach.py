@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 
 import stripe_sessions as ss
 from stripe_sessions._batch import reach as _batch
-from tests.helpers import PRICING
+from tests.helpers import PRICING, items
 from tests.hostile_tcp import HOST, Conn, ScriptedServer, response
 
 trustme = pytest.importorskip("trustme")
@@ -102,11 +101,6 @@ async def tls_port() -> AsyncIterator[tuple[str, list[int]]]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await server.wait_closed()
-
-
-def items(n: int) -> Iterator[dict[str, Any]]:
-    for i in range(n):
-        yield {"customer": f"cus_{i}", "components": PRICING}
 
 
 async def one_create(url: str) -> ss.APIConnectionError:

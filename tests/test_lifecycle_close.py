@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,24 +19,10 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._lifecycle import ClientClosedError
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+from tests.helpers import PRICING, until, until_sync
 
 #: Generous: a bound for things that happen at once, so a busy machine never fails a test.
 PATIENCE = 30.0
-
-
-async def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
-def _until_sync(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def _loop_threads() -> list[threading.Thread]:
@@ -58,7 +43,7 @@ async def test_aclose_lets_calls_in_flight_finish_within_the_grace(fake: FakeStr
     client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
     fake.slow_next(0.3, times=5)
     tasks = [asyncio.create_task(_create(client)) for _ in range(5)]
-    await _until(lambda: len(fake.requests) == 5, "5 requests")
+    await until(lambda: len(fake.requests) == 5, "5 requests")
     await client.aclose(grace=PATIENCE)
     sessions = await asyncio.gather(*tasks)
     assert all(isinstance(s, ss.CustomerSession) for s in sessions)
@@ -70,7 +55,7 @@ async def test_aclose_cuts_calls_after_the_grace_each_with_its_key(fake: FakeStr
     client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
     fake.slow_next(1.0, times=5)
     tasks = [asyncio.create_task(_create(client)) for _ in range(5)]
-    await _until(lambda: len(fake.requests) == 5, "5 requests")
+    await until(lambda: len(fake.requests) == 5, "5 requests")
     sent = {r.idempotency_key for r in fake.requests}
     await client.aclose(grace=0.05)
     assert all(t.done() for t in tasks), "aclose() returned with calls still running"
@@ -83,7 +68,7 @@ async def test_aclose_cuts_calls_after_the_grace_each_with_its_key(fake: FakeStr
         assert "may have created" in str(error)
     assert {e.idempotency_key for e in errors} == sent
     # The fake went on and created them (as Stripe may): retrying with the keys is safe.
-    await _until(lambda: fake.created == 5, "the fake to create the 5 sessions")
+    await until(lambda: fake.created == 5, "the fake to create the 5 sessions")
     async with ss.AsyncClient(api_key=fake.api_key, base_url=fake.url) as again:
         replays = [await _create(again, idempotency_key=e.idempotency_key) for e in errors]
     assert all(s.idempotent_replayed for s in replays)
@@ -113,7 +98,7 @@ async def test_aclose_cuts_the_calls_of_copies_too(fake: FakeStripe) -> None:
     copy = client.with_options(stripe_account="acct_1")
     fake.slow_next(5.0)
     task = asyncio.create_task(_create(copy, idempotency_key="copy-1"))
-    await _until(lambda: len(fake.requests) == 1, "the request")
+    await until(lambda: len(fake.requests) == 1, "the request")
     await copy.aclose(grace=0)  # a copy's close leaves the pool (and its calls) alone
     assert not task.done()
     await client.aclose(grace=0)
@@ -133,7 +118,7 @@ async def test_a_batch_in_flight_ends_with_its_key_and_resumes_creating_nothing_
             items, concurrency=4, rate_limit=None, batch_key="closing"
         )
     )
-    await _until(lambda: len(fake.requests) == 4, "4 requests")
+    await until(lambda: len(fake.requests) == 4, "4 requests")
     await client.aclose(grace=0.05)
     with pytest.raises(ClientClosedError) as info:
         await batch
@@ -170,7 +155,7 @@ async def test_a_cut_keeps_a_cancellation_of_the_callers_own(fake: FakeStripe) -
     client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
     fake.slow_next(5.0)
     task = asyncio.create_task(_create(client))
-    await _until(lambda: len(fake.requests) == 1, "the request")
+    await until(lambda: len(fake.requests) == 1, "the request")
     closing = asyncio.create_task(client.aclose(grace=0))
     await asyncio.sleep(0)  # the cut is made
     task.cancel()
@@ -192,7 +177,7 @@ async def test_aclose_leaves_no_task_behind(fake_stripe: FakeStripe) -> None:
     stream = client.customer_sessions.stream_many(
         [{"customer": "cus_1", "components": PRICING}] * 20, concurrency=3, rate_limit=None
     )
-    await _until(lambda: len(fake.requests) == 3, "3 requests")
+    await until(lambda: len(fake.requests) == 3, "3 requests")
     await client.aclose(grace=0)
     await asyncio.gather(*calls, return_exceptions=True)
     with pytest.raises(ClientClosedError):  # the stream ends at once, sending nothing
@@ -226,7 +211,7 @@ def test_every_call_ends_as_a_session_or_with_its_own_key(
             fake.slow_next(0.5 if is_slow else 0.0)
         keys = [f"k{i}-{time.monotonic_ns()}" for i in range(len(slow))]
         tasks = [asyncio.create_task(_create(client, idempotency_key=k)) for k in keys]
-        await _until(lambda: len(fake.requests) == len(slow), "every request")
+        await until(lambda: len(fake.requests) == len(slow), "every request")
         await client.aclose(grace=grace)
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         for key, outcome in zip(keys, outcomes, strict=True):
@@ -262,7 +247,7 @@ def test_sync_close_with_calls_in_flight_on_other_threads(fake_stripe: FakeStrip
     threads = [threading.Thread(target=work, args=(f"t-{i}",)) for i in range(5)]
     for t in threads:
         t.start()
-    _until_sync(lambda: len(fake_stripe.requests) == 5, "5 requests")
+    until_sync(lambda: len(fake_stripe.requests) == 5, "5 requests")
     client.close(grace=0.05)
     for t in threads:
         t.join(PATIENCE)
@@ -295,7 +280,7 @@ def test_sync_close_with_a_batch_in_flight(fake_stripe: FakeStripe) -> None:
 
     thread = threading.Thread(target=work)
     thread.start()
-    _until_sync(lambda: len(fake_stripe.requests) == 2, "2 requests")
+    until_sync(lambda: len(fake_stripe.requests) == 2, "2 requests")
     client.close(grace=0.05)
     thread.join(PATIENCE)
     assert not thread.is_alive()

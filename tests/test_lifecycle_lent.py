@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 
 import aiohttp
 import pytest
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+from tests.helpers import PRICING, until
 
 PATIENCE = 30.0
-
-
-async def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def test_a_lent_session_closed_before_a_create_refuses_it_with_its_key(
@@ -74,7 +65,7 @@ async def test_a_lent_session_closed_mid_call_ends_it_in_flight_with_its_key(
         api_key=fake.api_key, base_url=fake.url, session=lent, max_retries=max_retries
     ) as c:
         task = asyncio.create_task(c.customer_sessions.create(customer="cus_1", components=PRICING))
-        await _until(lambda: len(fake.requests) == 1, "the request to arrive")
+        await until(lambda: len(fake.requests) == 1, "the request to arrive")
         await lent.close()
         with pytest.raises(ss.ClientClosedError, match="may have created") as info:
             await task
@@ -92,7 +83,7 @@ async def test_a_lent_session_closed_mid_batch_ends_the_batch_with_keys(fake: Fa
         task = asyncio.create_task(
             c.customer_sessions.create_many(items, concurrency=1, batch_key="bk")
         )
-        await _until(lambda: len(fake.requests) >= 1, "the first request")
+        await until(lambda: len(fake.requests) >= 1, "the first request")
         await lent.close()
         with pytest.raises(ss.StripeError) as info:
             await task

@@ -22,6 +22,7 @@ import stripe_sessions as ss
 from stripe_sessions._limits import redis_limiter as _redis_limiter
 from stripe_sessions._limits.local import MAX_SLEEP
 from stripe_sessions.testing import RedisServer
+from tests.helpers import free_port
 
 HOUR_MS = 3_600_000
 SECRET = "S3CRET-pw"
@@ -265,7 +266,7 @@ def test_redis_limiter_numbers_are_checked_at_construction(
     timeout = min(timeout, 0.05) if timeout == timeout else timeout
     kwargs.pop("name", None)
     up = ss.RedisRateLimiter(shared_redis.url, name=name, **kwargs)
-    down = ss.RedisRateLimiter(f"redis://127.0.0.1:{_closed_port()}/0", name=name, **kwargs)
+    down = ss.RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0", name=name, **kwargs)
 
     async def main() -> None:
         for lim in (up, down):
@@ -325,14 +326,6 @@ def test_each_bad_argument_is_named(kwargs: dict[str, Any], param: str) -> None:
 def test_local_limiter_recovery_zero_is_refused() -> None:
     with pytest.raises(ss.ValidationError, match="recovery"):
         ss.LocalRateLimiter(25, recovery=0)
-
-
-def _closed_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize(

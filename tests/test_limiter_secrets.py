@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import subprocess
 import time
 import traceback
@@ -21,14 +20,9 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions._limits.redis_limiter import RedisURL
+from tests.helpers import free_port
 
 SECRET = "S3CRET-pw"
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def forms(tmp: Path, port: int) -> list[tuple[str, tuple[str, ...]]]:
@@ -72,7 +66,7 @@ async def test_every_credential_form_is_masked_in_repr_and_the_outage_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="stripe_sessions")
-    for url, secrets in forms(tmp_path, _closed_port()):
+    for url, secrets in forms(tmp_path, free_port()):
         caplog.clear()
         limiter = ss.RedisRateLimiter(url, rate=25, name="secrets", redis_timeout=0.5)
         assert_hidden(repr(limiter), secrets)

@@ -11,14 +11,13 @@ Each failure here is met under such tasks, on every Python, and each error check
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
 
 import stripe_sessions as ss
-from tests.helpers import PRICING
+from tests.helpers import PRICING, free_port
 from tests.hostile import Hostile, serve
 from tests.leaks import KEY, assert_clean, rendered
 
@@ -41,12 +40,6 @@ async def in_python_task(coro: Coroutine[Any, Any, T]) -> T:
         return await task
     finally:
         loop.set_task_factory(previous)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -72,7 +65,7 @@ async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A server that fails each request in its own way."""
     kind = request.param
     if kind == "refused":
-        yield f"http://127.0.0.1:{closed_port()}"
+        yield f"http://127.0.0.1:{free_port()}"
         return
     if kind == "HTTP 500":
         async with serve(Hostile()) as hostile:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from aiohttp import web
 
 import stripe_sessions as ss
-from tests.helpers import PRICING
+from tests.helpers import PRICING, free_port
 from tests.hostile import Hostile, serve, session_body, trickle
 from tests.leaks import KEY, SECRET, assert_clean, rendered
 
@@ -41,12 +40,6 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> Any:
     caplog.set_level(logging.DEBUG)
     yield
     assert_clean(caplog.text)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def failure(url: str, **kwargs: Any) -> ss.StripeError:
@@ -77,7 +70,7 @@ async def test_stripe_error_message_with_a_secret_is_redacted(hostile: Hostile) 
 
 
 async def test_connection_error() -> None:
-    error = await failure(f"http://127.0.0.1:{closed_port()}")
+    error = await failure(f"http://127.0.0.1:{free_port()}")
     assert isinstance(error, ss.APIConnectionError)
     assert error.__cause__ is None and error.__context__ is None
     assert_clean(rendered(error))

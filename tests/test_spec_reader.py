@@ -14,17 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from stripe_sessions._batch.reader import END, Source, ThreadedReader
-
-PATIENCE = 30.0
-
-
-async def until(condition: object, what: str) -> None:
-    """Yield to the loop until ``condition()`` holds (a hang fails after PATIENCE)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + PATIENCE
-    while not condition():  # type: ignore[operator]
-        assert loop.time() < deadline, f"never: {what}"
-        await asyncio.sleep(0.001)
+from tests.helpers import PATIENCE, until
 
 
 async def test_items_come_out_in_input_order_then_end() -> None:

@@ -45,7 +45,6 @@ import logging
 import os
 import threading
 import time
-import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -66,6 +65,7 @@ import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
 from stripe_sessions.testing._objects import session_object
 from tests.hostile_tcp import Proxy, cut_after, delay, drop, duplicate, response, trickle
+from tests.leaks import rendered
 
 T = TypeVar("T")
 
@@ -141,12 +141,6 @@ def open_fds() -> set[int]:
 def assert_no_secret(text: str, what: str) -> None:
     for secret in SECRETS:
         assert secret not in text, f"{secret!r} appears in {what}:\n{text}"
-
-
-def rendered(e: BaseException) -> str:
-    """``e`` as a traceback with locals (Sentry's default, pytest --showlocals)."""
-    tb = traceback.TracebackException(type(e), e, e.__traceback__, capture_locals=True)
-    return "".join(tb.format()) + "\n" + str(e) + "\n" + repr(e)
 
 
 class Records(logging.Handler):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from aiohttp import web
@@ -14,19 +11,7 @@ from aiohttp import web
 import stripe_sessions as ss
 from stripe_sessions._batch import reach as _batch
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def items(n: int) -> Iterator[dict[str, Any]]:
-    for i in range(n):
-        yield {"customer": f"cus_{i}", "components": PRICING}
+from tests.helpers import free_port, items
 
 
 @pytest.mark.parametrize("kind", ["async", "sync"])
