@@ -1,8 +1,8 @@
 """Specification of the batch pacer, on a fake clock: what each promise of ``Pacer`` means.
 
 Every time here is the fake clock's, so these read as the rules themselves and no
-machine is too slow for them. (The exact-spacing property under any mix of events is
-tests/test_limiter_pacer.py's.)
+machine is too slow for them. (The exact-spacing property under any mix of events, late
+wake-ups, and 429s of older epochs are tests/test_limiter_pacer.py's.)
 """
 
 from __future__ import annotations
@@ -130,13 +130,6 @@ async def test_a_429_halves_the_pace_and_each_later_success_wins_back_a_twentiet
     assert pacer.rate == 100.0  # never above the target
 
 
-async def test_successes_sent_before_the_429_do_not_speed_it_back_up() -> None:
-    pacer, _ = paced(100.0)
-    pacer.rate_limited(None, 0)
-    pacer.succeeded(0)
-    assert pacer.rate == 50.0
-
-
 async def test_a_429_of_an_older_epoch_extends_the_pause_but_halves_nothing() -> None:
     pacer, fake = paced(100.0)
     pacer.rate_limited(1.0, 0)
@@ -147,12 +140,9 @@ async def test_a_429_of_an_older_epoch_extends_the_pause_but_halves_nothing() ->
     assert resumed == pytest.approx(fake.now) and resumed >= 1000.0 + 2.5 - 1e-9
 
 
-async def test_the_pace_never_halves_below_the_floor_unless_the_target_is_lower() -> None:
+async def test_the_pace_never_halves_below_the_floor() -> None:
+    # (A target below the floor halves once, to half the target: test_limiter_pacer.py.)
     pacer, _ = paced(4.0)
     for _ in range(10):
         pacer.rate_limited(None)
     assert pacer.rate == MIN_PACE
-    slow, _ = paced(0.2)
-    slow.rate_limited(None)
-    slow.rate_limited(None)
-    assert slow.rate == pytest.approx(0.1)  # half the target, the lowest it goes
