@@ -1,0 +1,273 @@
+"""Error answers and the exceptions made of them, pinned where mutation testing
+(``make mutate``) found them unpinned: what each field holds, how text is bounded.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import pytest
+
+import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe
+from tests.helpers import PRICING
+
+
+async def _error(client: ss.AsyncClient) -> ss.StripeError:
+    with pytest.raises(ss.StripeError) as info:
+        await client.customer_sessions.create(customer="cus_1", components=PRICING)
+    return info.value
+
+
+def _card_declined(**fields: Any) -> dict[str, Any]:
+    error = {
+        "type": "card_error",
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "message": "Your card has insufficient funds.",
+        "param": "payment_method",
+        "doc_url": "https://stripe.com/docs/error-codes/card-declined",
+    }
+    error.update(fields)
+    return {"error": {k: v for k, v in error.items() if v is not None}}
+
+
+async def test_a_card_error_carries_its_decline_code(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(402, body=_card_declined())
+    error = await _error(client)
+    assert type(error) is ss.CardError
+    assert error.decline_code == "insufficient_funds"
+    assert error.code == "card_declined"
+    assert error.type == "card_error"
+    assert error.param == "payment_method"
+    assert error.doc_url == "https://stripe.com/docs/error-codes/card-declined"
+    assert error.message == "Your card has insufficient funds."
+    assert error.http_status == 402
+    assert str(error) == (
+        "Your card has insufficient funds. (HTTP 402, code=card_declined, "
+        f"param=payment_method, request_id={error.request_id})"
+    )
+
+
+@pytest.mark.parametrize("decline_code", [None, 42, ["x"], {"a": 1}])
+async def test_a_decline_code_that_is_not_text_is_none(
+    client: ss.AsyncClient, fake: FakeStripe, decline_code: Any
+) -> None:
+    body = _card_declined()
+    body["error"]["decline_code"] = decline_code
+    fake.fail_next(402, body=body)
+    error = await _error(client)
+    assert type(error) is ss.CardError
+    assert error.decline_code is None
+    assert error.code == "card_declined"
+
+
+async def test_every_short_field_is_bounded_and_printable(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    long = "x" * 500
+    fake.fail_next(
+        402,
+        body=_card_declined(
+            decline_code=long, code=long, param="p\x1b[31m", type=long, doc_url=long
+        ),
+    )
+    error = await _error(client)
+    for value in (error.decline_code, error.code, error.type, error.doc_url):
+        assert value == "x" * 200 + "..."
+    assert error.param == "p\\x1b[31m"
+
+
+async def test_a_message_is_cut_at_1000_characters(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(400, body={"error": {"type": "invalid_request_error", "message": "m" * 5000}})
+    error = await _error(client)
+    assert error.message == "m" * 1000 + "..."
+    assert ss.StripeError("n" * 1001).message == "n" * 1000 + "..."
+    assert ss.StripeError("n" * 1000).message == "n" * 1000
+
+
+async def test_an_error_without_a_message_names_the_status(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(403, body={"error": {"type": "invalid_request_error", "message": 7}})
+    error = await _error(client)
+    assert type(error) is ss.PermissionDeniedError
+    assert error.message == "Stripe answered HTTP 403"
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "kept"),
+    [
+        (
+            b'{"error": {"type": "invalid_request_error", "message": "caf\xe9 \xff!"}}',
+            "caf\ufffd \ufffd!",
+            '{"error": {"type": "invalid_request_error", "message": "caf\ufffd \ufffd!"}}',
+        ),
+        (
+            b"\xff\xfe<b>bad\xc3\x28 gateway</b>",
+            "Stripe answered HTTP 400 with a body that is not a Stripe error: "
+            "'\ufffd\ufffd<b>bad\ufffd( gateway</b>'",
+            "\ufffd\ufffd<b>bad\ufffd( gateway</b>",
+        ),
+    ],
+)
+async def test_an_error_body_that_is_not_utf8_is_read_with_replacement_characters(
+    client: ss.AsyncClient, fake: FakeStripe, body: bytes, message: str, kept: str
+) -> None:
+    fake.fail_next(400, body=body)
+    error = await _error(client)
+    assert type(error) is ss.InvalidRequestError
+    assert error.message == message
+    assert error.body == kept
+    str(error).encode("utf-8")  # loggable by a UTF-8 handler
+    repr(error).encode("utf-8")
+
+
+async def test_an_empty_or_blank_body_says_so(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    fake.fail_next(403, body=b" \r\n\t ")
+    error = await _error(client)
+    assert type(error) is ss.PermissionDeniedError
+    assert error.message == "Stripe answered HTTP 403 with an empty body"
+    assert error.json_body is None
+
+
+async def test_a_json_body_that_is_not_a_stripe_error_is_kept_and_quoted(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(401, body={"error": "boom", "n": 1})
+    error = await _error(client)
+    assert type(error) is ss.AuthenticationError
+    assert error.json_body == {"error": "boom", "n": 1}
+    assert error.message == (
+        "Stripe answered HTTP 401 with a body that is not a Stripe error: "
+        """'{"error": "boom", "n": 1}'"""
+    )
+    assert error.type is None and error.code is None
+
+
+async def test_a_long_body_is_quoted_in_200_characters_whitespace_folded(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(400, body="a  \n b " + "c" * 2000)
+    error = await _error(client)
+    quoted = ("a b " + "c" * 2000)[:200]
+    assert (
+        error.message
+        == f"Stripe answered HTTP 400 with a body that is not a Stripe error: {quoted!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "err_type", "code", "cls"),
+    [
+        (400, "idempotency_error", None, ss.IdempotencyError),
+        (404, "idempotency_error", None, ss.IdempotencyError),
+        (409, "idempotency_error", None, ss.APIError),
+        (400, "invalid_request_error", "rate_limit", ss.RateLimitError),
+        (404, "invalid_request_error", "rate_limit", ss.InvalidRequestError),
+        (402, "invalid_request_error", None, ss.CardError),
+        (401, "invalid_request_error", None, ss.AuthenticationError),
+    ],
+)
+async def test_the_class_follows_status_type_and_code(
+    client: ss.AsyncClient,
+    fake: FakeStripe,
+    status: int,
+    err_type: str,
+    code: str | None,
+    cls: type[ss.StripeError],
+) -> None:
+    error_body: dict[str, Any] = {"type": err_type, "message": "no"}
+    if code:
+        error_body["code"] = code
+    fake.fail_next(status, times=3, body={"error": error_body})
+    error = await _error(client)
+    assert type(error) is cls
+    assert error.type == err_type
+
+
+def test_str_lists_only_what_is_known() -> None:
+    assert str(ss.StripeError("m")) == "m"
+    assert str(ss.StripeError("m", http_status=0)) == "m (HTTP 0)"
+    assert str(ss.StripeError("m", code="", param="", request_id="")) == "m"
+    long = "z" * 300
+    assert str(ss.StripeError("m", code=long, param=long, request_id=long)) == (
+        f"m (code={'z' * 200}, param={'z' * 200}, request_id={'z' * 200})"
+    )
+
+
+def test_repr_names_the_class_and_the_identifying_fields() -> None:
+    error = ss.CardError("no", http_status=402, code="card_declined", request_id="req_1")
+    assert repr(error) == (
+        "CardError(message='no', http_status=402, code='card_declined', request_id='req_1')"
+    )
+
+
+def test_an_error_pickles_with_every_attribute() -> None:
+    error = ss.CardError(
+        "no",
+        http_status=402,
+        type="card_error",
+        code="card_declined",
+        param="p",
+        doc_url="d",
+        decline_code="insufficient_funds",
+        request_id="req_1",
+        idempotency_key="k",
+        headers={"Retry-After": "1"},
+        body="{}",
+        json_body={},
+        should_retry=False,
+        batch_key="b",
+    )
+    error.extra = "kept"  # type: ignore[attr-defined]
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is ss.CardError
+    assert copy.args == ("no",)
+    assert vars(copy) == vars(error)
+    assert copy.headers["retry-after"] == "1"
+
+
+def test_headers_are_a_case_insensitive_copy() -> None:
+    given = {"Request-Id": "req_1"}
+    error = ss.StripeError("m", headers=given)
+    given["Request-Id"] = "changed"
+    assert error.headers["request-id"] == "req_1"
+    assert dict(ss.StripeError("m").headers) == {}
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("0", 0.0),
+        ("0.5", 0.5),
+        ("2", 2.0),
+        (" 3.25\t", 3.25),
+        ("123456789012", 123456789012.0),
+        ("1." + "5" * 9, float("1." + "5" * 9)),
+        (None, None),
+        ("", None),
+        ("1234567890123", None),
+        ("1." + "5" * 10, None),
+        ("1.", None),
+        (".5", None),
+        ("-1", None),
+        ("+1", None),
+        ("inf", None),
+        ("nan", None),
+        ("1e3", None),
+        ("1_0", None),
+        ("\u0661", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+        (" " * 39 + "1", 1.0),
+        (" " * 40 + "1", None),
+    ],
+)
+def test_retry_after_is_plain_seconds_or_none(header: str | None, seconds: float | None) -> None:
+    headers = {} if header is None else {"Retry-After": header}
+    assert ss.RateLimitError("slow down", headers=headers).retry_after == seconds
