@@ -1,0 +1,85 @@
+"""The checked parameters of a create, pinned where mutation testing (``make mutate``)
+found them unpinned: the redisplay limit's bounds on typed and plain components alike,
+whole numbers at the 64-bit edges, and what each refusal names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe
+
+LIMIT_PATH = "components.payment_element.features.payment_method_redisplay_limit"
+LIMIT_KEY = "components[payment_element][features][payment_method_redisplay_limit]"
+
+
+def _typed(limit: Any) -> ss.Components:
+    return ss.Components(
+        payment_element=ss.PaymentElement(
+            enabled=True,
+            features=ss.PaymentElementFeatures(payment_method_redisplay_limit=limit),
+        )
+    )
+
+
+def _plain(limit: Any) -> dict[str, Any]:
+    return {
+        "payment_element": {
+            "enabled": True,
+            "features": {"payment_method_redisplay_limit": limit},
+        }
+    }
+
+
+@pytest.fixture(params=["typed", "plain"])
+def shape(request: pytest.FixtureRequest) -> Any:
+    return _typed if request.param == "typed" else _plain
+
+
+@pytest.mark.parametrize("limit", [0, 1, 3, 10])
+async def test_a_redisplay_limit_from_0_to_10_is_sent(
+    client: ss.AsyncClient, fake: FakeStripe, shape: Any, limit: int
+) -> None:
+    await client.customer_sessions.create(customer="cus_1", components=shape(limit))
+    assert fake.requests[-1].body == (
+        f"components[payment_element][enabled]=true&{LIMIT_KEY}={limit}&customer=cus_1"
+    )
+
+
+@pytest.mark.parametrize("limit", [11, -1, 2**63 - 1, -(2**63)])
+async def test_a_redisplay_limit_outside_0_to_10_is_refused(
+    client: ss.AsyncClient, fake: FakeStripe, shape: Any, limit: int
+) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        await client.customer_sessions.create(customer="cus_1", components=shape(limit))
+    assert info.value.param == LIMIT_PATH
+    assert info.value.message == f"{LIMIT_PATH}: must be between 0 and 10, got {limit}"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("limit", "shown"),
+    [(2**63, str(2**63)), (-(2**63) - 1, str(-(2**63) - 1))],
+)
+async def test_a_whole_number_beyond_64_bits_is_out_of_range(
+    client: ss.AsyncClient, fake: FakeStripe, shape: Any, limit: int, shown: str
+) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        await client.customer_sessions.create(customer="cus_1", components=shape(limit))
+    assert info.value.param == LIMIT_PATH
+    assert info.value.message == f"{LIMIT_PATH}: is out of range: {shown}"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("limit", "shown"), [(True, "True"), (2.0, "2.0"), ("3", "'3'")])
+async def test_a_redisplay_limit_that_is_not_a_whole_number_is_refused(
+    client: ss.AsyncClient, fake: FakeStripe, shape: Any, limit: Any, shown: str
+) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        await client.customer_sessions.create(customer="cus_1", components=shape(limit))
+    assert info.value.param == LIMIT_PATH
+    assert info.value.message == f"{LIMIT_PATH}: expected a whole number, got {shown}"
+    assert fake.requests == []
