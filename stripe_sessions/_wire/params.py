@@ -1,7 +1,7 @@
 """Typed create parameters: the attrs classes a caller may give instead of dicts.
 
 Parameters may be given as these classes or as plain dicts of the same shape; both go
-through ``_encode.encode_create``, which checks every key, type and enum value and
+through ``encode.encode_create``, which checks every key, type and enum value and
 names the path of the first problem, before anything is sent.
 """
 
@@ -13,6 +13,8 @@ from typing import Any, Literal
 import attrs
 
 __all__ = [
+    "MAX_REDISPLAY_LIMIT",
+    "MAX_STRING",
     "ActiveEntitlements",
     "AllowRedisplay",
     "BuyButton",
