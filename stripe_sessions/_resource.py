@@ -39,7 +39,6 @@ class AsyncCustomerSessions:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._config = transport.config
 
     async def create(
         self,

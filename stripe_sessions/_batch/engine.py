@@ -5,9 +5,10 @@ concurrency`` slots (an item holds one from being read until its result is consu
 so memory stays flat), ``concurrency`` workers that run one item at a time, a queue
 of finished results, and the counts behind ``on_progress``.
 
-One item, in :meth:`Batch._run`: read and encode it (``encode_create``), then for each
-attempt wait for the pacer, send it (``Transport.post``) and read the answer into a
-session (``session_of``); retry by Stripe's rules; end as a :class:`BatchResult`.
+One item, in :meth:`Batch._run`: read and encode it (``items.encode_item``), then for
+each attempt wait for the pacer, send it (``Transport.post``) and read the answer into
+a session (``session_of``); retry by the batch's ``RetryPolicy``; end as a
+:class:`BatchResult`.
 """
 
 from __future__ import annotations
@@ -162,7 +163,15 @@ class Batch:
             error.idempotency_key, error.batch_key = key, self.batch_key
             return BatchResult(index, key, error=error, batch_key=self.batch_key)
         o = self.options
-        request = RequestOptions(key, o.stripe_account, o.stripe_version, o.timeout, 0, True)
+        # No retries inside the transport: the batch retries, pacing each attempt.
+        request = RequestOptions(
+            idempotency_key=key,
+            stripe_account=o.stripe_account,
+            stripe_version=o.stripe_version,
+            timeout=o.timeout,
+            max_retries=0,
+            batch=True,
+        )
         item = _Item(index, body, request)
         failure: StripeError
         try:
