@@ -19,7 +19,16 @@ from urllib.parse import quote_plus
 
 from .._safe_text import safe_repr
 
-__all__ = ["MAX_DEPTH", "EncodeError", "encode", "flatten", "is_text", "quote_value"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT",
+    "EncodeError",
+    "encode",
+    "flatten",
+    "is_text",
+    "join",
+    "quote_value",
+]
 
 #: Deepest nesting encoded. Stripe's own parameters nest a few levels; deeper is a mistake
 #: (or a mapping that contains itself).
