@@ -16,13 +16,24 @@ from typing import Final, TypeVar
 
 from ._errors import APIConnectionError, StripeError
 from ._http.options import RequestOptions
+from ._validate import number
 
-__all__ = ["CLOSE_GRACE", "ClientClosedError", "EventLoopError", "InFlight", "LoopThreadError"]
+__all__ = [
+    "CLOSE_GRACE",
+    "GRACE",
+    "ClientClosedError",
+    "EventLoopError",
+    "InFlight",
+    "LoopThreadError",
+]
 
 T = TypeVar("T")
 
 #: Seconds ``aclose()``/``close()`` lets the calls in flight finish before cutting them.
 CLOSE_GRACE: Final = 5.0
+#: The check of ``aclose(grace=)`` and ``close(grace=)``: a finite number of seconds >= 0.
+#: Called first, before anything is closed (a bad grace refused, not half a close).
+GRACE: Final = number("grace", 0, noun="number of seconds")
 #: Seconds a cut call is given to unwind (it is cancelled: this is a bound, not a wait).
 _UNWIND: Final = 5.0
 

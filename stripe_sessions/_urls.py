@@ -6,12 +6,14 @@ masker that trusts it shows the password. Here whatever could be a credential is
 masked: the user info (up to the last ``@`` before the path), the value of every query
 parameter but those named harmless, the fragment, and, when an ``@`` comes after the
 first ``/ ? #`` (where the password ends cannot be known), everything after ``://``.
-A string without ``://`` is masked up to its last ``@`` (``user:pass@proxy:3128``).
+A string without ``scheme://`` is read as all authority: ``user:pass@proxy:3128`` shows
+as ``****@proxy:3128``, and ``http:/u:pa/ss@h`` (an ``@`` after a ``/``) as ``****``.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Collection
 from typing import NamedTuple
 from urllib.parse import unquote, unquote_plus
@@ -19,6 +21,10 @@ from urllib.parse import unquote, unquote_plus
 from ._safe_text import redact
 
 __all__ = ["AMBIGUOUS", "MaskedURL", "mask_url", "masked", "url_secrets"]
+
+#: A URL's scheme (RFC 3986); what stands before a ``://`` that is not one may be a
+#: password (``http:/u:pa://ss@host``).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 #: Why a URL with an ``@`` after its host cannot be used (shown with the argument's name).
 AMBIGUOUS = (
@@ -39,13 +45,16 @@ class MaskedURL(NamedTuple):
     #: An ``@`` after the host: where the user info ends cannot be known.
     ambiguous: bool
 
+    def __repr__(self) -> str:  # a local on a traceback rendered with locals: no secret
+        return f"MaskedURL({self.text!r}, secrets=<{len(self.secrets)}>)"
+
 
 def masked(url: str, shown_query: Collection[str] = ()) -> MaskedURL:
     """``url`` without its credentials; query parameters named in ``shown_query`` are
     shown as they are (e.g. Redis's ``?db=``), every other value is masked."""
     scheme, sep, rest = url.partition("://")
-    if not sep:  # not a URL: all of it may be user info
-        scheme, rest = "", url
+    if not sep or not _SCHEME.fullmatch(scheme):  # no scheme: all of it may be user info
+        scheme, sep, rest = "", "", url
     end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
     if "@" in rest[end:]:
         return MaskedURL(f"{scheme}{sep}****", (rest,) if rest else (), True)

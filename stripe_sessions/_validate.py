@@ -187,12 +187,14 @@ def text(
     why: str = "",
     must: str | None = None,
     show: bool = False,
+    edges: bool = False,
 ) -> Check[str]:
     """A non-empty ``str`` of printable characters (``ascii``: printable ASCII), at
     most ``max_len`` long, with none of ``forbid``; ``why`` ends the printable
     message (`` (it is sent as an HTTP header)``). ``must`` (a phrase starting
     "must") replaces every message after the type check; ``show`` quotes the refused
-    value (never for a secret).
+    value (never for a secret). ``edges``: no space at either end (a header value's
+    ends are trimmed by HTTP parsers, so it would arrive as another value).
     """
     kind = "printable ASCII" if ascii else "printable characters"
 
@@ -208,6 +210,8 @@ def text(
             problem = f"must be at most {max_len} characters, got {len(value)}"
         elif not value.isprintable() or (ascii and not value.isascii()):
             problem = f"must be {kind}{why}"
+        elif edges and (value[0] == " " or value[-1] == " "):
+            problem = "must not start or end with a space (HTTP drops it: another value arrives)"
         elif forbid and any(c in value for c in forbid):
             problem = f"must not contain any of {' '.join(forbid)}"
         if problem is not None:
@@ -218,9 +222,10 @@ def text(
 
 
 def header(name: str, max_len: int | None = None) -> Check[str]:
-    """A value that can be sent as an HTTP header: non-empty printable ASCII (a CR or
-    LF would split the request; anything else outside ASCII each server reads its way)."""
-    return text(name, max_len=max_len, why=" (it is sent as an HTTP header)")
+    """A value that arrives as sent in an HTTP header: non-empty printable ASCII (a CR
+    or LF would split the request; anything else outside ASCII each server reads its
+    way), no space at either end (trimmed by every HTTP parser)."""
+    return text(name, max_len=max_len, why=" (it is sent as an HTTP header)", edges=True)
 
 
 def optional(check: Check[T]) -> Check[T | None]:

@@ -58,6 +58,9 @@ LIVE_LEAD_MS: Final = 60_000.0
 #: At most one "implausible slot repaired" warning per limiter in this many seconds.
 REPAIR_LOG_EVERY: Final = 60.0
 MAX_NAME: Final = 200
+#: More processes than this leave any rate's fallback below one request an hour (1e6/s x
+#: 3600 s), and more than a float holds would overflow dividing the rate by them.
+MAX_PROCESSES: Final = 10**10
 #: Query parameters of a Redis URL whose values may be shown; any other is masked.
 _SHOWN_QUERY: Final = frozenset(
     {
@@ -556,7 +559,7 @@ _NAME: Final = text(
     must=f"must be 1 to {MAX_NAME} printable characters without {{ or }}",
     show=True,
 )
-_PROCESSES: Final = whole("processes", 1)
+_PROCESSES: Final = whole("processes", 1, MAX_PROCESSES)
 _REDIS_TIMEOUT: Final = number("redis_timeout", 0.001, MAX_REDIS_TIMEOUT, noun="number of seconds")
 _FALLBACK_RATE: Final = rate("fallback_rate")
 #: Characters of a host name or address (IPv6 without its brackets, a %zone), besides
