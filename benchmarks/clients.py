@@ -22,6 +22,8 @@ PARAMS: dict[str, Any] = {
 }
 BODY = "components[pricing_table][enabled]=true&customer=cus_bench"
 WARMUP = 200
+#: Rounds of the paired batch yardstick (each runs every client of PAIRED once).
+PAIRED_ROUNDS = 15
 #: The floor's request headers: the least a client must send.
 FLOOR_HEADERS = {
     "Authorization": f"Bearer {KEY}",
@@ -216,6 +218,32 @@ async def run_batch(name: str, url: str, n: int, concurrency: int) -> dict[str, 
         "p99_ms": 0.0,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+#: The paired batch yardstick: the clients measured side by side in one process.
+PAIRED = ("gather-stripe-sessions", "create_many-list", "create_many")
+
+
+async def run_batch_paired(url: str, n: int, concurrency: int, rounds: int) -> dict[str, Any]:
+    """The batch yardstick, paired: in one warm process, each round runs every client of
+    :data:`PAIRED` once (in a random order) and divides each one's CPU per item by the
+    gather's of the same round. Rounds last about a second, so the runs compared share
+    the machine's load far more closely than separate processes minutes apart."""
+    import random
+
+    for name in PAIRED:  # warm-up: imports, the connection pool, the converter
+        await BATCH_CLIENTS[name](url, 200, concurrency)
+    cpu: dict[str, list[float]] = {name: [] for name in PAIRED}
+    for _ in range(rounds):
+        order = list(PAIRED)
+        random.shuffle(order)
+        for name in order:
+            cpu0 = time.process_time()
+            await BATCH_CLIENTS[name](url, n, concurrency)
+            cpu[name].append((time.process_time() - cpu0) / n * 1e6)
+    base = cpu[PAIRED[0]]
+    ratios = {name: [c / b for c, b in zip(cpu[name], base, strict=True)] for name in PAIRED[1:]}
+    return {"cpu_us_per_req": cpu, "ratios": ratios}
 
 
 def _rss_mib() -> float:
@@ -468,6 +496,8 @@ def main() -> None:
         result = run_sync(name, url, int(n))
     elif scenario in ("batch", "limiter"):
         result = asyncio.run(run_batch(name, url, int(n), int(concurrency)))
+    elif scenario == "batch-paired":
+        result = asyncio.run(run_batch_paired(url, int(n), int(concurrency), PAIRED_ROUNDS))
     elif scenario == "stream-memory":
         result = asyncio.run(run_stream_memory(name, url, int(n), int(concurrency)))
     else:

@@ -64,6 +64,8 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
             "gather-raw-aiohttp-kept",
         ],
     ),
+    # The same yardstick, paired within one process (see clients.run_batch_paired).
+    "batch-paired": ("gather-stripe-sessions", []),
     "stream-memory": ("stream_many", ["stream_many"]),
     "import": ("aiohttp", list(IMPORTS)),
     "limiter": (
@@ -78,6 +80,7 @@ DEFAULT_N = {
     "async": 3000,
     "sync": 1500,
     "batch": 3000,
+    "batch-paired": 1000,
     "stream-memory": 100_000,
     "limiter": 3000,
 }
@@ -153,6 +156,12 @@ def main() -> None:
             n = args.n or DEFAULT_N[scenario]
             if scenario == "limiter" and "BENCH_REDIS_URL" not in os.environ:
                 os.environ["BENCH_REDIS_URL"] = start_redis()
+            if scenario == "batch-paired":  # --reps processes, each PAIRED_ROUNDS rounds
+                paired = [
+                    run_one(scenario, "paired", url, n, args.concurrency) for _ in range(args.reps)
+                ]
+                report_paired(paired, n, args)
+                continue
             if scenario == "stream-memory":
                 result = run_one(scenario, "stream_many", url, n, args.concurrency)
                 report_memory(result, args.concurrency)
@@ -199,6 +208,32 @@ def report_imports(reps: int) -> None:
         more = statistics.median(t[1] for t in ts)
         shown = "`import aiohttp`" if not IMPORTS[name] else f"`{IMPORTS[name]}`"
         print(f"| {shown} | {aio + more:.1f} | {more:+.1f} |")
+    sys.stdout.flush()
+
+
+def report_paired(results: list[dict[str, Any]], n: int, args: Any) -> None:
+    cpu: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
+    for result in results:
+        for name, values in result["cpu_us_per_req"].items():
+            cpu.setdefault(name, []).extend(values)
+        for name, values in result["ratios"].items():
+            ratios.setdefault(name, []).extend(values)
+    rounds = len(next(iter(cpu.values())))
+    print(
+        f"\n## scenario batch-paired: n={n}, concurrency={args.concurrency}, {rounds} rounds "
+        f"in {len(results)} processes (medians)\n"
+    )
+    print("| client | CPU µs/req | CPU / gather over create, per round: median (min-max) |")
+    print("|---|---|---|")
+    for name, values in cpu.items():
+        r = ratios.get(name)
+        shown = (
+            "1.00x (the yardstick)"
+            if r is None
+            else f"**{statistics.median(r):.3f}x** ({min(r):.2f}-{max(r):.2f})"
+        )
+        print(f"| {name} | {statistics.median(values):.0f} | {shown} |")
     sys.stdout.flush()
 
 
