@@ -7,7 +7,7 @@ client in ``_sync/client.py`` is generated from these two modules by
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
@@ -26,22 +26,13 @@ from ._config import (
     mask_url,
 )
 from ._errors import StripeError, ValidationError
-from ._http.options import RequestOptions
 from ._http.pool import ConnectionPool
-from ._http.transport import Answer, Transport
+from ._http.transport import Transport
 from ._lifecycle import CLOSE_GRACE
 from ._limits.local import RateLimiter
 from ._resource import AsyncCustomerSessions
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
-
-
-class _ClosingTransport(Transport):
-    """A client's transport: each call is one of its pool's calls in flight (see aclose)."""
-
-    def post(self, path: str, body: str, options: RequestOptions) -> Coroutine[Any, Any, Answer]:
-        """``Transport.post``, refused once the client is closing, cut when it closes."""
-        return self.session.calls.run(super().post, path, body, options)
 
 
 class AsyncClient:
@@ -145,7 +136,7 @@ class AsyncClient:
         self._session = session
         self._owns_session = owns_session
         self._limiter = limiter
-        self._transport = _ClosingTransport(config, session, limiter)
+        self._transport = Transport(config, session, limiter)
         self.customer_sessions = AsyncCustomerSessions(self._transport)
 
     @property

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from collections.abc import Callable
+from typing import Final
 
 from ._errors import APIConnectionError, StripeError
-from ._http.options import RequestOptions
 from ._validate import number
 
 __all__ = [
@@ -26,8 +25,6 @@ __all__ = [
     "InFlight",
     "LoopThreadError",
 ]
-
-T = TypeVar("T")
 
 #: Seconds ``aclose()``/``close()`` lets the calls in flight finish before cutting them.
 CLOSE_GRACE: Final = 5.0
@@ -146,10 +143,11 @@ def cut(idempotency_key: str | None, grace: float) -> ClientClosedError:
 class InFlight:
     """The calls of one connection pool that are in flight, and closing them.
 
-    Every call goes through :meth:`run`, which refuses it once closing began, and
-    records its task (a task runs one call at a time) with its key. :meth:`close` waits
-    for them up to its grace, then cancels each remaining task; :meth:`run` turns that
-    cancellation, and only that one, into a :class:`ClientClosedError` with the key.
+    Every call runs inside ``with calls.track(key):``, which refuses it once closing
+    began and records its task (a task runs one call at a time) with its key.
+    :meth:`close` waits for them up to its grace, then cancels each remaining task; the
+    call's ``with`` turns that cancellation, and only that one, into a
+    :class:`ClientClosedError` with the key.
     """
 
     __slots__ = ("_cut", "_drained", "calls", "closing", "grace", "lent_closed")
@@ -165,48 +163,51 @@ class InFlight:
         self._cut: dict[asyncio.Task[object], int] = {}
         self._drained: asyncio.Event | None = None
 
-    async def run(
-        self,
-        post: Callable[[str, str, RequestOptions], Awaitable[T]],
-        path: str,
-        body: str,
-        options: RequestOptions,
-    ) -> T:
-        """Await ``post(path, body, options)`` as one call in flight; a closing pool refuses it."""
-        key = options.idempotency_key
+    def track(self, key: str) -> Call:
+        """One call in flight, sent with ``key``, as a ``with`` block; refused when closing."""
         if self.closing:
             raise refused(key)
         if self.lent_closed is not None and self.lent_closed():
             raise lent_closed(False, key)
-        task = asyncio.current_task()
-        if task is None:  # driven by hand, outside any task: nothing to cut
-            return await post(path, body, options)
-        calls = self.calls
-        calls[task] = key
-        try:
-            return await post(path, body, options)
-        except asyncio.CancelledError as e:
-            if task in self._cut and not _cancelled_by_others(task, self._cut.pop(task)):
+        task = asyncio.current_task()  # None: driven by hand, outside any task
+        if task is not None:
+            self.calls[task] = key
+        return Call(self, task, key)
+
+    def ended(
+        self, task: asyncio.Task[object] | None, key: str, error: BaseException | None
+    ) -> None:
+        """A call ended, with ``error`` (None: it returned); raises what it ends with instead.
+
+        A cancellation by :meth:`close` becomes a ClientClosedError; any other carries
+        the key. A StripeError gets the key (:meth:`_failure`) and is chained to
+        nothing: a task implemented in Python (asyncio's _PyTask; pytest-asyncio's on
+        3.10) resumes a step inside an ``except`` when a future fails, and each raise
+        in that step chains its exception (aiohttp's frames hold the headers).
+        """
+        cut_before: int | None = None
+        if task is not None:
+            del self.calls[task]
+            if self._cut:
+                cut_before = self._cut.pop(task, None)
+            if self._drained is not None and not self.calls:
+                self._drained.set()
+        if isinstance(error, asyncio.CancelledError):
+            if (
+                task is not None
+                and cut_before is not None
+                and not _cancelled_by_others(task, cut_before)
+            ):
                 raise cut(key, self.grace) from None
             # Whoever cancelled (a Ctrl-C of the sync client, a timeout) can say which
             # key the request may have been sent with (see Portal's _carry).
             with contextlib.suppress(AttributeError):
-                e.idempotency_key = key  # type: ignore[attr-defined]
-            raise
-        except StripeError as e:
-            failure = self._failure(e, key)
-            if failure is e:
-                # Re-raised as is (a bare raise chains nothing): a task implemented in
-                # Python resumes inside an ``except`` (see Transport.post).
-                e.__context__ = None
-                raise
-            raise failure from None  # its context is e, the SDK's own (masked) error
-        finally:
-            del calls[task]
-            if self._cut:
-                self._cut.pop(task, None)
-            if self._drained is not None and not calls:
-                self._drained.set()
+                error.idempotency_key = key  # type: ignore[attr-defined]
+        elif isinstance(error, StripeError):
+            failure = self._failure(error, key)
+            if failure is not error:
+                raise failure from None  # its context is error, the SDK's own (masked)
+            error.__context__ = None
 
     def _failure(self, error: StripeError, key: str) -> StripeError:
         """What a failed call raises: its error with its key; a closed lent session says so.
@@ -243,6 +244,21 @@ class InFlight:
                 task.cancel()
         if self.calls:
             await _wait(drained, _UNWIND)
+
+
+class Call:
+    """``with calls.track(key):``: one call in flight (see :meth:`InFlight.ended`)."""
+
+    __slots__ = ("flight", "key", "task")
+
+    def __init__(self, flight: InFlight, task: asyncio.Task[object] | None, key: str) -> None:
+        self.flight, self.task, self.key = flight, task, key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        self.flight.ended(self.task, self.key, error)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

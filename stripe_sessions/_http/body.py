@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import aiohttp
 
-__all__ = ["MAX_RESPONSE_BYTES", "decode", "encoded", "read_capped"]
+__all__ = ["MAX_RESPONSE_BYTES", "decode", "encoded", "read_body"]
 
 #: The largest answer read, in bytes. Stripe's answers for this endpoint are a few KB,
 #: an expanded Customer a few more: anything near this size is not Stripe talking.
@@ -21,19 +21,26 @@ def encoded(headers: Mapping[str, str]) -> bool:
     return encoding is not None and encoding.strip().lower() not in ("", "identity")
 
 
-async def read_capped(resp: aiohttp.ClientResponse) -> bytes | None:
-    """The whole body of an answer of unknown length, or None when it is over the cap."""
-    if resp.content_length is None:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_any():
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                break
-            chunks.append(chunk)
-        else:
-            return b"".join(chunks)
-    return None
+async def read_body(resp: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body of an answer, or None when it is not read: encoded, or over the cap.
+
+    A body left unread closes its connection (it cannot be reused).
+    """
+    length = resp.content_length
+    if encoded(resp.headers) or (length is not None and length > MAX_RESPONSE_BYTES):
+        resp.close()
+        return None
+    if length is not None:
+        return await resp.read()  # aiohttp reads exactly that much
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            resp.close()
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def decode(raw: bytes) -> Any:

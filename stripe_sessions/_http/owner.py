@@ -8,17 +8,20 @@ reads it, by its ``Idempotency-Key`` echo, its owner and its mode.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import unquote_plus
 
 from .._config import Config
 from .._errors import APIError
 from .._safe_text import request_id_of, safe_headers, server_text
 
-__all__ = ["asked_owner", "key_mode", "plainly_ours", "stranger"]
+__all__ = ["Owner", "asked_owner", "key_mode", "not_ours", "stranger"]
+
+#: The owner a request asks a session for: ``(customer, customer_account)``.
+Owner: TypeAlias = tuple[str | None, str | None]
 
 
-def asked_owner(body: str) -> tuple[str | None, str | None]:
+def asked_owner(body: str) -> Owner:
     """Which owner the form ``body`` asks a session for: ``(customer, customer_account)``.
 
     Read from the body as sent (``extra_params`` may have replaced an argument):
@@ -44,19 +47,31 @@ def _field(body: str, prefix: str, inner: str) -> str | None:
     return unquote_plus(value) if "%" in value or "+" in value else value
 
 
-def plainly_ours(
-    data: Mapping[str, Any],
-    echoed: str | None,
+def not_ours(
+    data: Mapping[str, Any] | None,
+    status: int,
+    headers: Mapping[str, str],
     key: str,
-    asked: tuple[str | None, str | None],
-    live: bool | None,
-) -> bool:
-    """Whether an answer plainly is this request's: the fast path before ``stranger``.
+    asked: Owner,
+    config: Config,
+) -> APIError | None:
+    """The error refusing an answer that belongs to another request, or None (``stranger``).
 
-    Buys skipping ``stranger``'s general walk for the common answer (the echo absent
-    or ours, the owner exactly the one asked for, the key's mode); anything else,
-    including what only looks odd, goes through ``stranger``.
+    ``data`` is the answer's JSON, None for an error answer.
     """
+    if data is not None and _plainly_ours(data, headers, key, asked, config):
+        return None
+    return stranger(data, status, headers, key, asked, config)
+
+
+def _plainly_ours(
+    data: Mapping[str, Any], headers: Mapping[str, str], key: str, asked: Owner, config: Config
+) -> bool:
+    """Whether a session plainly is this request's (the echo absent or ours, the owner
+    exactly the one asked for, the key's mode): the common answer skips ``stranger``.
+    """
+    echoed = headers.get("Idempotency-Key")
+    live = key_mode(config.api_key)
     return (
         (echoed is None or echoed == key)
         and data.get("customer") == asked[0]
@@ -70,7 +85,7 @@ def stranger(
     status: int,
     headers: Mapping[str, str],
     key: str,
-    asked: tuple[str | None, str | None],
+    asked: Owner,
     config: Config,
 ) -> APIError | None:
     """The error refusing an answer (``data``: its JSON, None for an error) that belongs

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import platform
-import ssl
 import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 
 import aiohttp
 
-from .._errors import ValidationError
 from .._lifecycle import InFlight, lent_closed, refused, wrong_loop
 from .._version import __version__
+from . import lent
 
-__all__ = ["SDK_HEADERS", "USER_AGENT", "CheckedConnector", "ConnectionPool", "verified_context"]
+__all__ = [
+    "SDK_HEADERS",
+    "USER_AGENT",
+    "CheckedConnector",
+    "ConnectionPool",
+    "drop_connection",
+]
 
 USER_AGENT: Final = (
     f"stripe-sessions/{__version__} aiohttp/{aiohttp.__version__} "
@@ -55,7 +59,7 @@ class ConnectionPool:
         self._max_connections = max_connections
         self._trust_env = trust_env
         if session is not None:
-            check_lent(session)
+            lent.check_lent(session)
         _SESSIONS.add(self)
         self._session = session
         self._owned = session is None
@@ -77,7 +81,7 @@ class ConnectionPool:
 
         Raises :class:`EventLoopError` on another loop than the pool's, and
         :class:`ClientClosedError` once the pool, or the app's lent session, is closed.
-        A call checked its lent session before its first attempt (``InFlight.run``),
+        A call checked its lent session before its first attempt (``InFlight.track``),
         so a closed one found here is one closed during the call: ``in_flight``.
         """
         loop = asyncio.get_running_loop()
@@ -91,7 +95,7 @@ class ConnectionPool:
         if self._loop is not None and self._loop is not loop:
             raise wrong_loop(False)
         if session is not None:  # lent, and first used on this loop
-            check_lent(session)
+            lent.check_lent(session)
             if session.closed:
                 raise lent_closed(True)
             # aiohttp binds a session to the loop it was made on (private, so looked
@@ -154,81 +158,8 @@ class ConnectionPool:
         return not self._owned
 
     def per_request(self) -> dict[str, Any]:
-        """Keyword arguments every request passes so a lent session's settings do not apply.
-
-        (``raise_for_status``, redirects and decompression are set on every request by
-        the transport; :func:`check_lent` refused what cannot be set per request.)
-        """
-        if self._owned or not _PER_REQUEST_MIDDLEWARES:
-            return {}
-        # Replaces the session's middlewares (a caller's retry or auth middleware must
-        # not run on Stripe's requests) with one that drops the jar's cookies.
-        return {"middlewares": (_no_cookies,)}
-
-
-#: Default headers of a lent session that the SDK does not always override per request
-#: and that change what Stripe does or how the request is framed (any ``Stripe-*`` too).
-_REFUSED_HEADERS: Final = frozenset(
-    ("cookie", "content-encoding", "content-length", "transfer-encoding", "host", "expect")
-)
-#: aiohttp 3.12 added middlewares, and with them per-request ``middlewares=``.
-_PER_REQUEST_MIDDLEWARES: Final = tuple(map(int, aiohttp.__version__.split(".")[:2])) >= (3, 12)
-
-
-def check_lent(session: aiohttp.ClientSession) -> None:
-    """Refuse a lent session whose settings would change the SDK's requests.
-
-    What aiohttp lets a request override, the transport overrides on every request:
-    ``raise_for_status``, redirects, decompression, middlewares, TLS verification (see
-    ``Transport``), and the cookie jar's cookies are dropped. What it does not is
-    refused here, by name: ``auth`` (aiohttp adds it even when a request passes
-    ``auth=None``, then refuses to combine it with the API key's ``Authorization``),
-    default headers that the SDK does not always send itself (``Stripe-Account``,
-    ``Cookie``...), skipped ``Host``/``Content-Length``, and on aiohttp before 3.12 a
-    cookie jar that is not ``aiohttp.DummyCookieJar``.
-    """
-    found: list[str] = []
-    if session.auth is not None:
-        found.append("auth (the SDK sends the API key as its own Authorization header)")
-    headers = sorted(
-        {
-            name
-            for name in session.headers
-            if name.lower() in _REFUSED_HEADERS or name.lower().startswith("stripe-")
-        }
-    )
-    if headers:
-        found.append(
-            f"default headers {', '.join(headers)} (give stripe_account=, stripe_context=, "
-            "stripe_version= or default_headers= to the client instead)"
-        )
-    skipped = sorted(
-        str(h) for h in session.skip_auto_headers if h.lower() in ("host", "content-length")
-    )
-    if skipped:
-        found.append(f"skip_auto_headers {', '.join(skipped)}")
-    if not _PER_REQUEST_MIDDLEWARES and not isinstance(
-        session.cookie_jar, aiohttp.DummyCookieJar
-    ):  # pragma: no cover - aiohttp < 3.12 cannot drop cookies per request
-        found.append("cookie_jar (give cookie_jar=aiohttp.DummyCookieJar())")
-    if found:
-        raise ValidationError(
-            "session: the lent aiohttp.ClientSession sets what would change the SDK's "
-            f"requests to Stripe: {'; '.join(found)}. Lend a session without them.",
-            param="session",
-        )
-
-
-async def _no_cookies(request: Any, handler: Any) -> Any:
-    """Middleware for a lent session's requests: send none of its jar's cookies."""
-    request.headers.popall("Cookie", None)
-    return await handler(request)
-
-
-@functools.lru_cache(maxsize=1)
-def verified_context() -> ssl.SSLContext:
-    """A default, verifying SSLContext (for a lent session, whose connector may not verify)."""
-    return ssl.create_default_context()
+        """Keyword arguments every request passes so a lent session's settings do not apply."""
+        return {} if self._owned else lent.per_request()
 
 
 class CheckedConnector(aiohttp.TCPConnector):
@@ -256,6 +187,18 @@ class CheckedConnector(aiohttp.TCPConnector):
                 protocol.close()
                 return None
             got.close()  # closes it (it must not return to the pool), then look again
+
+
+def drop_connection(resp: aiohttp.ClientResponse) -> None:
+    """Never reuse the connection ``resp`` came on: what it carries next is out of step.
+
+    Once the body is read aiohttp has put the connection back in the pool, and only the
+    response's protocol (private) still names it; the pool drops a closed one.
+    """
+    resp.close()
+    protocol = getattr(resp, "_protocol", None)
+    if protocol is not None:
+        protocol.close()
 
 
 #: Larger than asyncio's read size (``sock.recv(256 KiB)`` per read of a socket).

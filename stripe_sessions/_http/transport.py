@@ -1,12 +1,16 @@
-"""The transport: Stripe's headers, one attempt and its answer, retries by Stripe's rules."""
+"""The transport: one call's POST to Stripe, each attempt's answer read and checked, retried.
+
+One call (:meth:`Transport.post`): build the request, then attempt it; an attempt
+takes a rate slot, sends, reads the answer, checks it is ours; a failed first attempt
+is retried by the client's :class:`RetryPolicy`, every attempt the same request.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
-from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
+from ssl import SSLContext
 from typing import Any, Final, NamedTuple
 
 import aiohttp
@@ -16,12 +20,13 @@ from .._error_answer import error_from_response
 from .._errors import APIConnectionError, APIError, StripeError
 from .._limits.local import RateLimiter
 from .._safe_text import request_id_of, safe_headers, safe_repr
-from .body import MAX_RESPONSE_BYTES, decode, encoded, read_capped
+from .body import MAX_RESPONSE_BYTES, decode, encoded, read_body
 from .failures import redirect_error, refused_request, timeout_error, why_unreachable
 from .headers import client_headers
+from .lent import verified_context
 from .options import RequestOptions
-from .owner import asked_owner, key_mode, plainly_ours, stranger
-from .pool import ConnectionPool, verified_context
+from .owner import Owner, asked_owner, not_ours
+from .pool import ConnectionPool, drop_connection
 from .retry import retry_after
 
 __all__ = ["Answer", "Transport"]
@@ -30,10 +35,7 @@ logger: Final = logging.getLogger("stripe_sessions")
 
 
 class Answer(NamedTuple):
-    """A successful answer: decoded JSON and the headers worth keeping.
-
-    A NamedTuple: the cheapest frozen record (one is built per answer).
-    """
+    """A successful answer: decoded JSON and the headers worth keeping."""
 
     data: dict[str, Any]
     request_id: str | None
@@ -46,165 +48,127 @@ class Answer(NamedTuple):
         return f"Answer(request_id={self.request_id!r}, replayed={self.replayed!r})"
 
 
+class Request(NamedTuple):
+    """One call's request, built once: every attempt sends it as it is."""
+
+    url: str
+    data: bytes
+    #: The client's headers, the call's ``Idempotency-Key`` and overrides.
+    headers: dict[str, str]
+    timeout: aiohttp.ClientTimeout
+    options: RequestOptions
+    #: The owner the body asks a session for: the answer must name the same.
+    asked: Owner
+
+
 class Transport:
-    """Sends one logical POST with Stripe's headers, idempotency and retry rules."""
+    """Sends one logical POST with Stripe's headers, idempotency and retry rules.
+
+    Each call is one of its pool's calls in flight (``pool.calls``): refused once the
+    client is closing, cut when it closes.
+    """
 
     def __init__(
-        self, config: Config, session: ConnectionPool, limiter: RateLimiter | None = None
+        self, config: Config, pool: ConnectionPool, limiter: RateLimiter | None = None
     ) -> None:
         self.config = config
-        self.session = session
+        self.pool = pool
         #: Takes a slot before every attempt (``rate_limiter=``), or None.
         self.limiter = limiter
-        self._headers: Final = client_headers(config, session.default_headers)
+        self._headers: Final = client_headers(config, pool.default_headers)
         self._timeout: Final = aiohttp.ClientTimeout(
             total=config.timeout, connect=config.connect_timeout
         )
-        self._ssl: bool | ssl.SSLContext = True if config.ssl is None else config.ssl
-        #: What a lent session would otherwise decide for the SDK (see ConnectionPool.lent).
-        self._lent: Final = session.per_request()
-        #: The API key's mode (None: its prefix does not say), for the answer checks.
-        self._live: Final = key_mode(config.api_key)
-        if session.lent and config.ssl is None:
+        ssl: bool | SSLContext = True if config.ssl is None else config.ssl
+        if pool.lent and config.ssl is None:
             # Verify as the SDK's own session does, whatever the lent connector says
             # (``TCPConnector(ssl=False)`` would otherwise turn verification off).
-            self._ssl = verified_context()
+            ssl = verified_context()
+        #: What every request passes, whatever the session (a lent one's settings too).
+        self._send_options: Final[dict[str, Any]] = {
+            "allow_redirects": False,  # Stripe never redirects; the key must not follow one
+            "auto_decompress": False,
+            "raise_for_status": False,
+            "proxy": config.proxy,
+            "ssl": ssl,
+            **pool.per_request(),
+        }
 
     async def post(self, path: str, body: str, options: RequestOptions) -> Answer:
-        """POST ``body`` to ``path`` with ``options``, retrying as Stripe's rules allow.
+        """POST ``body`` to ``path`` with ``options``, retrying as the client's policy allows.
 
         Every attempt sends the same ``Idempotency-Key`` (``options.idempotency_key``).
         """
+        request = self._request(path, body, options)
+        with self.pool.calls.track(options.idempotency_key):
+            try:
+                return await self._attempt(request)
+            except StripeError as e:
+                policy = self.config.retry
+                if options.max_retries is not None:
+                    policy = policy.with_retries(options.max_retries)
+                if not policy.retries(e):
+                    raise
+                failure = e
+            return await policy.retry(failure, lambda: self._attempt(request))
+
+    def _request(self, path: str, body: str, options: RequestOptions) -> Request:
+        """The request every attempt of a call sends."""
         headers = self._headers.copy()
         headers["Idempotency-Key"] = options.idempotency_key
         if options.stripe_account is not None:
             headers["Stripe-Account"] = options.stripe_account
         if options.stripe_version is not None:
             headers["Stripe-Version"] = options.stripe_version
-        timeout = options.timeout
-        client_timeout = (
-            self._timeout
-            if timeout is None
-            else aiohttp.ClientTimeout(
-                total=timeout, connect=min(timeout, self.config.connect_timeout)
-            )
-        )
-        url, data, asked = self.config.base_url + path, body.encode(), asked_owner(body)
-        attempt = None
-        if self.limiter is not None:
-            attempt = partial(
-                _paced,
-                self.limiter,
-                partial(self._attempt, url, data, headers, client_timeout, options, asked),
-                options.batch,
-                client_timeout.total or 0.0,
-            )
-        try:
-            if attempt is None:  # the first attempt made directly: no partial unless retried
-                return await self._attempt(url, data, headers, client_timeout, options, asked)
-            return await attempt()
-        except StripeError as e:
-            # _attempt raises outside any ``except``, but a task implemented in Python
-            # (asyncio's _PyTask; pytest-asyncio's on 3.10) resumes a step inside one
-            # when a future fails, and each raise in that step chains its exception
-            # (aiohttp's frames hold the headers): nothing a caller gets is chained.
-            e.__context__ = None
-            policy = self.config.retry
-            if options.max_retries is not None:
-                policy = policy.with_retries(options.max_retries)
-            if not policy.retries(e):
-                raise
-            failure = e
-        if attempt is None:
-            attempt = partial(self._attempt, url, data, headers, client_timeout, options, asked)
-        try:
-            return await policy.retry(failure, attempt)
-        except StripeError as e:
-            e.__context__ = None  # as above: tenacity raised it again in that step
-            raise
+        timeout = self._timeout
+        if options.timeout is not None:
+            connect = min(options.timeout, self.config.connect_timeout)
+            timeout = aiohttp.ClientTimeout(total=options.timeout, connect=connect)
+        url = self.config.base_url + path
+        return Request(url, body.encode(), headers, timeout, options, asked_owner(body))
 
-    async def _attempt(
-        self,
-        url: str,
-        data: bytes,
-        headers: Mapping[str, str],
-        timeout: aiohttp.ClientTimeout,
-        options: RequestOptions,
-        asked: tuple[str | None, str | None],
-    ) -> Answer:
-        """Send one request and read its answer: a Answer, or a StripeError raised."""
-        # Failure paths build their error, drop the body, and raise outside any
-        # ``except``: no chained aiohttp error (its request holds the headers) and no
-        # local holding what the server sent (a body with a client secret; headers and
-        # a reason phrase that may echo the API key or a proxy's credentials) for a
-        # traceback with locals to show: ``resp``, ``resp_headers`` and ``raw`` are
-        # unbound below before anything is raised or returned.
-        session = self.session.get()
-        key = options.idempotency_key
+    async def _attempt(self, request: Request) -> Answer:
+        """One attempt: a rate slot, the request, its answer read and checked as ours.
+
+        Returns the Answer, or raises the StripeError the answer (or its absence) means:
+        afresh, outside any ``except`` (no chained aiohttp error: its request holds the
+        headers), and with no local keeping what the server sent (a body with a client
+        secret; headers or a reason phrase echoing the API key or a proxy's password)
+        for a traceback with locals to show: ``resp`` and ``raw`` are unbound first.
+        """
+        if self.limiter is not None:
+            await self.limiter.acquire(
+                batch=request.options.batch, timeout=request.timeout.total or 0.0
+            )
+        key = request.options.idempotency_key
         outcome: Answer | StripeError
         resp: aiohttp.ClientResponse | None = None
-        resp_headers: Mapping[str, str] | None = None
         raw: bytes | None = None
         answered = False  # whether an HTTP answer (status line and headers) came
         cancelled: tuple[Any, ...] | None = None
         try:
-            async with session.post(
-                url,
-                data=data,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,  # Stripe never redirects; the key must not follow one
-                auto_decompress=False,  # also for a session lent by the caller
-                raise_for_status=False,  # a lent session's own setting must not apply
-                proxy=self.config.proxy,
-                ssl=self._ssl,
-                **self._lent,
+            async with self.pool.get().post(
+                request.url,
+                data=request.data,
+                headers=request.headers,
+                timeout=request.timeout,
+                **self._send_options,
             ) as resp:
                 answered = True
-                status, resp_headers = resp.status, resp.headers
-                if not encoded(resp_headers):
-                    length = resp.content_length
-                    raw = (
-                        await resp.read()  # the common case: aiohttp reads exactly that much
-                        if length is not None and length <= MAX_RESPONSE_BYTES
-                        else await read_capped(resp)
-                    )
-                if raw is None:
-                    resp.close()  # not read in full, so the connection cannot be reused
-                outcome = self._answer(url, status, resp_headers, raw, options)
+                raw = await read_body(resp)
+                outcome = self._answer(request, resp.status, resp.headers, raw)
                 raw = None
-                refusal = (
-                    None
-                    if isinstance(outcome, Answer)
-                    and plainly_ours(
-                        outcome.data, resp_headers.get("Idempotency-Key"), key, asked, self._live
-                    )
-                    else stranger(
-                        outcome.data if isinstance(outcome, Answer) else None,
-                        status,
-                        resp_headers,
-                        key,
-                        asked,
-                        self.config,
-                    )
-                )
+                data = outcome.data if isinstance(outcome, Answer) else None
+                refusal = not_ours(data, resp.status, resp.headers, key, request.asked, self.config)
                 if refusal is not None:
-                    # Whatever this connection carries next is out of step: never reuse
-                    # it. Once the body is read aiohttp has put it back in the pool, and
-                    # only the response's protocol (private) still names it; the pool
-                    # drops a closed one.
-                    resp.close()
-                    protocol = getattr(resp, "_protocol", None)
-                    if protocol is not None:
-                        protocol.close()
+                    drop_connection(resp)
                     outcome = refusal
         except asyncio.CancelledError as e:
-            # The caller cancelled (its own timeout, say). aiohttp's frames on this
-            # exception's traceback hold what was read of the body in their locals: it is
-            # raised afresh below, with none of them.
+            # The caller cancelled (its own timeout, say): raised afresh below, as
+            # aiohttp's frames on this one's traceback hold what was read of the body.
             cancelled = e.args
         except asyncio.TimeoutError as e:
-            outcome = timeout_error(e, timeout, key)
+            outcome = timeout_error(e, request.timeout, key)
             outcome.reached = answered
         except aiohttp.ClientError as e:
             outcome = APIConnectionError(
@@ -217,28 +181,24 @@ class Transport:
             outcome.reached = answered
         except ValueError as e:  # aiohttp refused to build the request: nothing was sent
             outcome = refused_request(e, self.config)
-        # Whatever happened above (an error read, a timeout or a cancel mid-body), no
-        # local of this frame may keep the server's answer: see the comment at the top.
-        resp = resp_headers = raw = None
+        resp = raw = data = None  # whatever happened above: see the docstring
         if cancelled is not None:
             raise asyncio.CancelledError(*cancelled)
         if isinstance(outcome, Answer):
             return outcome
+        if self.limiter is not None and outcome.code == "rate_limit":
+            await self.limiter.rate_limited(retry_after(outcome))  # all who share it slow down
         raise outcome
 
     def _answer(
-        self,
-        url: str,
-        status: int,
-        headers: Mapping[str, str],
-        raw: bytes | None,
-        options: RequestOptions,
+        self, request: Request, status: int, headers: Mapping[str, str], raw: bytes | None
     ) -> Answer | StripeError:
         """What an answer means: the decoded session, or the error to raise."""
+        options = request.options
         key = options.idempotency_key
         request_id = request_id_of(headers, self.config.secrets)  # any bytes: made safe
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("POST %s -> %d request_id=%s", url, status, request_id)
+            logger.debug("POST %s -> %d request_id=%s", request.url, status, request_id)
         unread: str | None = None
         if raw is None:
             unread = (
@@ -278,16 +238,3 @@ class Transport:
             idempotency_key=key,
             headers=safe_headers(headers, self.config.secrets),
         )
-
-
-async def _paced(
-    limiter: RateLimiter, attempt: Callable[[], Awaitable[Answer]], batch: bool, wait: float
-) -> Answer:
-    """One attempt, after the shared rate limiter gives it a slot."""
-    await limiter.acquire(batch=batch, timeout=wait)
-    try:
-        return await attempt()
-    except StripeError as e:
-        if e.code == "rate_limit":  # every process sharing the limiter slows down
-            await limiter.rate_limited(retry_after(e))
-        raise
