@@ -3,13 +3,14 @@
 Each builder takes the argument's name and returns a ``check(value) -> value``: the
 value (normalised: a float, the string itself) when it is acceptable, else a
 :class:`ValidationError` (a ``ValueError``) whose message starts ``"<name>: "`` and
-whose ``param`` is ``name``. Build a check once (module level), then call it, or give
-it to ``attrs.field(converter=...)``::
+whose ``param`` is ``name``. Build a check once (module level), then call it, or make
+it an attrs field's converter with :func:`checked`::
 
     TIMEOUT = seconds("timeout")               # (0, inf), finite
     RETRIES = whole("max_retries", 0, 100)     # 0..100, no bool, no float
     ACCOUNT = optional(header("stripe_account"))
     TIMEOUT(2) == 2.0; RETRIES(True)  # -> ValidationError("max_retries: must be ...")
+    timeout: float = checked(TIMEOUT, 80.0)   # in an @attrs.frozen class
 
 A check never shows a value it refuses unless it is a number (``got 1e309``) or asked
 to (``show=True``), so a refused API key or password is never quoted.
@@ -85,8 +86,8 @@ def number(
 
     ``lo_open``/``hi_open`` leave the bound itself out. ``noun`` names what it is
     (``"number of seconds"``); ``shown`` replaces the range in the message.
-    NaN and the infinities are always refused; so is a float that is not exact
-    (an int too large for a float: ``10**400``).
+    NaN and the infinities are always refused; so is an int too large for a float
+    (``10**400``), which could not be used as one.
     """
     bounds = _range(lo, hi, lo_open, hi_open) if shown is None else shown
     must = " ".join(filter(None, ("must be a", noun, bounds)))
@@ -119,7 +120,7 @@ def whole(name: str, lo: int | None = None, hi: int | None = None) -> Check[int]
     """An int (not bool, not a float such as ``2.0``) in ``lo..hi`` (None: unbounded)."""
     low = -_INF if lo is None else lo
     high = _INF if hi is None else hi
-    must = f"must be a whole number {_range(low, high, False, False)}"
+    must = " ".join(filter(None, ("must be a whole number", _range(low, high, False, False))))
 
     def check(value: Any) -> int:
         if (
@@ -253,7 +254,9 @@ def url(name: str, *, example: str, credentials: bool, base: bool = False) -> Ch
     Messages show the URL masked (``http://****@proxy:3128``), never a credential."""
 
     def check(value: Any) -> str:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str):  # its type only: bytes may hold a password
+            raise refuse(name, f"must be a URL such as {example!r}, got {type(value).__name__}")
+        if not value:
             raise refuse(name, f"must be a URL such as {example!r}", value)
         shown = masked(value)
         if not (value.isascii() and value.isprintable()) or " " in value:
