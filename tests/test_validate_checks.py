@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 import string
 import traceback
 from collections.abc import Callable, Iterator
@@ -334,3 +335,51 @@ def test_a_redis_password_is_never_shown_in_an_error_or_a_repr(
         return
     event("accepted")
     assert MARK not in repr(limiter) + repr(vars(limiter)), url
+
+
+# --- the rest: a flag is a bool, a TLS context is one, a budget's name is a hash tag -----
+
+OTHERS: dict[str, tuple[Callable[[Any], bool], Callable[[Any], Any]]] = {
+    "trust_env": (lambda v: isinstance(v, bool), lambda v: ss.Config(api_key=KEY, trust_env=v)),
+    "ssl": (
+        lambda v: v is None or isinstance(v, ssl.SSLContext),
+        lambda v: ss.Config(api_key=KEY, ssl=v),
+    ),
+    "cluster": (
+        lambda v: isinstance(v, bool),
+        lambda v: ss.RedisRateLimiter(NO_REDIS, rate=25, cluster=v),
+    ),
+    "name": (
+        lambda v: (
+            isinstance(v, str)
+            and 1 <= len(v) <= 200
+            and v.isprintable()
+            and not {"{", "}"} & set(v)
+        ),
+        lambda v: ss.RedisRateLimiter(NO_REDIS, rate=25, name=v),
+    ),
+}
+others = st.one_of(
+    st.booleans(),
+    st.integers(-1, 2),
+    st.sampled_from([None, "", "yes", "a{b}", "x" * 200, "x" * 201, b"x", 1.0]),
+    st.text(max_size=4),
+    st.builds(ssl.create_default_context),
+)
+
+
+@pytest.mark.parametrize("param", sorted(OTHERS))
+@settings(max_examples=60, deadline=None)
+@given(value=others)
+def test_a_flag_a_tls_context_and_a_budget_name_take_only_what_they_say(
+    param: str, value: Any
+) -> None:
+    admits, build = OTHERS[param]
+    try:
+        built = build(value)
+    except ss.ValidationError as e:
+        assert not admits(value), f"{param}={value!r} refused: {e}"
+        _refusal(e, param)
+        return
+    assert admits(value), f"{param}={value!r} accepted"
+    assert getattr(built, param) is value or getattr(built, param) == value
