@@ -302,7 +302,7 @@ def test_a_proxy_password_is_never_shown_in_an_error_or_a_repr(
     scheme, sep, user, tail = shape
     url = f"{scheme}{sep}{user}{password}{tail}"
     with pytest.raises(ss.ValidationError) as as_bytes:  # not a str: not quoted either
-        ss.AsyncClient(api_key=KEY, proxy=url.encode())
+        ss.AsyncClient(api_key=KEY, proxy=url.encode())  # type: ignore[arg-type]
     assert MARK not in str(as_bytes.value) + _with_locals(as_bytes.value)
     try:
         client = ss.AsyncClient(api_key=KEY, proxy=url)
