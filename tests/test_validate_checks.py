@@ -73,8 +73,13 @@ class Range:
             if math.isfinite(bound):
                 edges += [bound, math.nextafter(bound, INF), math.nextafter(bound, -INF)]
                 edges += [int(bound), int(bound) + 1, int(bound) - 1]
+        low, high = (b if math.isfinite(b) else None for b in (self.lo, self.hi))
         return st.one_of(
             st.sampled_from(edges),
+            st.floats(low, high),  # inside (or on) the bounds
+            st.integers(
+                None if low is None else math.ceil(low), None if high is None else math.floor(high)
+            ),
             st.integers(),
             st.floats(),
             st.sampled_from([10**5000, -(10**5000), 10**400, 2**63, -(2**63), True, False]),
@@ -191,8 +196,10 @@ def test_a_numeric_setting_takes_exactly_its_documented_range(
     except ss.ValidationError as e:
         assert not expected.admits(value), f"{param}={value!r} refused: {e}"
         _refusal(e, param)
+        event("refused")
         return
     assert expected.admits(value), f"{param}={value!r} accepted"
+    event("accepted")
     stored = getattr(built, param, None)
     if stored is not None:  # kept as a float, or a whole number as an int
         assert type(stored) is (int if expected.whole else float)
