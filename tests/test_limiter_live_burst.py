@@ -338,3 +338,24 @@ def test_redis_live_bursts_are_paid_back_by_the_batches(
             assert not any(begin < at < end - 0.002 for begin, end in pauses), (at, pauses)
     finally:
         client.close()
+
+
+def test_a_pause_is_stored_to_the_microsecond_never_shorter(shared_redis: RedisServer) -> None:
+    # Found by the property test above: PAUSE_SCRIPT stored the pause's end with Lua's
+    # tostring (14 digits, 0.1 ms of a time in ms), so a pause could end up to 0.1 ms
+    # early and a batch item start inside it. Now rounded up to the microsecond, as SCRIPT
+    # stores slots.
+    client = redis.Redis.from_url(shared_redis.url)
+    try:
+        s = FakeClockScript(client, shared_redis.url, 9, 1.0)
+        s.now_us = 1_700_000_000_097_224
+        s.rate_limited(0.3)
+        stored = client.get(s.keys[2])
+        assert stored is not None
+        end = s.now_us / 1000 + 300
+        assert end <= float(stored) <= end + 0.0011, (stored, end)
+        s.now_us = 1_700_000_000_397_223  # a microsecond before the end: still paused
+        answer = s.ask(True)
+        assert float(answer[0]) > 0 and len(answer) == 3
+    finally:
+        client.close()
