@@ -10,7 +10,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from stripe_sessions._limits.local import PACING_TOLERANCE
+from stripe_sessions._limits.local import LIVE_BURST, LIVE_RESERVE, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe
 
 
@@ -69,6 +69,40 @@ def check_spacing(starts: list[tuple[float, float | None, int]]) -> None:
             span += intervals[j - 1]
             b = starts[j][0]
             assert b - a >= span - PACING_TOLERANCE * intervals[i] - 1e-9, (i, j, a, b, span)
+
+
+def check_account(grants: list[tuple[float, bool, float]], interval: float, eps: float) -> None:
+    """A limiter's account budget, exactly: GCRA, with live calls borrowing one slot.
+
+    ``grants``: (start, batch?, booked wait) in grant order, at one account interval.
+    Starts never go back in grant order; for i < j: ``t[j] - t[i] >= (j - i - 1.25 -
+    LIVE_BURST) x interval`` (``n`` starts span at least ``n - 2.25`` slots: no window
+    holds more than two starts beyond exact spacing), and if j is a batch start ``>= (j -
+    i - 1.25 + LIVE_RESERVE) x interval`` (batch starts are never early: they pay back
+    what live calls borrowed). A live call is booked at once unless the grant before it
+    was a live call starting less than a slot before it arrived; then at most one slot
+    after that call's start.
+    """
+    starts = [t for t, _, _ in grants]
+    assert starts == sorted(starts), starts
+    for i, a in enumerate(starts):
+        for j in range(i + 1, min(len(starts), i + 80)):
+            if grants[j][1]:
+                least = PACING_TOLERANCE - LIVE_RESERVE
+            else:
+                least = PACING_TOLERANCE + LIVE_BURST
+            assert starts[j] - a >= (j - i - least) * interval - eps, (i, j, starts[j] - a)
+    if len(starts) > 80:  # and over the whole run
+        least = PACING_TOLERANCE + LIVE_BURST
+        assert starts[-1] - starts[0] >= (len(starts) - 1 - least) * interval - eps
+    for k, (start, batch, wait) in enumerate(grants):
+        if batch:
+            continue
+        arrived = start - wait
+        if k == 0 or grants[k - 1][1]:  # nothing, or a batch start, before it: at once
+            assert wait <= eps, (k, wait)
+        else:
+            assert wait <= max(0.0, grants[k - 1][0] + interval - arrived) + eps, (k, wait)
 
 
 def assert_at_most(fake: FakeStripe, rate: float, prefix: str = "", jitter: float = 1.0) -> None:

@@ -26,6 +26,7 @@ from .._validate import flag, number, text, whole
 from .local import (
     DEFAULT_PAUSE,
     DEFAULT_RECOVERY,
+    LIVE_BURST,
     LIVE_RESERVE,
     LIVE_SPIN,
     MAX_PAUSE,
@@ -52,8 +53,9 @@ MAX_REDIS_TIMEOUT: Final = 60.0
 #: After a Redis failure, how long the in-process fallback is used before trying again.
 RETRY_REDIS_AFTER: Final = 5.0
 #: How far ahead live calls may book the account budget (ms): a live call waits at most
-#: its timeout, so booking further ahead only grows a queue nobody waits in. Also the
-#: bound past which an account slot is implausible (see SCRIPT).
+#: its timeout, so booking further ahead only grows a queue nobody waits in. With the
+#: live burst and one more slot, also the bound past which an account slot is
+#: implausible (see SCRIPT).
 LIVE_LEAD_MS: Final = 60_000.0
 #: At most one "implausible slot repaired" warning per limiter in this many seconds.
 REPAIR_LOG_EVERY: Final = 60.0
@@ -76,23 +78,25 @@ _SHOWN_QUERY: Final = frozenset(
 #: one hash tag, ``{name}``, so the script runs on one slot of a Redis Cluster).
 #: ARGV = 1 for a batch item, account interval, batch interval, recovery, live lead,
 #: longest pause (all ms), the pacing tolerance and the live reserve (fractions of a
-#: slot).
+#: slot), the live burst (slots).
 #: GCRA: each budget is the time of its next free slot, and a slot granted at ``now``
 #: books the next one from the previous booked slot, but from no earlier than ``now``
 #: less the tolerance (``_limiter.book``): a request up to a quarter of a slot late (a
 #: round trip, a late wake-up) keeps the schedule, a later one books from its own time.
-#: A live call books the account's next slot (never more than the live lead ahead) and
-#: returns how long to wait for it. A batch item takes a slot only when its own budget's
+#: A live call books the account's next slot, or starts now if that is at most the live
+#: burst (``_limiter.LIVE_BURST``, one slot) ahead, the next slot moving on one interval
+#: either way (never booked more than the live lead ahead), and returns how long to wait
+#: for its start. A batch item takes a slot only when its own budget's
 #: turn has come (after any pause), and the account has one free now, by the live
 #: reserve (``_limiter.LIVE_RESERVE``) at least, so that a live call coming next is
-#: booked at most ``1 - LIVE_RESERVE`` slots ahead; otherwise it
-#: takes nothing and returns how long to wait before asking again. So live calls are
+#: booked at once (and a second one at most ``1 - LIVE_RESERVE`` slots ahead);
+#: otherwise it takes nothing and returns how long to wait before asking again. So live calls are
 #: never queued behind batch items. The answer: the wait (ms, 0 when a slot was
 #: taken), the repaired keys, by how far (ms), and for a batch slot taken, how long
 #: until the batch's next turn (ms: its own next slot, and the account's next slot plus
 #: the live reserve), which the process waits before asking again.
-#: A value further ahead than these settings can explain (the live lead, two batch
-#: intervals, the longest pause; a last 429 in the future) is not obeyed: a clock that
+#: A value further ahead than these settings can explain (the live lead and two slots,
+#: two batch intervals, the longest pause; a last 429 in the future) is not obeyed: a clock that
 #: went back (a failover to a replica on another machine), a key written by hand or by a
 #: process with other settings. It is deleted and the script goes on without it; the
 #: answer says which keys were repaired (bits 1, 2, 4, 8) and by how far (ms).
@@ -107,6 +111,7 @@ local lead = tonumber(ARGV[5])
 local maxpause = tonumber(ARGV[6])
 local tolerance = tonumber(ARGV[7])
 local reserve = tonumber(ARGV[8])
+local burst = tonumber(ARGV[9])
 local repaired, worst = 0, 0
 local function book(prev, at, iv)
   return math.max(prev, at - tolerance * iv) + iv
@@ -129,9 +134,9 @@ local function set(i, v, ttl)
   local text = string.format('%.3f', math.ceil(v * 1000) / 1000)
   redis.call('SET', KEYS[i], text, 'PX', math.ceil(ttl))
 end
-local acct = read(1, lead + interval + 1, 0)
+local acct = read(1, lead + (1 + burst) * interval + 1, 0)
 if not batch then
-  local start = math.max(now, acct)
+  local start = math.max(now, acct - burst * interval)
   local after = book(acct, start, interval)
   if start - now <= lead then set(1, after, after - now + 60000) end
   return {tostring(start - now), repaired, tostring(worst)}
@@ -153,17 +158,20 @@ return {'0', repaired, tostring(worst), tostring(math.max(bnext, after + reserve
 
 #: Record a rate_limit 429: pause batch traffic until now + ARGV[1] ms (or later), and
 #: remember when (for the recovery). ARGV = pause, longest pause, recovery (ms). A pause
-#: end further ahead than the longest pause is replaced, as in SCRIPT.
+#: end further ahead than the longest pause is replaced, as in SCRIPT. Both times are
+#: stored to the microsecond, rounded up, as in SCRIPT (``tostring`` keeps 14 digits:
+#: a pause stored with it ended up to 0.1 ms early).
 PAUSE_SCRIPT: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local maxpause = tonumber(ARGV[2])
 local until_ = now + math.min(math.max(tonumber(ARGV[1]), 0), maxpause)
+local function ms(v) return string.format('%.3f', math.ceil(v * 1000) / 1000) end
 local current = tonumber(redis.call('GET', KEYS[1]) or '')
 if current == nil or current ~= current or current > now + maxpause + 1 or until_ > current then
-  redis.call('SET', KEYS[1], tostring(until_), 'PX', math.ceil(until_ - now + 60000))
+  redis.call('SET', KEYS[1], ms(until_), 'PX', math.ceil(until_ - now + 60000))
 end
-redis.call('SET', KEYS[2], tostring(now), 'PX', math.ceil(tonumber(ARGV[3]) + 60000))
+redis.call('SET', KEYS[2], ms(now), 'PX', math.ceil(tonumber(ARGV[3]) + 60000))
 return 1
 """
 
@@ -444,7 +452,7 @@ class RedisRateLimiter:
         interval = 1000.0 / self.rate
         return ["1" if batch else "0", interval, interval / self.batch_share,
                 self.recovery * 1000.0, LIVE_LEAD_MS, MAX_PAUSE * 1000.0,
-                PACING_TOLERANCE, LIVE_RESERVE]  # fmt: skip
+                PACING_TOLERANCE, LIVE_RESERVE, LIVE_BURST]  # fmt: skip
 
     async def _ask(self, batch: bool) -> float | None:
         """Seconds to wait from Redis (0: slot taken), or None when Redis failed."""
