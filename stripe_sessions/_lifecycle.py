@@ -146,7 +146,7 @@ class InFlight:
     Every call runs inside ``with calls.track(key):``, which refuses it once closing
     began and records its task (a task runs one call at a time) with its key.
     :meth:`close` waits for them up to its grace, then cancels each remaining task; the
-    call's ``with`` turns that cancellation, and only that one, into a
+    end of the call's ``with`` turns that cancellation, and only that one, into a
     :class:`ClientClosedError` with the key.
     """
 
@@ -163,41 +163,41 @@ class InFlight:
         self._cut: dict[asyncio.Task[object], int] = {}
         self._drained: asyncio.Event | None = None
 
-    def track(self, key: str) -> Call:
-        """One call in flight, sent with ``key``, as a ``with`` block; refused when closing."""
+    def track(self, key: str) -> InFlight:
+        """``with calls.track(key):``: the current task's call, sent with ``key``, in flight.
+
+        Refused (nothing sent) once closing began or the app closed its lent session.
+        """
         if self.closing:
             raise refused(key)
         if self.lent_closed is not None and self.lent_closed():
             raise lent_closed(False, key)
-        task = asyncio.current_task()  # None: driven by hand, outside any task
-        if task is not None:
+        task = asyncio.current_task()
+        if task is not None:  # None: driven by hand, outside any task (nothing to cut)
             self.calls[task] = key
-        return Call(self, task, key)
+        return self
 
-    def ended(
-        self, task: asyncio.Task[object] | None, key: str, error: BaseException | None
-    ) -> None:
-        """A call ended, with ``error`` (None: it returned); raises what it ends with instead.
+    def __enter__(self) -> None:
+        return None
 
-        A cancellation by :meth:`close` becomes a ClientClosedError; any other carries
-        the key. A StripeError gets the key (:meth:`_failure`) and is chained to
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        """The current task's call ended, with ``error`` if it raised; what it raises.
+
+        The cancellation :meth:`close` made becomes a ClientClosedError; any other
+        carries the key. A StripeError gets the key (:meth:`_failure`) and is chained to
         nothing: a task implemented in Python (asyncio's _PyTask; pytest-asyncio's on
         3.10) resumes a step inside an ``except`` when a future fails, and each raise
         in that step chains its exception (aiohttp's frames hold the headers).
         """
-        cut_before: int | None = None
-        if task is not None:
-            del self.calls[task]
-            if self._cut:
-                cut_before = self._cut.pop(task, None)
-            if self._drained is not None and not self.calls:
-                self._drained.set()
+        task = asyncio.current_task()
+        if task is None:
+            return
+        key = self.calls.pop(task)
+        cut_before = self._cut.pop(task, None) if self._cut else None
+        if self._drained is not None and not self.calls:
+            self._drained.set()
         if isinstance(error, asyncio.CancelledError):
-            if (
-                task is not None
-                and cut_before is not None
-                and not _cancelled_by_others(task, cut_before)
-            ):
+            if cut_before is not None and not _cancelled_by_others(task, cut_before):
                 raise cut(key, self.grace) from None
             # Whoever cancelled (a Ctrl-C of the sync client, a timeout) can say which
             # key the request may have been sent with (see Portal's _carry).
@@ -244,21 +244,6 @@ class InFlight:
                 task.cancel()
         if self.calls:
             await _wait(drained, _UNWIND)
-
-
-class Call:
-    """``with calls.track(key):``: one call in flight (see :meth:`InFlight.ended`)."""
-
-    __slots__ = ("flight", "key", "task")
-
-    def __init__(self, flight: InFlight, task: asyncio.Task[object] | None, key: str) -> None:
-        self.flight, self.task, self.key = flight, task, key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
-        self.flight.ended(self.task, self.key, error)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

@@ -15,7 +15,7 @@ from .._config import Config
 from .._errors import APIError
 from .._safe_text import request_id_of, safe_headers, server_text
 
-__all__ = ["Owner", "asked_owner", "key_mode", "not_ours", "stranger"]
+__all__ = ["Owner", "asked_owner", "key_mode", "not_ours"]
 
 #: The owner a request asks a session for: ``(customer, customer_account)``.
 Owner: TypeAlias = tuple[str | None, str | None]
@@ -48,39 +48,6 @@ def _field(body: str, prefix: str, inner: str) -> str | None:
 
 
 def not_ours(
-    data: Mapping[str, Any] | None,
-    status: int,
-    headers: Mapping[str, str],
-    key: str,
-    asked: Owner,
-    config: Config,
-) -> APIError | None:
-    """The error refusing an answer that belongs to another request, or None (``stranger``).
-
-    ``data`` is the answer's JSON, None for an error answer.
-    """
-    if data is not None and _plainly_ours(data, headers, key, asked, config):
-        return None
-    return stranger(data, status, headers, key, asked, config)
-
-
-def _plainly_ours(
-    data: Mapping[str, Any], headers: Mapping[str, str], key: str, asked: Owner, config: Config
-) -> bool:
-    """Whether a session plainly is this request's (the echo absent or ours, the owner
-    exactly the one asked for, the key's mode): the common answer skips ``stranger``.
-    """
-    echoed = headers.get("Idempotency-Key")
-    live = key_mode(config.api_key)
-    return (
-        (echoed is None or echoed == key)
-        and data.get("customer") == asked[0]
-        and data.get("customer_account") == asked[1]
-        and (live is None or data.get("livemode") is live)
-    )
-
-
-def stranger(
     data: Mapping[str, Any] | None,
     status: int,
     headers: Mapping[str, str],
