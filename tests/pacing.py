@@ -10,7 +10,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from stripe_sessions._limits.local import LIVE_BURST, LIVE_RESERVE, PACING_TOLERANCE
+from stripe_sessions._limits.gcra import LIVE_BURST, LIVE_RESERVE, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe
 
 

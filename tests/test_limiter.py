@@ -21,7 +21,7 @@ import pytest
 import redis
 
 import stripe_sessions as ss
-from stripe_sessions._limits.local import LIVE_BURST, PACING_TOLERANCE
+from stripe_sessions._limits.gcra import LIVE_BURST, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import PRICING
 from tests.pacing import assert_at_most

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._limits import redis_limiter as _redis_limiter
-from stripe_sessions._limits.local import MAX_SLEEP
+from stripe_sessions._limits import redis_health
+from stripe_sessions._limits.gcra import MAX_SLEEP
 from stripe_sessions.testing import RedisServer
 from tests.helpers import free_port
 
@@ -161,7 +161,7 @@ async def test_redis_restarted_with_empty_data_keeps_pacing(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(_redis_limiter, "RETRY_REDIS_AFTER", 0.2)
+    monkeypatch.setattr(redis_health, "RETRY_REDIS_AFTER", 0.2)
     caplog.set_level(logging.WARNING, logger="stripe_sessions")
     for _ in range(3):
         await limiter.acquire(batch=True, timeout=5)

@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._limits.local import LIVE_RESERVE, PACING_TOLERANCE
-from stripe_sessions._limits.redis_limiter import PAUSE_SCRIPT, SCRIPT
+from stripe_sessions._limits.gcra import LIVE_RESERVE, PACING_TOLERANCE
+from stripe_sessions._limits.redis_scripts import PAUSE_SCRIPT, SCRIPT
 from stripe_sessions.testing import RedisServer
 from tests.pacing import FakeTime, check_account
 from tests.test_limiter_gcra import Recorder, Script, batch_workers, drive, now_ms

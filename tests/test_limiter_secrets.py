@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import stripe_sessions as ss
-from stripe_sessions._limits.redis_limiter import RedisURL
+from stripe_sessions._limits.redis_url import RedisURL
 from tests.helpers import free_port
 
 SECRET = "S3CRET-pw"

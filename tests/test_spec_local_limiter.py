@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 import stripe_sessions as ss
-from stripe_sessions._limits.local import LIVE_RESERVE, MAX_PAUSE, MAX_SLEEP
+from stripe_sessions._limits.gcra import LIVE_RESERVE, MAX_SLEEP
+from stripe_sessions._limits.local import MAX_PAUSE
 from tests.pacing import FakeTime
 
 

@@ -8,7 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from .._limits.local import DEFAULT_PAUSE, MAX_PAUSE, MAX_SLEEP, book, clamp_pause
+from .._limits.gcra import MAX_SLEEP, book
+from .._limits.local import DEFAULT_PAUSE, MAX_PAUSE, clamp_pause
 
 __all__ = ["MIN_PACE", "Pacer"]
 
@@ -21,8 +22,8 @@ class Pacer:
 
     Starts queue in arrival order; only the first of the queue waits on the clock, and
     a start is granted when it is made, by the time read then. The next turn is booked
-    one interval after the previous *booked* turn (``_limits.local.book``), so a wake-up up
-    to :data:`~stripe_sessions._limits.local.PACING_TOLERANCE` (a quarter) of a slot late (a
+    one interval after the previous *booked* turn (``_limits.gcra.book``), so a wake-up up
+    to :data:`~stripe_sessions._limits.gcra.PACING_TOLERANCE` (a quarter) of a slot late (a
     few ms on a busy machine) costs no throughput; a longer stall (a slow callback, a GC pause)
     makes the next start late and books from then, so it starts one request, never the
     few whose turns passed. Two starts are never closer than ``0.75 / rate``, and ``n``
