@@ -8,7 +8,9 @@ from typing import Any, Final
 
 import aiohttp
 
-__all__ = ["MAX_RESPONSE_BYTES", "decode", "encoded", "read_body"]
+from .._safe_text import safe_repr
+
+__all__ = ["MAX_RESPONSE_BYTES", "decode", "encoded", "read_body", "why_unread"]
 
 #: The largest answer read, in bytes. Stripe's answers for this endpoint are a few KB,
 #: an expanded Customer a few more: anything near this size is not Stripe talking.
@@ -41,6 +43,14 @@ async def read_body(resp: aiohttp.ClientResponse) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def why_unread(headers: Mapping[str, str]) -> str:
+    """What a body that :func:`read_body` did not read was, for a message."""
+    if encoded(headers):
+        encoding = safe_repr(headers.get("Content-Encoding"))
+        return f"a {encoding}-encoded body although only identity encoding was asked for"
+    return f"a body larger than {MAX_RESPONSE_BYTES} bytes"
 
 
 def decode(raw: bytes) -> Any:

@@ -19,8 +19,8 @@ from .._config import Config
 from .._error_answer import error_from_response
 from .._errors import APIConnectionError, APIError, StripeError
 from .._limits.local import RateLimiter
-from .._safe_text import request_id_of, safe_headers, safe_repr
-from .body import MAX_RESPONSE_BYTES, decode, encoded, read_body
+from .._safe_text import request_id_of, safe_headers
+from .body import decode, read_body, why_unread
 from .failures import redirect_error, refused_request, timeout_error, why_unreachable
 from .headers import client_headers
 from .lent import verified_context
@@ -197,16 +197,8 @@ class Transport:
         options = request.options
         key = options.idempotency_key
         request_id = request_id_of(headers, self.config.secrets)  # any bytes: made safe
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("POST %s -> %d request_id=%s", request.url, status, request_id)
-        unread: str | None = None
-        if raw is None:
-            unread = (
-                f"a {safe_repr(headers.get('Content-Encoding'))}-encoded body although only "
-                "identity encoding was asked for"
-                if encoded(headers)
-                else f"a body larger than {MAX_RESPONSE_BYTES} bytes"
-            )
+        logger.debug("POST %s -> %d request_id=%s", request.url, status, request_id)
+        unread = None if raw is not None else why_unread(headers)
         if 300 <= status < 400:
             return redirect_error(status, headers, key, self.config.secrets)
         if not 200 <= status < 300:
