@@ -28,7 +28,7 @@ from ._config import (
 from ._errors import StripeError, ValidationError
 from ._http.pool import ConnectionPool
 from ._http.transport import Transport
-from ._lifecycle import CLOSE_GRACE
+from ._lifecycle import CLOSE_GRACE, GRACE
 from ._limits.local import RateLimiter
 from ._resource import AsyncCustomerSessions
 
@@ -208,6 +208,7 @@ class AsyncClient:
         A ``rate_limiter`` with an ``aclose()`` has it called too: its connections
         belong to this event loop (a shared limiter reconnects on its next use).
         """
+        grace = GRACE(grace)  # first: a bad grace closes nothing
         if self._owns_session:
             await self._session.aclose(grace)
             close = getattr(self._limiter, "aclose", None)

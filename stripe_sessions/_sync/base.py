@@ -11,7 +11,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._lifecycle import CLOSE_GRACE
+from .._lifecycle import CLOSE_GRACE, GRACE
 from .loop import UNWIND_TIMEOUT
 from .portal import Portal
 
@@ -65,6 +65,7 @@ class SyncClientBase:
         batch one carrying its ``batch_key``. Called from ``on_progress`` (the loop's own
         thread), it returns at once and the loop closes once the callback returns.
         """
+        grace = GRACE(grace)  # first: a bad grace closes nothing
         if self._owns_portal:
             self._portal.close(partial(self._async.aclose, grace=grace), grace + UNWIND_TIMEOUT)
 
