@@ -23,7 +23,6 @@ from ._config import (
     NOT_GIVEN,
     Config,
     NotGiven,
-    mask_url,
 )
 from ._errors import StripeError, ValidationError
 from ._http.pool import ConnectionPool
@@ -31,6 +30,7 @@ from ._http.transport import Transport
 from ._lifecycle import CLOSE_GRACE, GRACE
 from ._limits.local import RateLimiter
 from ._resource import AsyncCustomerSessions
+from ._urls import mask_url
 
 __all__ = ["AsyncClient", "AsyncCustomerSessions"]
 

@@ -40,7 +40,6 @@ __all__ = [
     "check_api_key",
     "check_headers",
     "check_retries",
-    "mask_url",
     "resolve_api_key",
 ]
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .._config import Config, mask_url
+from .._config import Config
 from .._errors import APIError, APITimeoutError, ValidationError
 from .._safe_text import (
     MAX_QUOTE,
@@ -22,6 +22,7 @@ from .._safe_text import (
     safe_repr,
     server_text,
 )
+from .._urls import mask_url
 
 __all__ = ["redirect_error", "refused_request", "timeout_error", "why_unreachable"]
 
