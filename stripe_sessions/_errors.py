@@ -24,6 +24,7 @@ __all__ = [
     "StripeError",
     "ValidationError",
     "parse_retry_after",
+    "retry_after_of",
 ]
 
 #: The longest error message kept (Stripe's are a sentence or two): a server's 1 MB
@@ -165,7 +166,7 @@ class RateLimitError(StripeError):
     @property
     def retry_after(self) -> float | None:
         """Seconds the ``Retry-After`` header asks to wait, if it gave a number."""
-        return parse_retry_after(self.headers.get("Retry-After"))
+        return retry_after_of(self)
 
 
 #: ``Retry-After`` in seconds: ASCII digits, perhaps a fraction (``float`` alone would
@@ -183,3 +184,15 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     value = value.strip(" \t")
     return float(value) if _SECONDS(value) else None
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """The seconds an error's ``Retry-After`` asks to wait, if its answer gave a number.
+
+    The one reader of a failure's wait: :attr:`RateLimitError.retry_after`, the retry
+    waits, a batch's pause and the shared rate limiter all read it here (any
+    :class:`StripeError`: a proxy may send it with a 503 too).
+    """
+    if not isinstance(exc, StripeError):
+        return None
+    return parse_retry_after(exc.headers.get("Retry-After"))

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Final, TypeGuard, TypeVar
 
 import attrs
 
-from .._errors import APIConnectionError, StripeError, parse_retry_after
+from .._errors import APIConnectionError, StripeError
+from .._errors import retry_after_of as retry_after  # the one reader, for the transport and batch
 from .._limits.local import DEFAULT_PAUSE, MAX_PAUSE, clamp_pause
 from .._validate import checked, seconds, whole
 
@@ -74,17 +75,6 @@ def should_retry(exc: BaseException) -> bool:
 def is_rate_limit(exc: BaseException) -> TypeGuard[StripeError]:
     """Whether Stripe said ``rate_limit`` (a batch pauses for it and retries)."""
     return isinstance(exc, StripeError) and exc.code == "rate_limit"
-
-
-def retry_after(exc: BaseException) -> float | None:
-    """The seconds an error's ``Retry-After`` asks to wait, if its answer gave a number.
-
-    The one reader of a failure's wait: the retry waits, a batch's pause and the shared
-    rate limiter all read it here.
-    """
-    if not isinstance(exc, StripeError):
-        return None
-    return parse_retry_after(exc.headers.get("Retry-After"))
 
 
 # RetryPolicy's checks (see _validate). The count's upper bound is checked where a
