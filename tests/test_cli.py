@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
+import stripe_sessions as ss
 from stripe_sessions._cli.args import COMPONENTS
-from stripe_sessions._wire.encode import _NAMES
-from stripe_sessions._wire.params import Components
 from stripe_sessions.testing import FakeStripe, RedisServer
 
 
@@ -429,7 +429,7 @@ def test_stripe_base_url_environment_variable(fake: FakeStripe) -> None:
 
 
 def test_cli_components_are_the_sdks() -> None:
-    assert sorted(COMPONENTS) == sorted(_NAMES[Components])
+    assert sorted(COMPONENTS) == sorted(attrs.fields_dict(ss.Components))
 
 
 def test_two_batch_commands_share_one_budget_through_redis(
