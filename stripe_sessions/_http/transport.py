@@ -29,7 +29,7 @@ from .owner import Owner, asked_owner, not_ours
 from .pool import ConnectionPool, drop_connection
 from .retry import retry_after
 
-__all__ = ["Answer", "Transport"]
+__all__ = ["Answer", "Request", "Transport"]
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -101,6 +101,8 @@ class Transport:
         """
         request = self._request(path, body, options)
         with self.pool.calls.track(options.idempotency_key):
+            # The first attempt outside tenacity: inside AsyncRetrying every create
+            # cost 165 K instructions more (callgrind, 837 K -> 1002 K; see retry.py).
             try:
                 return await self._attempt(request)
             except StripeError as e:
