@@ -83,3 +83,48 @@ async def test_a_redisplay_limit_that_is_not_a_whole_number_is_refused(
     assert info.value.param == LIMIT_PATH
     assert info.value.message == f"{LIMIT_PATH}: expected a whole number, got {shown}"
     assert fake.requests == []
+
+
+class _NoRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (2**128, "an integer of about 39 digits"),  # 129 bits: summarised
+        (10**50, "an integer of about 51 digits"),
+        (2**128 - 1, str(2**128 - 1)),  # 128 bits: shown
+    ],
+)
+async def test_a_huge_whole_number_is_named_by_its_size(
+    client: ss.AsyncClient, fake: FakeStripe, value: int, shown: str
+) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        await client.customer_sessions.create(customer="cus_1", components=_plain(value))
+    assert info.value.message == f"{LIMIT_PATH}: is out of range: {shown}"
+
+
+SAVE_PATH = "components.payment_element.features.payment_method_save"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("x" * 58, repr("x" * 58)),  # a repr of 60 characters: whole
+        ("x" * 59, repr("x" * 59)[:57] + "..."),  # 61: cut to 60
+        (_NoRepr(), "<_NoRepr object>"),  # a repr that fails does not hide the error
+    ],
+    ids=["60", "61", "no-repr"],
+)
+async def test_a_wrong_value_is_quoted_in_at_most_60_characters(
+    client: ss.AsyncClient, fake: FakeStripe, value: Any, shown: str
+) -> None:
+    components = {"payment_element": {"enabled": True, "features": {"payment_method_save": value}}}
+    with pytest.raises(ss.ValidationError) as info:
+        await client.customer_sessions.create(customer="cus_1", components=components)
+    assert info.value.message == (
+        f"{SAVE_PATH}: expected one of 'disabled', 'enabled', got {shown}"
+    )
+    assert fake.requests == []

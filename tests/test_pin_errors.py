@@ -264,6 +264,10 @@ def test_headers_are_a_case_insensitive_copy() -> None:
         ("1_0", None),
         ("\u0661", None),
         ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+        ("\n1", None),  # only blanks and tabs around the number are ignored
+        ("1\r", None),
+        ("\u00a01", None),
+        ("X1X", None),
         (" " * 39 + "1", 1.0),
         (" " * 40 + "1", None),
     ],
@@ -271,3 +275,80 @@ def test_headers_are_a_case_insensitive_copy() -> None:
 def test_retry_after_is_plain_seconds_or_none(header: str | None, seconds: float | None) -> None:
     headers = {} if header is None else {"Retry-After": header}
     assert ss.RateLimitError("slow down", headers=headers).retry_after == seconds
+
+
+# An API key the masking pattern cannot see (Stripe's keys are alphanumeric after the
+# prefix; this one is not), so only the client's own list of secrets masks it.
+ODD_KEY = "sk_test_a/b"
+
+
+async def test_the_clients_own_key_is_masked_where_the_pattern_cannot_see_it(
+    fake: FakeStripe,
+) -> None:
+    body = (
+        b'{"error": {"type": "invalid_request_error", "message": "m", '
+        b'"sk_test_a\\/b": ["x", "sk_test_abcdef", "cuss_secret_abc"]}}'
+    )
+    async with ss.AsyncClient(api_key=ODD_KEY, base_url=fake.url) as client:
+        fake.fail_next(
+            400, body=body, headers={"Request-Id": f"id {ODD_KEY}", "X-Echo": f"<{ODD_KEY}>"}
+        )
+        error = await _error(client)
+    assert error.request_id == "id ****"
+    assert error.headers["X-Echo"] == "<****>"
+    assert error.json_body == {
+        "error": {
+            "type": "invalid_request_error",
+            "message": "m",
+            "****": ["x", "sk_test_****", "<client secret>"],
+        }
+    }
+
+
+async def test_json_escapes_are_written_as_themselves_where_json_allows(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    """A server's escaped text is kept unescaped (so a masked key cannot hide in escapes),
+    except a quote, a backslash, a control character and a lone surrogate."""
+    escaped = r"\u001f \u0020 \u0022 \u0023 \u005c \u005d \u005f \ud800 \udfff \ue000 \u00e9"
+    body = '{"error": {"type": "invalid_request_error", "message": "ESCAPED"}}'
+    body = body.replace("ESCAPED", escaped)
+    fake.fail_next(400, body=body.encode())
+    error = await _error(client)
+    kept = r"\u001f" + "   " + r"\u0022" + " # " + r"\u005c" + " ] _ " + r"\ud800 \udfff"
+    assert error.body == body.replace(escaped, kept + " \ue000 \u00e9")
+
+
+@pytest.mark.parametrize(
+    ("code", "kept"),
+    [
+        ("c" * 200, "c" * 200),  # at the limit: whole
+        ("\x1b" + "c" * 196, "\\x1b" + "c" * 196),  # escaped to exactly the limit: whole
+        ("\x1b" * 60, "\\x1b" * 50 + "..."),  # escaped beyond the limit: cut and marked
+        ("café ü", "café ü"),  # printable text stays as it is
+    ],
+)
+async def test_a_field_is_cut_only_beyond_its_limit_and_escaped_only_where_unprintable(
+    client: ss.AsyncClient, fake: FakeStripe, code: str, kept: str
+) -> None:
+    fake.fail_next(
+        400, body={"error": {"type": "invalid_request_error", "message": code, "code": code}}
+    )
+    error = await _error(client)
+    assert error.code == kept
+
+
+@pytest.mark.parametrize("cut", [False, True])
+async def test_an_error_body_is_parsed_up_to_64_kib(
+    client: ss.AsyncClient, fake: FakeStripe, cut: bool
+) -> None:
+    stripe_error = b'{"error": {"type": "invalid_request_error", "message": "m"}}'
+    size = 64 * 1024 + (1 if cut else 0)
+    fake.fail_next(400, body=stripe_error + b" " * (size - len(stripe_error)))
+    error = await _error(client)
+    if cut:  # the first 64 KiB would parse: the body is still not read as Stripe's error
+        assert error.message.startswith("Stripe answered HTTP 400 with a body that is not")
+        assert error.json_body is None
+    else:
+        assert error.message == "m"
+        assert error.json_body == {"error": {"type": "invalid_request_error", "message": "m"}}

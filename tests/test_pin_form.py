@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import stripe_sessions as ss
+from stripe_sessions._wire.form import EncodeError, encode
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING
 
@@ -127,7 +128,9 @@ async def test_a_key_that_is_not_nonempty_text_is_refused(
 ) -> None:
     error = await _refused(client, extra)
     assert error.param == param
-    assert "keys must be non-empty strings of valid Unicode text" in str(error)
+    assert error.message.startswith(
+        f"{param}: keys must be non-empty strings of valid Unicode text"
+    )
     assert fake.requests == []
 
 
@@ -136,7 +139,9 @@ async def test_a_key_with_a_bracket_is_refused_with_its_own_path(
 ) -> None:
     error = await _refused(client, {"a": {"b[c]": 1}})
     assert error.param == "extra_params.a.b[c]"
-    assert "keys must not contain '[' or ']'" in str(error)
+    assert error.message == (
+        "extra_params.a.b[c]: keys must not contain '[' or ']' (the server reads them as nesting)"
+    )
     top = await _refused(client, {"x]": 1})
     assert top.param == "extra_params.x]"
 
@@ -181,3 +186,34 @@ async def test_a_mapping_that_contains_itself_is_refused_not_a_recursion_error(
     loop["a"] = loop
     error = await _refused(client, loop)
     assert "is nested more than 32 levels deep" in str(error)
+
+
+def _listed(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+async def test_lists_count_towards_the_32_levels_too(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    sent = await _sent(client, fake, {"a": _listed(31)})
+    assert sent == "a" + "[0]" * 31 + "=x"
+    error = await _refused(client, {"a": _listed(32)})
+    assert error.param == "extra_params.a" + "[0]" * 32
+    assert error.message == (
+        f"{error.param}: is nested more than 32 levels deep (does it contain itself?)"
+    )
+    loop: list[Any] = []
+    loop.append(loop)
+    assert "is nested more than 32 levels deep" in str(await _refused(client, {"a": loop}))
+
+
+def test_an_encode_error_names_its_path_when_it_has_one() -> None:
+    """EncodeError is the form module's own (extra_params turns it into a ValidationError)."""
+    with pytest.raises(EncodeError) as info:
+        encode({"a": [float("nan")]})
+    assert str(info.value) == "a[0]: must be a finite number, got nan"
+    assert (info.value.path, info.value.reason) == ("a[0]", "must be a finite number, got nan")
+    assert str(EncodeError("", "is bad")) == "is bad"
