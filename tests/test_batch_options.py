@@ -20,6 +20,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"rate_limit": float("nan")}, "rate_limit"),
     ({"rate_limit": -1}, "rate_limit"),
     ({"rate_limit": "20"}, "rate_limit"),
+    ({"rate_limit": 10**400}, "rate_limit"),  # was a bare OverflowError
     ({"on_progress": "print"}, "on_progress"),
     ({"fail_fast": "yes"}, "fail_fast"),
     ({"batch_key": "caf\u00e9"}, "batch_key"),
