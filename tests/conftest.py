@@ -19,7 +19,7 @@ from hypothesis import settings
 import stripe_sessions as ss
 from stripe_sessions._http import retry as _retry
 from stripe_sessions._http.retry import RetryPolicy
-from stripe_sessions._limits.local import DEFAULT_PAUSE, MAX_PAUSE
+from stripe_sessions._limits.pause import DEFAULT_PAUSE, MAX_PAUSE
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import Api
 

@@ -24,7 +24,7 @@ import stripe_sessions as ss
 from stripe_sessions._batch import engine as _batch_run
 from stripe_sessions._batch.pacing import Pacer
 from stripe_sessions._limits.gcra import MAX_SLEEP, PACING_TOLERANCE
-from stripe_sessions._limits.local import DEFAULT_PAUSE, MAX_PAUSE
+from stripe_sessions._limits.pause import DEFAULT_PAUSE, MAX_PAUSE
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING
 from tests.pacing import FakeTime, check_spacing

@@ -13,7 +13,7 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_RESERVE, MAX_SLEEP
-from stripe_sessions._limits.local import MAX_PAUSE
+from stripe_sessions._limits.pause import MAX_PAUSE
 from tests.pacing import FakeTime
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from stripe_sessions._batch.pacing import MIN_PACE, Pacer
 from stripe_sessions._limits.gcra import MAX_SLEEP
-from stripe_sessions._limits.local import DEFAULT_PAUSE as DEFAULT_RATE_LIMIT_PAUSE
-from stripe_sessions._limits.local import MAX_PAUSE
+from stripe_sessions._limits.pause import DEFAULT_PAUSE as DEFAULT_RATE_LIMIT_PAUSE
+from stripe_sessions._limits.pause import MAX_PAUSE
 from tests.pacing import FakeTime
 
 CAP = MAX_PAUSE  # the longest pause a 429 can cause (60 s)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from .._limits.gcra import MAX_SLEEP, book
-from .._limits.local import DEFAULT_PAUSE, MAX_PAUSE, clamp_pause
+from .._limits.pause import DEFAULT_PAUSE, MAX_PAUSE, clamp_pause
 
 __all__ = ["MIN_PACE", "Pacer"]
 

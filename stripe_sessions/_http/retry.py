@@ -35,7 +35,7 @@ import attrs
 
 from .._errors import APIConnectionError, StripeError
 from .._errors import retry_after_of as retry_after  # the one reader, for the transport and batch
-from .._limits.local import DEFAULT_PAUSE, MAX_PAUSE, clamp_pause
+from .._limits.pause import DEFAULT_PAUSE, MAX_PAUSE, PAUSE, clamp_pause
 from .._validate import checked, seconds, whole
 
 if TYPE_CHECKING:  # tenacity is imported on the first retry: most calls never retry
@@ -82,7 +82,6 @@ def is_rate_limit(exc: BaseException) -> TypeGuard[StripeError]:
 _RETRIES: Final = whole("max_retries", 0)
 _INITIAL_WAIT: Final = seconds("initial_wait")
 _MAX_WAIT: Final = seconds("max_wait")
-_PAUSE: Final = seconds("pause", MAX_PAUSE, zero=True)
 _MAX_PAUSE: Final = seconds("max_pause", MAX_PAUSE, zero=True)
 
 
@@ -102,7 +101,7 @@ class RetryPolicy:
     #: The longest wait between two attempts, ``Retry-After`` included, in seconds.
     max_wait: float = checked(_MAX_WAIT, 5.0)
     #: A batch's pause after a ``rate_limit`` 429 without ``Retry-After``, in seconds.
-    pause: float = checked(_PAUSE, DEFAULT_PAUSE)
+    pause: float = checked(PAUSE, DEFAULT_PAUSE)
     #: The longest pause a ``rate_limit`` 429's ``Retry-After`` can cause, in seconds.
     max_pause: float = checked(_MAX_PAUSE, MAX_PAUSE)
     #: Which failures are retried: Stripe's rules.

@@ -32,28 +32,21 @@ from typing import Any, Final, Protocol, runtime_checkable
 from .._safe_text import safe_repr
 from .._validate import Check, number, refuse, seconds
 from .gcra import LIVE_BURST, LIVE_RESERVE, LIVE_SPIN, MAX_SLEEP, book, sleep_until
+from .pause import DEFAULT_PAUSE, PAUSE, clamp_pause
 
 __all__ = [
-    "DEFAULT_PAUSE",
     "DEFAULT_RECOVERY",
-    "MAX_PAUSE",
-    "PAUSE",
     "RATE",
     "RECOVERY",
     "LocalRateLimiter",
     "RateLimiter",
     "check_share",
-    "clamp_pause",
     "clamp_timeout",
     "rate",
 ]
 
-#: Pause of batch traffic after a rate_limit 429 with no Retry-After (Stripe sends none).
-DEFAULT_PAUSE: Final = 1.0
 #: Seconds over which the batch share recovers from half to whole after a 429.
 DEFAULT_RECOVERY: Final = 10.0
-#: The longest pause a 429 (its Retry-After, or ``pause=``) can cause.
-MAX_PAUSE: Final = 60.0
 #: The slowest budget a limiter accepts: one request an hour (``rate`` and ``rate x
 #: batch_share``). Slower budgets are a mistake, and their waits overflow Redis's numbers.
 MIN_RATE: Final = 1 / 3600
@@ -90,7 +83,6 @@ def rate(name: str) -> Check[float]:
 
 RATE: Final = rate("rate")
 RECOVERY: Final = seconds("recovery", MAX_RECOVERY)
-PAUSE: Final = seconds("pause", MAX_PAUSE, zero=True)
 _SHARE: Final = number("batch_share", 0, 1, lo_open=True, noun="fraction")
 
 
@@ -104,17 +96,6 @@ def check_share(value: Any, rate: float) -> float:
             f"got {rate:.6g} x {safe_repr(value)}",
         )
     return share
-
-
-def clamp_pause(retry_after: float | None, default: float, cap: float = MAX_PAUSE) -> float:
-    """The pause after a ``rate_limit`` 429: its ``Retry-After``, else ``default``, at most ``cap``.
-
-    The one rule for every pause a 429 causes (the limiters' and a batch's pacer's): a
-    missing, negative or NaN ``Retry-After`` means ``default``.
-    """
-    if retry_after is None or not retry_after >= 0:  # None or NaN
-        return min(default, cap)
-    return min(float(retry_after), cap)
 
 
 def clamp_timeout(timeout: float) -> float:

@@ -15,17 +15,15 @@ from .._errors import ValidationError
 from .._validate import flag, number, text, whole
 from .gcra import LIVE_SPIN, MAX_SLEEP, sleep_until
 from .local import (
-    DEFAULT_PAUSE,
     DEFAULT_RECOVERY,
-    PAUSE,
     RATE,
     RECOVERY,
     LocalRateLimiter,
     check_share,
-    clamp_pause,
     clamp_timeout,
     rate,
 )
+from .pause import DEFAULT_PAUSE, PAUSE, clamp_pause
 from .redis_connection import REDIS_TIMEOUT, RedisConnection, client_problem
 from .redis_health import RedisHealth
 from .redis_scripts import budget_args, budget_keys, pause_args

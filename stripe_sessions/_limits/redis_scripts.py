@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .gcra import LIVE_BURST, LIVE_RESERVE, PACING_TOLERANCE
-from .local import MAX_PAUSE
+from .pause import MAX_PAUSE
 
 __all__ = [
     "KEY_NAMES",
