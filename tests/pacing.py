@@ -9,8 +9,13 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
+from typing import Any
 
+import redis
+
+import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_BURST, LIVE_RESERVE, PACING_TOLERANCE
+from stripe_sessions._limits.redis_scripts import SCRIPT
 from stripe_sessions.testing import FakeStripe
 
 
@@ -121,3 +126,69 @@ def assert_at_most(fake: FakeStripe, rate: float, prefix: str = "", jitter: floa
     for i, a in enumerate(times):
         for j in range(i + 1, len(times)):
             assert j - i <= rate * (times[j] - a + jitter) + 2, (i, j, times[j] - a)
+
+
+# --- The limiters' GCRA on a fake clock, and the Redis script run directly ----------
+
+
+class Recorder(ss.LocalRateLimiter):
+    """A LocalRateLimiter on a fake clock that records the slot each grant took."""
+
+    def __init__(self, fake: FakeTime, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock, self._sleep = fake.clock, fake.sleep
+        self.account: list[float] = []  # every slot of the account budget, in grant order
+        self.batch: list[float] = []  # the batch slots
+        self.live_waits: list[float] = []  # each live call's booked wait
+        self.grants: list[tuple[float, bool, float]] = []  # (slot, batch?, booked wait)
+
+    def _wait(self, batch: bool, now: float) -> float:
+        wait = super()._wait(batch, now)
+        if not batch:
+            self.account.append(now + wait)
+            self.live_waits.append(wait)
+            self.grants.append((now + wait, False, wait))
+        elif wait <= 0:
+            self.account.append(now)
+            self.batch.append(now)
+            self.grants.append((now, True, 0.0))
+        return wait
+
+
+def batch_workers(lim: Recorder, workers: int, per_worker: int) -> list[asyncio.Task[None]]:
+    async def worker() -> None:
+        for _ in range(per_worker):
+            await lim.acquire(batch=True, timeout=30)
+
+    return [asyncio.create_task(worker()) for _ in range(workers)]
+
+
+async def drive(fake: FakeTime, tasks: list[asyncio.Task[None]]) -> None:
+    while not all(t.done() for t in tasks):
+        assert await fake.advance()
+
+
+def now_ms(raw: redis.Redis) -> float:
+    seconds, micros = raw.time()
+    return seconds * 1000 + micros / 1000
+
+
+class Script:
+    """SCRIPT run directly, with the arguments a limiter sends, Redis's time bracketed."""
+
+    def __init__(self, raw: redis.Redis, url: str, rate: float, share: float) -> None:
+        self.raw = raw
+        self.limiter = ss.RedisRateLimiter(url, rate=rate, name="gcra", batch_share=share)
+        self.keys = self.limiter._keys
+        self.script = raw.register_script(SCRIPT)
+        raw.delete(*self.keys)
+
+    def get(self, i: int) -> float:
+        value = self.raw.get(self.keys[i])
+        assert value is not None
+        return float(value)
+
+    def run(self, batch: bool) -> tuple[list[Any], float, float]:
+        before = now_ms(self.raw)
+        answer = self.script(keys=self.keys, args=self.limiter._args(batch))
+        return answer, before, now_ms(self.raw)

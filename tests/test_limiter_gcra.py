@@ -23,34 +23,10 @@ import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_RESERVE, PACING_TOLERANCE
 from stripe_sessions._limits.redis_scripts import SCRIPT
 from stripe_sessions.testing import RedisServer
-from tests.pacing import FakeTime, check_account
+from tests.pacing import FakeTime, Recorder, Script, batch_workers, check_account, drive, now_ms
 
 TOL = PACING_TOLERANCE
 RES = LIVE_RESERVE
-
-
-class Recorder(ss.LocalRateLimiter):
-    """A LocalRateLimiter on a fake clock that records the slot each grant took."""
-
-    def __init__(self, fake: FakeTime, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clock, self._sleep = fake.clock, fake.sleep
-        self.account: list[float] = []  # every slot of the account budget, in grant order
-        self.batch: list[float] = []  # the batch slots
-        self.live_waits: list[float] = []  # each live call's booked wait
-        self.grants: list[tuple[float, bool, float]] = []  # (slot, batch?, booked wait)
-
-    def _wait(self, batch: bool, now: float) -> float:
-        wait = super()._wait(batch, now)
-        if not batch:
-            self.account.append(now + wait)
-            self.live_waits.append(wait)
-            self.grants.append((now + wait, False, wait))
-        elif wait <= 0:
-            self.account.append(now)
-            self.batch.append(now)
-            self.grants.append((now, True, 0.0))
-        return wait
 
 
 def check_gcra(slots: list[float], interval: float) -> None:
@@ -64,19 +40,6 @@ def check_gcra(slots: list[float], interval: float) -> None:
             assert slots[j] - a >= (j - i - TOL) * interval - 1e-9, (i, j, slots[j] - a)
     if len(slots) > 60:  # and over the whole run
         assert slots[-1] - slots[0] >= (len(slots) - 1 - TOL) * interval - 1e-9
-
-
-def batch_workers(lim: Recorder, workers: int, per_worker: int) -> list[asyncio.Task[None]]:
-    async def worker() -> None:
-        for _ in range(per_worker):
-            await lim.acquire(batch=True, timeout=30)
-
-    return [asyncio.create_task(worker()) for _ in range(workers)]
-
-
-async def drive(fake: FakeTime, tasks: list[asyncio.Task[None]]) -> None:
-    while not all(t.done() for t in tasks):
-        assert await fake.advance()
 
 
 async def test_late_wake_ups_within_the_tolerance_keep_the_local_schedule() -> None:
@@ -219,32 +182,6 @@ def raw(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_server.url)
     yield client
     client.close()
-
-
-def now_ms(raw: redis.Redis) -> float:
-    seconds, micros = raw.time()
-    return seconds * 1000 + micros / 1000
-
-
-class Script:
-    """SCRIPT run directly, with the arguments a limiter sends, Redis's time bracketed."""
-
-    def __init__(self, raw: redis.Redis, url: str, rate: float, share: float) -> None:
-        self.raw = raw
-        self.limiter = ss.RedisRateLimiter(url, rate=rate, name="gcra", batch_share=share)
-        self.keys = self.limiter._keys
-        self.script = raw.register_script(SCRIPT)
-        raw.delete(*self.keys)
-
-    def get(self, i: int) -> float:
-        value = self.raw.get(self.keys[i])
-        assert value is not None
-        return float(value)
-
-    def run(self, batch: bool) -> tuple[list[Any], float, float]:
-        before = now_ms(self.raw)
-        answer = self.script(keys=self.keys, args=self.limiter._args(batch))
-        return answer, before, now_ms(self.raw)
 
 
 @pytest.mark.parametrize("late_ms", [0.5, 3.0, 4.0, 6.0, 50.0, 10_000.0])

@@ -33,8 +33,7 @@ import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_RESERVE, PACING_TOLERANCE
 from stripe_sessions._limits.redis_scripts import PAUSE_SCRIPT, SCRIPT
 from stripe_sessions.testing import RedisServer
-from tests.pacing import FakeTime, check_account
-from tests.test_limiter_gcra import Recorder, Script, batch_workers, drive, now_ms
+from tests.pacing import FakeTime, Recorder, Script, batch_workers, check_account, drive, now_ms
 
 TOL = PACING_TOLERANCE
 RES = LIVE_RESERVE
