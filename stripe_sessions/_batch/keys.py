@@ -28,6 +28,8 @@ def make_batch_key(batch_key: Any) -> str:
         )
     if not batch_key.isascii() or not batch_key.isprintable():
         raise ValidationError("batch_key must be printable ASCII", param="batch_key")
+    if batch_key[0] == " " or batch_key[-1] == " ":  # HTTP drops it: another key arrives
+        raise ValidationError("batch_key must not start or end with a space", param="batch_key")
     return batch_key
 
 
