@@ -352,3 +352,52 @@ async def test_an_error_body_is_parsed_up_to_64_kib(
     else:
         assert error.message == "m"
         assert error.json_body == {"error": {"type": "invalid_request_error", "message": "m"}}
+
+
+async def test_a_body_not_read_says_why_and_keeps_the_headers(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(400, headers={"Content-Encoding": "gzip"}, body=b"xx")
+    error = await _error(client)
+    assert error.message == (
+        "Stripe answered HTTP 400 with a 'gzip'-encoded body although only identity "
+        "encoding was asked for"
+    )
+    assert error.headers["Content-Encoding"] == "gzip"
+    assert error.headers["Request-Id"] == error.request_id == fake.requests[-1].request_id
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"7"])
+async def test_json_that_is_not_an_object_is_quoted_not_kept_as_json_body(
+    client: ss.AsyncClient, fake: FakeStripe, body: bytes
+) -> None:
+    fake.fail_next(400, body=body)
+    error = await _error(client)
+    assert error.json_body is None
+    assert error.body == body.decode()
+    assert error.message == (
+        f"Stripe answered HTTP 400 with a body that is not a Stripe error: {body.decode()!r}"
+    )
+    assert error.headers["Request-Id"] == error.request_id
+
+
+async def test_the_quote_folds_whitespace_within_the_first_800_characters(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    fake.fail_next(400, body="a" + " " * 900 + "b")
+    error = await _error(client)
+    assert error.message == "Stripe answered HTTP 400 with a body that is not a Stripe error: 'a'"
+
+
+async def test_a_stripe_error_keeps_its_headers(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    fake.fail_next(400, body=_card_declined(), headers={"X-Extra": "1"})
+    error = await _error(client)
+    assert error.headers["X-Extra"] == "1"
+    assert error.headers["Request-Id"] == error.request_id
+
+
+def test_an_error_carries_its_message_as_args_and_its_batch_key() -> None:
+    error = ss.APIError("m", batch_key="b")
+    assert error.args == ("m",)
+    assert error.batch_key == "b"
+    assert ss.APIError("m").batch_key is None
