@@ -326,6 +326,7 @@ async def test_json_escapes_are_written_as_themselves_where_json_allows(
         ("\x1b" + "c" * 196, "\\x1b" + "c" * 196),  # escaped to exactly the limit: whole
         ("\x1b" * 60, "\\x1b" * 50 + "..."),  # escaped beyond the limit: cut and marked
         ("café ü", "café ü"),  # printable text stays as it is
+        ("café\x1b", "café\\x1b"),  # beside an unprintable character too
     ],
 )
 async def test_a_field_is_cut_only_beyond_its_limit_and_escaped_only_where_unprintable(
