@@ -25,6 +25,7 @@ from ._config import (
     NotGiven,
 )
 from ._errors import StripeError, ValidationError
+from ._http import lent
 from ._http.pool import ConnectionPool
 from ._http.transport import Transport
 from ._lifecycle import CLOSE_GRACE, GRACE
@@ -97,6 +98,8 @@ class AsyncClient:
                     "lend with aiohttp.ClientSession(trust_env=True) instead",
                     param="trust_env",
                 )
+            if session is not None:
+                lent.SESSION(session)  # before anything reads it (check_lent) or is built
             config = Config.from_arguments(
                 api_key=api_key,
                 base_url=base_url,

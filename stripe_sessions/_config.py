@@ -11,13 +11,14 @@ import attrs
 
 from ._errors import AuthenticationError
 from ._http import retry as _retry
+from ._http.reserved import owned_reason
 from ._http.retry import RetryPolicy
-from ._safe_text import safe_repr
 from ._urls import mask_url, url_secrets
 from ._validate import (
     checked,
     flag,
     header,
+    header_name,
     instance,
     optional,
     refuse,
@@ -100,6 +101,10 @@ SSL: Final = instance(
 #: The name _batch/results.py imports (``check_retries(n)``).
 check_retries: Final = RETRIES
 _API_KEY: Final = header("api_key")
+#: A ``default_headers`` name: a valid one that neither frames the request nor is the
+#: SDK's own (``Authorization``, ``Idempotency-Key``, ``Stripe-Version``...; see
+#: _http/reserved.py, the list a lent session's default headers are checked against).
+HEADER_NAME: Final = header_name("default_headers", owned_reason)
 
 
 def check_api_key(key: Any) -> str:
@@ -120,17 +125,18 @@ def check_headers(headers: Any) -> tuple[tuple[str, str], ...]:
         headers = dict(headers)  # a Config's own pairs, given back by attrs.evolve
     if not isinstance(headers, Mapping):
         raise refuse("default_headers", f"must be a mapping, got {type(headers).__name__}")
+    seen: dict[str, str] = {}
     for name, value in headers.items():
-        if not isinstance(name, str) or not name or not all(c in _TOKEN for c in name):
-            raise refuse("default_headers", f"{safe_repr(name)} is not a valid header name")
+        HEADER_NAME(name)
+        if name.lower() in seen:  # header names are case-insensitive: both would be sent
+            raise refuse(
+                f"default_headers[{name}]",
+                f"is given twice (as {seen[name.lower()]!r} too: header names are "
+                "case-insensitive)",
+            )
+        seen[name.lower()] = name
         header(f"default_headers[{name}]")(value)
     return tuple(headers.items())
-
-
-# The characters of an HTTP header name (RFC 9110 "token").
-_TOKEN: Final = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
 
 
 @attrs.frozen(slots=True)

@@ -34,6 +34,7 @@ __all__ = [
     "checked",
     "flag",
     "header",
+    "header_name",
     "instance",
     "number",
     "one_of",
@@ -227,6 +228,29 @@ def header(name: str, max_len: int | None = None) -> Check[str]:
     or LF would split the request; anything else outside ASCII each server reads its
     way), no space at either end (trimmed by every HTTP parser)."""
     return text(name, max_len=max_len, why=" (it is sent as an HTTP header)", edges=True)
+
+
+# The characters of an HTTP header name (RFC 9110 "token").
+_TOKEN: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def header_name(name: str, reserved: Callable[[str], str | None]) -> Check[str]:
+    """A header name for the mapping ``name``: an RFC 9110 token (a non-empty ``str`` of
+    ``_TOKEN``), for which ``reserved(value)`` gives no reason to refuse it (it frames the
+    request, or the SDK sends it). A reserved one is refused as ``name[value]``, with the
+    reason, and never with the header's value (it may be a key: ``Authorization``)."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value or not all(c in _TOKEN for c in value):
+            raise refuse(name, f"{safe_repr(value)} is not a valid header name")
+        why = reserved(value)
+        if why is not None:
+            raise refuse(f"{name}[{value}]", f"may not be set by the caller: {why}")
+        return value
+
+    return check
 
 
 def optional(check: Check[T]) -> Check[T | None]:

@@ -1,10 +1,11 @@
 """Client and batch settings a hostile caller or operator gives (redteam19).
 
-Each test here is a fault found by the redteam19 pass, left unfixed and marked
-``xfail(strict=True)``: the README promises that a bad setting is a ``ValidationError``
-naming it, raised before anything is sent, and that the API key is in no traceback
-rendered with its locals. All of them behave the same on the code before the redesign
-(1a21e24): none is a regression of the restructuring.
+Each test here is a fault found by the redteam19 pass (first marked
+``xfail(strict=True)``, now fixed: see tests/test_fixes_settings.py for the classes):
+the README promises that a bad setting is a ``ValidationError`` naming it, raised
+before anything is sent, and that the API key is in no traceback rendered with its
+locals. All of them behaved the same on the code before the redesign (1a21e24): none
+was a regression of the restructuring.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from tests.helpers import PRICING
 from tests.leaks import KEY, rendered
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="redteam19: session= unchecked")
 @pytest.mark.parametrize("session", [5, "http://127.0.0.1:1", object()])
 def test_a_session_that_is_no_aiohttp_session_is_refused_by_name(session: Any) -> None:
     # Was: AttributeError: 'int' object has no attribute 'auth' (no StripeError at all).
@@ -31,7 +31,6 @@ def test_a_session_that_is_no_aiohttp_session_is_refused_by_name(session: Any) -
     assert info.value.param == "session"
 
 
-@pytest.mark.xfail(strict=True, reason="redteam19: framing headers in default_headers are sent")
 @pytest.mark.parametrize(
     "headers",
     [{"Content-Length": "5"}, {"Transfer-Encoding": "chunked"}, {"Host": "evil.example"}],
@@ -63,7 +62,6 @@ def _client_with_key_in_headers(fake: FakeStripe) -> ss.AsyncClient:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="redteam19: a key given in default_headers leaks in locals")
 async def test_a_key_given_in_default_headers_is_refused_or_never_shown(fake: FakeStripe) -> None:
     # Was: accepted, sent instead of api_key, and kept as a plain str: a failing call's
     # traceback rendered with locals shows it (Transport._attempt's ``request``).
@@ -107,7 +105,6 @@ _HUGE_CONCURRENCY = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="redteam19: create_many starts `concurrency` tasks at once")
 def test_a_huge_concurrency_is_refused_or_costs_no_more_than_the_items() -> None:
     # Was: one task per unit of concurrency, created in one synchronous loop before
     # anything is read (the event loop blocked; no wait_for can end it): 10**6 over one

@@ -18,17 +18,24 @@ __all__ = [
     "DEFAULT_BATCH_RETRIES",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_RATE_LIMIT",
+    "MAX_CONCURRENCY",
     "BatchOptions",
 ]
 
 #: Pace used when the caller gives none: safely below Stripe's 25 requests/s in test mode.
 DEFAULT_RATE_LIMIT: Final = 20.0
 DEFAULT_CONCURRENCY: Final = 16
+#: The most requests a batch may keep in flight. Each unit of concurrency is a worker
+#: task started before anything is read (and two read-ahead slots), so an unbounded one
+#: (``10**30``) blocked the event loop creating tasks until memory ran out; far more
+#: than Stripe's rate limits (100 requests/s live) or any connection pool can use. The
+#: CLI's ``--concurrency`` has the same bound (``_cli/args.py``; a test pins the two).
+MAX_CONCURRENCY: Final = 10_000
 #: Retries per item (5xx, connection errors, 409, lock_timeout and rate_limit 429s).
 DEFAULT_BATCH_RETRIES: Final = 5
 
 
-CONCURRENCY: Final = whole("concurrency", 1)
+CONCURRENCY: Final = whole("concurrency", 1, MAX_CONCURRENCY)
 RATE_LIMIT: Final = optional(
     number("rate_limit", 0, lo_open=True, noun="positive number of requests/s or None", shown="")
 )

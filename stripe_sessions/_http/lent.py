@@ -9,13 +9,16 @@ from typing import Any, Final
 import aiohttp
 
 from .._errors import ValidationError
+from .._validate import instance
+from .reserved import NEVER
 
-__all__ = ["check_lent", "per_request", "verified_context"]
+__all__ = ["SESSION", "check_lent", "per_request", "verified_context"]
 
-#: Default headers of a lent session that the SDK does not always override per request
-#: and that change what Stripe does or how the request is framed (any ``Stripe-*`` too).
-_REFUSED_HEADERS: Final = frozenset(
-    ("cookie", "content-encoding", "content-length", "transfer-encoding", "host", "expect")
+#: ``session=``: an aiohttp session, checked before anything else is read from it.
+SESSION: Final = instance(
+    "session",
+    aiohttp.ClientSession,
+    "must be an aiohttp.ClientSession (or None: the client makes its own)",
 )
 #: aiohttp 3.12 added middlewares, and with them per-request ``middlewares=``.
 _PER_REQUEST_MIDDLEWARES: Final = tuple(map(int, aiohttp.__version__.split(".")[:2])) >= (3, 12)
@@ -27,12 +30,15 @@ def check_lent(session: aiohttp.ClientSession) -> None:
     What aiohttp lets a request override, the transport overrides on every request:
     ``raise_for_status``, redirects, decompression, middlewares, TLS verification (see
     ``Transport``), and the cookie jar's cookies are dropped. What it does not is
-    refused here, by name: ``auth`` (aiohttp adds it even when a request passes
-    ``auth=None``, then refuses to combine it with the API key's ``Authorization``),
-    default headers that the SDK does not always send itself (``Stripe-Account``,
-    ``Cookie``...), skipped ``Host``/``Content-Length``, and on aiohttp before 3.12 a
-    cookie jar that is not ``aiohttp.DummyCookieJar``.
+    refused here, by name: anything but an ``aiohttp.ClientSession``, ``auth``
+    (aiohttp adds it even when a request passes ``auth=None``, then refuses to combine
+    it with the API key's ``Authorization``), default headers that the SDK does not
+    always send itself (``Stripe-Account``, any ``Stripe-*``, and ``reserved.NEVER``:
+    ``Cookie``, ``Content-Length``, ``Connection``...), skipped
+    ``Host``/``Content-Length``, and on aiohttp before 3.12 a cookie jar that is not
+    ``aiohttp.DummyCookieJar``.
     """
+    SESSION(session)
     found: list[str] = []
     if session.auth is not None:
         found.append("auth (the SDK sends the API key as its own Authorization header)")
@@ -40,7 +46,9 @@ def check_lent(session: aiohttp.ClientSession) -> None:
         {
             name
             for name in session.headers
-            if name.lower() in _REFUSED_HEADERS or name.lower().startswith("stripe-")
+            # NEVER: the names refused in the client's own default_headers too (the
+            # SDK's own headers, which it sends on every request, override these).
+            if name.lower() in NEVER or name.lower().startswith("stripe-")
         }
     )
     if headers:
