@@ -163,7 +163,7 @@ class InFlight:
         self._cut: dict[asyncio.Task[object], int] = {}
         self._drained: asyncio.Event | None = None
 
-    def track(self, key: str) -> InFlight:
+    def track(self, key: str) -> Call:
         """``with calls.track(key):``: the current task's call, sent with ``key``, in flight.
 
         Refused (nothing sent) once closing began or the app closed its lent session.
@@ -175,13 +175,12 @@ class InFlight:
         task = asyncio.current_task()
         if task is not None:  # None: driven by hand, outside any task (nothing to cut)
             self.calls[task] = key
-        return self
+        return Call(self, task, key)
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
-        """The current task's call ended, with ``error`` if it raised; what it raises.
+    def ended(
+        self, task: asyncio.Task[object] | None, key: str, error: BaseException | None
+    ) -> None:
+        """A call ended, with ``error`` if it raised; raises what it ends with instead.
 
         The cancellation :meth:`close` made becomes a ClientClosedError; any other
         carries the key. A StripeError gets the key (:meth:`_failure`) and is chained to
@@ -189,10 +188,9 @@ class InFlight:
         3.10) resumes a step inside an ``except`` when a future fails, and each raise
         in that step chains its exception (aiohttp's frames hold the headers).
         """
-        task = asyncio.current_task()
         if task is None:
             return
-        key = self.calls.pop(task)
+        del self.calls[task]
         cut_before = self._cut.pop(task, None) if self._cut else None
         if self._drained is not None and not self.calls:
             self._drained.set()
@@ -244,6 +242,25 @@ class InFlight:
                 task.cancel()
         if self.calls:
             await _wait(drained, _UNWIND)
+
+
+class Call:
+    """One call in flight: the ``with`` block of :meth:`InFlight.track`.
+
+    It holds the task the call started in: whoever finally closes the coroutine (a
+    collector, with no loop running), the call's record is the one removed.
+    """
+
+    __slots__ = ("flight", "key", "task")
+
+    def __init__(self, flight: InFlight, task: asyncio.Task[object] | None, key: str) -> None:
+        self.flight, self.task, self.key = flight, task, key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        self.flight.ended(self.task, self.key, error)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

