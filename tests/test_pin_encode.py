@@ -128,3 +128,23 @@ async def test_a_wrong_value_is_quoted_in_at_most_60_characters(
         f"{SAVE_PATH}: expected one of 'disabled', 'enabled', got {shown}"
     )
     assert fake.requests == []
+
+
+async def test_a_batch_of_create_params_sends_each_field(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    items = [
+        ss.CreateParams(
+            customer="cus_1", components={"pricing_table": {"enabled": True}}, expand=["customer"]
+        ),
+        ss.CreateParams(
+            customer_account="acct_1", components=ss.Components(buy_button=ss.BuyButton(True))
+        ),
+    ]
+    results = await client.customer_sessions.create_many(items, concurrency=1)
+    assert [r.ok for r in results] == [True, True]
+    bodies = sorted(r.body for r in fake.requests)
+    assert bodies == [
+        "components[buy_button][enabled]=true&customer_account=acct_1",
+        "components[pricing_table][enabled]=true&customer=cus_1&expand[0]=customer",
+    ]
