@@ -148,3 +148,20 @@ async def test_a_batch_of_create_params_sends_each_field(
         "components[buy_button][enabled]=true&customer_account=acct_1",
         "components[pricing_table][enabled]=true&customer=cus_1&expand[0]=customer",
     ]
+
+
+async def test_a_collision_names_list_items_by_index(
+    client: ss.AsyncClient, fake: FakeStripe
+) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        await client.customer_sessions.create(
+            customer="cus_1",
+            components={"pricing_table": {"enabled": True}},
+            expand=["customer"],
+            extra_params={"expand": ["x"]},
+        )
+    assert info.value.param == "extra_params.expand[0]"
+    assert info.value.message.startswith(
+        "extra_params.expand[0]: collides with the named parameter expand[0]"
+    )
+    assert fake.requests == []
