@@ -173,12 +173,20 @@ class InFlight:
         if self.lent_closed is not None and self.lent_closed():
             raise lent_closed(False, key)
         task = asyncio.current_task()
+        if task is not None and task in self.calls:
+            # A call within a call: a batch item's attempts, inside the item's own call
+            # (its waits between attempts are the item's too, and cut with it).
+            return Call(self, task, key, nested=True)
         if task is not None:  # None: driven by hand, outside any task (nothing to cut)
             self.calls[task] = key
         return Call(self, task, key)
 
     def ended(
-        self, task: asyncio.Task[object] | None, key: str, error: BaseException | None
+        self,
+        task: asyncio.Task[object] | None,
+        key: str,
+        error: BaseException | None,
+        nested: bool = False,
     ) -> None:
         """A call ended, with ``error`` if it raised; raises what it ends with instead.
 
@@ -190,10 +198,12 @@ class InFlight:
         """
         if task is None:
             return
-        del self.calls[task]
-        cut_before = self._cut.pop(task, None) if self._cut else None
-        if self._drained is not None and not self.calls:
-            self._drained.set()
+        cut_before = None
+        if not nested:  # a nested call's task stays in flight: the outer call ends it
+            del self.calls[task]
+            cut_before = self._cut.pop(task, None) if self._cut else None
+            if self._drained is not None and not self.calls:
+                self._drained.set()
         if isinstance(error, asyncio.CancelledError):
             if cut_before is not None and not _cancelled_by_others(task, cut_before):
                 raise cut(key, self.grace) from None
@@ -251,16 +261,22 @@ class Call:
     collector, with no loop running), the call's record is the one removed.
     """
 
-    __slots__ = ("flight", "key", "task")
+    __slots__ = ("flight", "key", "nested", "task")
 
-    def __init__(self, flight: InFlight, task: asyncio.Task[object] | None, key: str) -> None:
-        self.flight, self.task, self.key = flight, task, key
+    def __init__(
+        self,
+        flight: InFlight,
+        task: asyncio.Task[object] | None,
+        key: str,
+        nested: bool = False,
+    ) -> None:
+        self.flight, self.task, self.key, self.nested = flight, task, key, nested
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
-        self.flight.ended(self.task, self.key, error)
+        self.flight.ended(self.task, self.key, error, self.nested)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

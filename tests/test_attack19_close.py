@@ -42,11 +42,6 @@ class _Retrying(logging.Handler):
             self.logged.set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=asyncio.TimeoutError,
-    reason="redteam19: a batch's retry wait or 429 pause outlives aclose",
-)
 @pytest.mark.parametrize("wait", ["429 pause", "retry wait"])
 async def test_closing_the_client_ends_a_waiting_batch_at_once(
     monkeypatch: pytest.MonkeyPatch, wait: str

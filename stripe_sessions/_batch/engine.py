@@ -190,6 +190,22 @@ class Batch:
         return self._result(item, error=failure)
 
     async def _send(self, item: _Item) -> CustomerSession:
+        """Every attempt of one item, as one call in flight of the client.
+
+        The item's waits (the pacer's turn, its pause after a 429, the waits between
+        attempts) belong to the call: closing the client cuts them as it cuts a request
+        (the transport's posts inside are the same call), and an item the closing
+        client refuses ends the batch.
+        """
+        try:
+            call = self.transport.pool.calls.track(item.request.idempotency_key)
+        except ClientClosedError:
+            self.finished.put_nowait(self._closed())
+            raise
+        with call:
+            return await self._attempts(item)
+
+    async def _attempts(self, item: _Item) -> CustomerSession:
         """Every attempt of one item: the first in plain code, the retries by the policy.
 
         The first attempt is awaited here (tenacity is built only for an item that
