@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._error_answer import error_from_response
 from stripe_sessions._errors import MAX_MESSAGE, parse_retry_after
+from stripe_sessions._http.error_answer import error_from_response
 from stripe_sessions._http.failures import redirect_error
 from tests.helpers import PRICING
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._error_answer import error_from_response
+from stripe_sessions._http.error_answer import error_from_response
 from stripe_sessions._safe_text import redact, unescape_json
 from tests.helpers import PRICING
 from tests.hostile import Hostile, serve

@@ -16,11 +16,11 @@ from typing import Any, Final, NamedTuple
 import aiohttp
 
 from .._config import Config
-from .._error_answer import error_from_response
 from .._errors import APIConnectionError, APIError, StripeError
 from .._limits.local import RateLimiter
 from .._safe_text import request_id_of, safe_headers
 from .body import decode, read_body, why_unread
+from .error_answer import error_from_response
 from .failures import redirect_error, refused_request, timeout_error, why_unreachable
 from .headers import client_headers
 from .lent import verified_context

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ._errors import (
+from .._errors import (
     MAX_MESSAGE,
     APIError,
     AuthenticationError,
@@ -17,7 +17,7 @@ from ._errors import (
     RateLimitError,
     StripeError,
 )
-from ._safe_text import (
+from .._safe_text import (
     MAX_FIELD,
     MAX_QUOTE,
     masked_json,
