@@ -265,3 +265,33 @@ async def test_a_batch_hands_its_rate_limit_to_the_pacer_without_a_wait(
     assert all(
         " in 0.00s " in m and "RateLimitError HTTP 429 code=rate_limit" in m for m in retries
     )
+
+
+async def test_retrying_on_its_own_makes_every_attempt_and_numbers_them_from_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # retrying() without attempts_made: the whole call is tenacity's, max_retries + 1 attempts.
+    caplog.set_level(logging.INFO, logger="stripe_sessions")
+    policy = RetryPolicy(max_retries=2, initial_wait=0.001, max_wait=0.001)
+    attempts = _Attempts(*(ss.APIError("x", http_status=500) for _ in range(5)))
+    with pytest.raises(ss.APIError):
+        async for trying in policy.retrying():
+            with trying:
+                await attempts()
+    assert attempts.calls == 3
+    numbers = [m.split("(attempt ")[1].split(" ")[0] for m in _messages(caplog)]
+    assert numbers == ["1", "2"]
+
+
+async def test_a_custom_retryable_may_retry_what_is_not_a_stripe_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # ``retryable`` is a field: whatever it accepts is retried and logged by its type.
+    caplog.set_level(logging.INFO, logger="stripe_sessions")
+    policy = RetryPolicy(initial_wait=0.01, max_wait=0.01, retryable=lambda exc: True)
+    attempts = _Attempts(OSError("down"))
+    assert await policy.retry(ss.APIError("x", http_status=500), attempts) == "ok"
+    assert _messages(caplog)[1] == (
+        "retrying customer session request in 0.01s (attempt 2 failed: OSError, "
+        "request_id=None, idempotency_key=None)"
+    )
