@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from stripe_sessions._lifecycle import ClientClosedError
+from stripe_sessions import ClientClosedError
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING, until, until_sync
 

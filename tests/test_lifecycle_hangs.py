@@ -140,7 +140,7 @@ def test_client_closed_from_on_progress() -> None:
     """close() on the loop thread schedules the close; the batch ends with its key."""
     out = _run(
         """
-        from stripe_sessions._lifecycle import ClientClosedError
+        from stripe_sessions import ClientClosedError
         with FakeStripe.running() as fake:
             client = ss.Client(api_key=fake.api_key, base_url=fake.url)
             try:
