@@ -88,6 +88,16 @@ def test_anything_but_an_aiohttp_session_is_refused_by_name(session: Any) -> Non
     assert KEY not in rendered(info.value)
 
 
+def test_the_pool_checks_a_lent_session_itself() -> None:
+    # check_lent (run again at first use: the app may change its session) checks the
+    # type first too, so no path reads ``.auth`` of something else.
+    from stripe_sessions._http.pool import ConnectionPool  # noqa: PLC0415
+
+    with pytest.raises(ss.ValidationError) as info:
+        ConnectionPool(1, 5)  # type: ignore[arg-type]
+    assert info.value.param == "session"
+
+
 def test_a_bad_session_is_named_before_a_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     # Checked before the Config is built: the session is what is wrong, and named first.
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
@@ -208,7 +218,10 @@ async def test_a_refused_header_sends_nothing(fake: FakeStripe) -> None:
 # --- concurrency -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("concurrency", [MAX_CONCURRENCY + 1, 10**30])
+# Only just beyond the bound: without it, this process would start that many workers
+# (10**30 ran this test's process out of memory; test_attack19_settings runs that one in
+# a child under RLIMIT_AS).
+@pytest.mark.parametrize("concurrency", [MAX_CONCURRENCY + 1, 2 * MAX_CONCURRENCY])
 async def test_concurrency_beyond_the_bound_is_refused_before_anything_is_read(
     fake: FakeStripe, concurrency: int
 ) -> None:
