@@ -47,7 +47,7 @@ _SESSIONS: Final[weakref.WeakSet[ConnectionPool]] = weakref.WeakSet()
 class ConnectionPool:
     """Owns (or borrows) the aiohttp session, created lazily on the loop that first uses it.
 
-    Copies made by ``with_options`` share one ConnectionPool, and so one connection pool.
+    Copies made by ``with_options`` share one ConnectionPool, and so its connections.
     """
 
     def __init__(

@@ -5,7 +5,7 @@
 
 The sync module mirrors every public class and method of the async module: the same
 parameters, defaults, annotations and docstrings (with ``await`` and ``async`` taken
-out). Coroutine methods run on the client's private loop (``_portal.Portal.call``);
+out). Coroutine methods run on the client's private loop (``_sync.portal.Portal.call``);
 async generators become generators (``Portal.iterate``). What cannot be derived
 (lifecycle, context manager, repr) is written by hand in ``_sync.base.SyncClientBase``, the
 generated ``Client``'s base class, so the output holds only delegating methods. The output is passed

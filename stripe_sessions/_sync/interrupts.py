@@ -23,8 +23,9 @@ def closed_under(unwound: list[BaseException]) -> ClientClosedError:
 def carry(source: BaseException, target: BaseException) -> None:
     """Put on a Ctrl-C what the interrupted call can be retried with, as attribute and note.
 
-    A batch's ``batch_key`` (and its notes); a single call's ``idempotency_key``
-    (``InFlight.run`` put it on the cancellation): its request may have been sent.
+    A batch's ``batch_key`` (and its notes); a single call's ``idempotency_key`` (the
+    call's ``with pool.calls.track(key)`` put it on the cancellation): its request may
+    have been sent.
     """
     batch_key = getattr(source, "batch_key", None)
     if batch_key is not None:
