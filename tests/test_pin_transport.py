@@ -113,3 +113,27 @@ async def test_a_batch_items_answer_error_carries_its_key(
     assert result.error.http_status == status
     assert result.error.idempotency_key == result.idempotency_key
     assert result.idempotency_key is not None
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"null", b'"text"'])
+async def test_a_success_that_is_not_a_json_object_carries_the_answers_facts(body: bytes) -> None:
+    headers = {"Request-Id": "req_notobject", "X-Echo": f"key {ODD_KEY}"}
+    async with ScriptedServer(_answering(200, headers, body)) as server:
+        with pytest.raises(ss.APIError) as info:
+            await _create(server.url, ODD_KEY)
+    error = info.value
+    assert "a body that is not a JSON object" in str(error)
+    assert error.http_status == 200
+    assert error.request_id == "req_notobject"
+    assert error.idempotency_key == "order-1"
+    assert "X-Echo" in error.headers
+    assert ODD_KEY not in f"{error.headers}"
+
+
+async def test_an_unread_success_masks_the_key_in_its_headers() -> None:
+    headers = {"Content-Encoding": "gzip", "X-Echo": f"key {ODD_KEY}"}
+    async with ScriptedServer(_answering(200, headers, b"\x1f\x8b")) as server:
+        with pytest.raises(ss.APIError) as info:
+            await _create(server.url, ODD_KEY)
+    assert "X-Echo" in info.value.headers
+    assert ODD_KEY not in f"{info.value.headers}"
