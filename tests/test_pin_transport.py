@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import stripe_sessions as ss
-from tests.helpers import PRICING
+from tests.helpers import PRICING, free_port
 from tests.hostile import session_body
 from tests.hostile_tcp import Conn, ScriptedServer, form_of, response
 
@@ -137,3 +137,21 @@ async def test_an_unread_success_masks_the_key_in_its_headers() -> None:
             await _create(server.url, ODD_KEY)
     assert "X-Echo" in info.value.headers
     assert ODD_KEY not in f"{info.value.headers}"
+
+
+async def test_reached_says_whether_an_http_answer_came() -> None:
+    # Nothing listens: nothing was reached (False, not unknown).
+    with pytest.raises(ss.APIConnectionError) as info:
+        await _create(f"http://127.0.0.1:{free_port()}")
+    assert info.value.reached is False
+
+    # The status line and headers came, then the body broke off: reached.
+    async def broken(conn: Conn) -> None:
+        await conn.read_request()
+        conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+        await conn.drain()
+
+    async with ScriptedServer(broken) as server:
+        with pytest.raises(ss.APIConnectionError) as info:
+            await _create(server.url)
+    assert info.value.reached is True
