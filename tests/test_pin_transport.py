@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe
 from tests.helpers import PRICING, free_port
 from tests.hostile import session_body
 from tests.hostile_tcp import Conn, ScriptedServer, form_of, response
@@ -155,3 +156,33 @@ async def test_reached_says_whether_an_http_answer_came() -> None:
         with pytest.raises(ss.APIConnectionError) as info:
             await _create(server.url)
     assert info.value.reached is True
+
+
+class _Recording:
+    """A rate limiter that grants every slot at once and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[bool, float]] = []
+        self.told: list[float | None] = []
+
+    async def acquire(self, *, batch: bool, timeout: float) -> None:
+        self.asked.append((batch, timeout))
+
+    async def rate_limited(self, retry_after: float | None) -> None:
+        self.told.append(retry_after)
+
+
+async def test_each_attempt_asks_the_limiter_with_its_kind_and_timeout(fake: FakeStripe) -> None:
+    limiter = _Recording()
+    async with ss.AsyncClient(
+        api_key=fake.api_key, base_url=fake.url, rate_limiter=limiter, timeout=7.0
+    ) as c:
+        await c.customer_sessions.create(customer="cus_1", components=PRICING)
+        await c.customer_sessions.create(customer="cus_1", components=PRICING, timeout=2.5)
+        assert limiter.asked == [(False, 7.0), (False, 2.5)]
+        limiter.asked.clear()
+        [result] = await c.customer_sessions.create_many(
+            [{"customer": "cus_1", "components": PRICING}], rate_limit=None
+        )
+    assert result.ok
+    assert limiter.asked == [(True, 7.0)]
