@@ -186,3 +186,20 @@ async def test_each_attempt_asks_the_limiter_with_its_kind_and_timeout(fake: Fak
         )
     assert result.ok
     assert limiter.asked == [(True, 7.0)]
+
+
+async def test_the_limiter_is_told_of_rate_limit_429s_only(fake: FakeStripe) -> None:
+    limiter = _Recording()
+    async with ss.AsyncClient(
+        api_key=fake.api_key, base_url=fake.url, rate_limiter=limiter, max_retries=0
+    ) as c:
+        fake.fail_next(500)
+        fake.fail_next(429, code="lock_timeout")
+        for _ in range(2):
+            with pytest.raises(ss.StripeError):
+                await c.customer_sessions.create(customer="cus_1", components=PRICING)
+        assert limiter.told == []
+        fake.fail_next(429, headers={"Retry-After": "3"})  # a rate_limit 429
+        with pytest.raises(ss.RateLimitError):
+            await c.customer_sessions.create(customer="cus_1", components=PRICING)
+    assert limiter.told == [3.0]
