@@ -239,7 +239,7 @@ def _log_retry(failure: BaseException, attempt: int, sleep: float) -> None:
             reason += f" code={failure.code}"
         request_id = failure.request_id
         key = failure.idempotency_key
-    else:  # pragma: no cover - only StripeErrors are retried
+    else:  # a policy whose `retryable` retries other exceptions too
         reason, request_id, key = type(failure).__name__, None, None
     logger.info(
         "retrying customer session request in %.2fs (attempt %d failed: %s, "
