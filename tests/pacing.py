@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 import stripe_sessions as ss
-from stripe_sessions._limits.gcra import LIVE_BURST, LIVE_RESERVE, PACING_TOLERANCE
+from stripe_sessions._limits.gcra import LIVE_BURST, PACING_TOLERANCE
 from stripe_sessions._limits.redis_scripts import SCRIPT
 from stripe_sessions.testing import FakeStripe
 
@@ -83,7 +83,7 @@ def check_account(grants: list[tuple[float, bool, float]], interval: float, eps:
     Starts never go back in grant order; for i < j: ``t[j] - t[i] >= (j - i - 1.25 -
     LIVE_BURST) x interval`` (``n`` starts span at least ``n - 2.25`` slots: no window
     holds more than two starts beyond exact spacing), and if j is a batch start ``>= (j -
-    i - 1.25 + LIVE_RESERVE) x interval`` (batch starts are never early: they pay back
+    i - 1.25) x interval`` (batch starts are never early: they pay back
     what live calls borrowed). A live call is booked at once unless the grant before it
     was a live call starting less than a slot before it arrived; then at most one slot
     after that call's start.
@@ -92,10 +92,8 @@ def check_account(grants: list[tuple[float, bool, float]], interval: float, eps:
     assert starts == sorted(starts), starts
     for i, a in enumerate(starts):
         for j in range(i + 1, min(len(starts), i + 80)):
-            if grants[j][1]:
-                least = PACING_TOLERANCE - LIVE_RESERVE
-            else:
-                least = PACING_TOLERANCE + LIVE_BURST
+            # A batch start pays back a borrowed slot; a live one may be that slot early.
+            least = PACING_TOLERANCE if grants[j][1] else PACING_TOLERANCE + LIVE_BURST
             assert starts[j] - a >= (j - i - least) * interval - eps, (i, j, starts[j] - a)
     if len(starts) > 80:  # and over the whole run
         least = PACING_TOLERANCE + LIVE_BURST

@@ -35,7 +35,10 @@ WORKER = textwrap.dedent(
     count, share = int(count), float(share)
 
     async def main():
-        limiter = (ss.RedisRateLimiter(redis_url, rate=25, name="test", batch_share=share)
+        # A generous redis_timeout: a machine so busy that Redis answers late must not
+        # turn this test of sharing into one of the fallback (pacing alone, R/4 each).
+        limiter = (ss.RedisRateLimiter(redis_url, rate=25, name="test", batch_share=share,
+                                       redis_timeout=5.0)
                    if mode == "shared" else None)
         async with ss.AsyncClient(api_key="sk_test_123", base_url=url,
                                   rate_limiter=limiter) as client:
