@@ -1,19 +1,11 @@
 """Argument checks: small combinators that build attrs-converter-ready callables.
 
 Each builder takes the argument's name and returns a ``check(value) -> value``: the
-value (normalised: a float, the string itself) when it is acceptable, else a
-:class:`ValidationError` (a ``ValueError``) whose message starts ``"<name>: "`` and
-whose ``param`` is ``name``. Build a check once (module level), then call it, or make
-it an attrs field's converter with :func:`checked`::
-
-    TIMEOUT = seconds("timeout")               # (0, inf), finite
-    RETRIES = whole("max_retries", 0, 100)     # 0..100, no bool, no float
-    ACCOUNT = optional(header("stripe_account"))
-    TIMEOUT(2) == 2.0; RETRIES(True)  # -> ValidationError("max_retries: must be ...")
-    timeout: float = checked(TIMEOUT, 80.0)   # in an @attrs.frozen class
-
-A check never shows a value it refuses unless it is a number (``got 1e309``) or asked
-to (``show=True``), so a refused API key or password is never quoted.
+value (normalised) when acceptable, else a :class:`ValidationError` (a ``ValueError``)
+with ``param`` set and a message starting ``"<name>: "``. Build a check once, then call
+it, or make it an attrs field's converter: ``timeout: float = checked(TIMEOUT, 80.0)``
+with ``TIMEOUT = seconds("timeout")``. A check never shows a value it refuses unless it
+is a number (``got 1e309``) or asked to (``show=True``): a key is never quoted.
 """
 
 from __future__ import annotations
