@@ -236,7 +236,8 @@ class AsyncClient:
         if c is None:
             return f"<{type(self).__name__} (not set up)>"
         proxy = "" if c.proxy is None else f", proxy={mask_url(c.proxy)!r}"
+        source = "" if c.base_url_from is None else f" (from ${c.base_url_from})"
         return (
-            f"{type(self).__name__}(base_url={c.base_url!r}, "
+            f"{type(self).__name__}(base_url={mask_url(c.base_url)!r}{source}, "
             f"api_key={c.masked_key!r}, stripe_version={c.stripe_version!r}{proxy})"
         )

@@ -29,6 +29,7 @@ from ._validate import (
 from ._version import STRIPE_API_VERSION
 
 __all__ = [
+    "BASE_URL_VARIABLE",
     "DEFAULT_BASE_URL",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_CONNECTIONS",
@@ -39,6 +40,7 @@ __all__ = [
     "Config",
     "NotGiven",
     "check_api_key",
+    "resolve_base_url",
     "check_headers",
     "check_retries",
     "resolve_api_key",
@@ -93,6 +95,13 @@ STRIPE_VERSION: Final = header("stripe_version")
 STRIPE_ACCOUNT: Final = header("stripe_account")
 STRIPE_CONTEXT: Final = header("stripe_context")
 BASE_URL: Final = url("base_url", example=DEFAULT_BASE_URL, credentials=False, base=True)
+#: The environment variable a client reads its base URL from when ``base_url`` is not
+#: given (as ``STRIPE_API_KEY`` for the key): checked as ``base_url`` is, its errors
+#: naming the variable.
+BASE_URL_VARIABLE: Final = "STRIPE_BASE_URL"
+_ENV_BASE_URL: Final = url(
+    BASE_URL_VARIABLE, example=DEFAULT_BASE_URL, credentials=False, base=True
+)
 PROXY: Final = url("proxy", example="http://proxy:3128", credentials=True)
 TRUST_ENV: Final = flag("trust_env")
 SSL: Final = instance(
@@ -150,6 +159,9 @@ class Config:
 
     api_key: str = attrs.field(repr=False, converter=check_api_key)
     base_url: str = checked(BASE_URL, DEFAULT_BASE_URL)
+    #: Where ``base_url`` came from when the client was not given one:
+    #: ``"STRIPE_BASE_URL"`` (the environment), else None.
+    base_url_from: str | None = attrs.field(default=None, kw_only=True)
     stripe_version: str = checked(STRIPE_VERSION, STRIPE_API_VERSION)
     stripe_account: str | None = checked(optional(STRIPE_ACCOUNT), None)
     stripe_context: str | None = checked(optional(STRIPE_CONTEXT), None)
@@ -185,10 +197,13 @@ class Config:
         **settings: Any,
     ) -> Config:
         """A client constructor's arguments, where None means "the default" (the key:
-        ``$STRIPE_API_KEY``)."""
+        ``$STRIPE_API_KEY``; the base URL: ``$STRIPE_BASE_URL``, else Stripe's)."""
+        api_key = resolve_api_key(api_key)
+        base_url, base_url_from = resolve_base_url(base_url)
         return cls(
-            api_key=resolve_api_key(api_key),
-            base_url=DEFAULT_BASE_URL if base_url is None else base_url,
+            api_key=api_key,
+            base_url=base_url,
+            base_url_from=base_url_from,
             stripe_version=STRIPE_API_VERSION if stripe_version is None else stripe_version,
             **settings,
         )
@@ -232,3 +247,19 @@ def resolve_api_key(api_key: str | None) -> str:
             "https://dashboard.stripe.com/apikeys."
         )
     return check_api_key(key)
+
+
+def resolve_base_url(base_url: str | None) -> tuple[str, str | None]:
+    """The base URL given, else ``$STRIPE_BASE_URL``, else Stripe's; and where it came
+    from (``"STRIPE_BASE_URL"`` or None).
+
+    The argument wins over the environment. An empty variable counts as unset (as an
+    empty ``STRIPE_API_KEY`` does); any other value is checked as ``base_url=`` is, and
+    a bad one is a :class:`ValidationError` naming the variable (its value masked).
+    """
+    if base_url is not None:
+        return base_url, None
+    value = os.environ.get(BASE_URL_VARIABLE)
+    if not value:
+        return DEFAULT_BASE_URL, None
+    return _ENV_BASE_URL(value), BASE_URL_VARIABLE

@@ -76,7 +76,7 @@ def _client(args: argparse.Namespace) -> Any:
     from .._errors import ValidationError  # noqa: PLC0415
 
     key = args.key  # main read it before the loop started
-    base_url = args.base_url or os.environ.get("STRIPE_BASE_URL") or None
+    base_url = args.base_url or None  # else the SDK reads $STRIPE_BASE_URL itself
     redis_url = getattr(args, "redis_url", None) or os.environ.get("STRIPE_SESSIONS_REDIS_URL")
     sources = {
         "api_key": "--api-key"
