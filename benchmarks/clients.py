@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 KEY = "sk_test_fake_0123456789abcdef"
-VERSION = "2026-09-30.endive"
+VERSION = "2026-10-28.endive"
 PARAMS: dict[str, Any] = {
     "customer": "cus_bench",
     "components": {"pricing_table": {"enabled": True}},

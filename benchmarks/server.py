@@ -43,7 +43,7 @@ HEADERS = {
     "Original-Request": "",  # set per answer
     "Request-Id": "",  # set per answer
     "Stripe-Should-Retry": "false",
-    "Stripe-Version": "2026-09-30.endive",
+    "Stripe-Version": "2026-10-28.endive",
     "Vary": "Origin",
     "X-Stripe-Routing-Context-Priority-Tier": "api-testmode",
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains; preload",

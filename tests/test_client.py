@@ -25,7 +25,7 @@ async def test_stripe_headers_are_sent(client: ss.AsyncClient, fake: FakeStripe)
     await _create(client)
     headers = fake.requests[-1].headers
     assert headers["Authorization"] == f"Bearer {fake.api_key}"
-    assert headers["Stripe-Version"] == ss.STRIPE_API_VERSION == "2026-09-30.endive"
+    assert headers["Stripe-Version"] == ss.STRIPE_API_VERSION == "2026-10-28.endive"
     assert headers["User-Agent"].startswith(f"stripe-sessions/{ss.__version__}")
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert len(headers["Idempotency-Key"]) <= 255

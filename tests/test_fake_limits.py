@@ -255,9 +255,9 @@ async def test_idempotency_keys_expire_after_the_ttl(http: aiohttp.ClientSession
 
 async def test_each_record_is_bounded(fake: FakeStripe, http: aiohttp.ClientSession) -> None:
     body = encode(GOOD) + "&customer=" + "c" * 40_000
-    await raw_post(http, fake, body, **{"X-Big": "h" * 8000, "Stripe-Version": "2026-09-30.endive"})
+    await raw_post(http, fake, body, **{"X-Big": "h" * 8000, "Stripe-Version": "2026-10-28.endive"})
     rec = fake.requests[-1]
     assert rec.headers["X-Big"] == "h" * 1024 + "..."
-    assert rec.headers["Stripe-Version"] == "2026-09-30.endive"
+    assert rec.headers["Stripe-Version"] == "2026-10-28.endive"
     assert (rec.size, len(rec.body), rec.form) == (len(body), 16 * 1024, {})
     assert rec.status == 400  # the customer id is too long
