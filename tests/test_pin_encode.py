@@ -11,6 +11,13 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
+from tests.pin_builders import rebuild
+
+
+@pytest.fixture(autouse=True)
+def _fresh_field_tables() -> None:
+    rebuild()  # each test works out the field specs again: see tests/pin_builders.py
+
 
 LIMIT_PATH = "components.payment_element.features.payment_method_redisplay_limit"
 LIMIT_KEY = "components[payment_element][features][payment_method_redisplay_limit]"
