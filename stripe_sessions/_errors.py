@@ -8,10 +8,11 @@ from typing import Any, Final
 
 from multidict import CIMultiDict
 
-from ._safe_text import MAX_FIELD
+from ._safe_text import MAX_FIELD, server_text
 
 __all__ = [
     "MAX_MESSAGE",
+    "RATE_LIMITED_REASONS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -24,6 +25,7 @@ __all__ = [
     "StripeError",
     "ValidationError",
     "parse_retry_after",
+    "rate_limited_reason_of",
     "retry_after_of",
 ]
 
@@ -90,6 +92,7 @@ class StripeError(Exception):
             parts.append(f"HTTP {self.http_status}")
         if self.code:
             parts.append(f"code={self.code[:MAX_FIELD]}")
+        parts += self._details()
         if self.param:
             parts.append(f"param={self.param[:MAX_FIELD]}")
         if self.request_id:
@@ -98,10 +101,15 @@ class StripeError(Exception):
         return f"{self.message}{suffix}"
 
     def __repr__(self) -> str:
+        extra = "".join(f", {d}" for d in self._details(quoted=True))
         return (
             f"{type(self).__name__}(message={self.message!r}, http_status={self.http_status!r}, "
-            f"code={self.code!r}, request_id={self.request_id!r})"
+            f"code={self.code!r}{extra}, request_id={self.request_id!r})"
         )
+
+    def _details(self, *, quoted: bool = False) -> list[str]:
+        """What a subclass adds to ``str`` (``name=value``) and ``repr`` (value quoted)."""
+        return []
 
     def __reduce__(self) -> Any:
         # Keep every attribute across pickling (multiprocessing, Celery results).
@@ -161,17 +169,63 @@ class IdempotencyError(StripeError):
 
 
 class RateLimitError(StripeError):
-    """Too many requests (429, or a 400 with code ``rate_limit``)."""
+    """Too many requests (429, or a 400 with code ``rate_limit``).
+
+    ``rate_limited_reason`` says which of Stripe's limiters refused the request, when
+    the answer said (see :data:`RATE_LIMITED_REASONS`); ``retry_after`` how long it
+    asked to wait.
+    """
 
     @property
     def retry_after(self) -> float | None:
         """Seconds the ``Retry-After`` header asks to wait, if it gave a number."""
         return retry_after_of(self)
 
+    @property
+    def rate_limited_reason(self) -> str | None:
+        """Stripe's ``Stripe-Rate-Limited-Reason`` header: one of
+        :data:`RATE_LIMITED_REASONS` (``"global-concurrency"``...), another value as
+        the server sent it (bounded and escaped), or None when the answer had none."""
+        return rate_limited_reason_of(self.headers)
+
+    def _details(self, *, quoted: bool = False) -> list[str]:
+        reason = self.rate_limited_reason
+        if reason is None:
+            return []
+        return [f"rate_limited_reason={reason!r}" if quoted else f"reason={reason}"]
+
 
 #: ``Retry-After`` in seconds: ASCII digits, perhaps a fraction (``float`` alone would
 #: also take ``inf``, ``nan``, ``1e999``, ``1_0`` and non-ASCII digits).
 _SECONDS: Final = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?").fullmatch
+
+
+#: The values of Stripe's ``Stripe-Rate-Limited-Reason`` header on a 429: which limit
+#: was hit (all requests, this endpoint's, or requests at once; or one object's).
+RATE_LIMITED_REASONS: Final = frozenset(
+    {
+        "global-rate",
+        "endpoint-rate",
+        "global-concurrency",
+        "endpoint-concurrency",
+        "resource-specific",
+    }
+)
+#: The longest unknown reason kept: Stripe's own are under 25 characters.
+_MAX_REASON: Final = 100
+
+
+def rate_limited_reason_of(headers: Mapping[str, str]) -> str | None:
+    """An answer's ``Stripe-Rate-Limited-Reason``: a known reason in lower case; another
+    value (a server wrote it: perhaps not UTF-8, perhaps 8 KB) as printable text of at
+    most 100 characters with any key masked; None when absent or blank."""
+    value = headers.get("Stripe-Rate-Limited-Reason")
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    if value.isascii() and value.lower() in RATE_LIMITED_REASONS:
+        return value.lower()
+    return server_text(value, _MAX_REASON) or None  # masked too: a server wrote it
 
 
 def parse_retry_after(value: str | None) -> float | None:

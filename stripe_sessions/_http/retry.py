@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Final, TypeGuard, TypeVar
 
 import attrs
 
-from .._errors import APIConnectionError, StripeError
+from .._errors import APIConnectionError, RateLimitError, StripeError
 from .._errors import retry_after_of as retry_after  # the one reader, for the transport and batch
 from .._limits.pause import DEFAULT_PAUSE, MAX_PAUSE, PAUSE, clamp_pause
+from .._observe.observer import retried as observe_retry
 from .._validate import checked, seconds, whole
 
 if TYPE_CHECKING:  # tenacity is imported on the first retry: most calls never retry
@@ -224,6 +225,7 @@ def _before_sleep(
     """Before the wait after attempt ``attempt``: tell the pacer of a 429, log the retry."""
     if on_rate_limited is not None and is_rate_limit(failure):
         on_rate_limited(failure)
+    observe_retry(failure, attempt, sleep)  # observe (#21): the call's retry event, if observed
     if logger.isEnabledFor(logging.INFO):
         _log_retry(failure, attempt, sleep)
 
@@ -237,6 +239,8 @@ def _log_retry(failure: BaseException, attempt: int, sleep: float) -> None:
         )
         if failure.code:
             reason += f" code={failure.code}"
+        if isinstance(failure, RateLimitError) and failure.rate_limited_reason:
+            reason += f" reason={failure.rate_limited_reason}"
         request_id = failure.request_id
         key = failure.idempotency_key
     else:  # a policy whose `retryable` retries other exceptions too
