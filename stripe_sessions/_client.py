@@ -7,7 +7,7 @@ client in ``_sync/client.py`` is generated from these two modules by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
@@ -30,6 +30,7 @@ from ._http.pool import ConnectionPool
 from ._http.transport import Transport
 from ._lifecycle import CLOSE_GRACE, GRACE
 from ._limits.local import RateLimiter
+from ._observe.events import EventHook
 from ._resource import AsyncCustomerSessions
 from ._urls import mask_url
 
@@ -60,6 +61,15 @@ class AsyncClient:
     that uses the same one (:class:`RedisRateLimiter`): single creates first, batches
     held to their share, and one process's ``rate_limit`` 429 slows them all.
 
+    ``event_hooks`` (``{"request": [...], "response": [...], "retry": [...]}``) are
+    called with each HTTP attempt's start and end and each retry decision, as
+    immutable events (:class:`RequestEvent`, :class:`ResponseEvent`, :class:`RetryEvent`)
+    that never hold the key, a client secret or a body; an ``async def`` hook is awaited
+    (a sync ``Client`` runs its hooks on its private event-loop thread). A hook that
+    raises is logged and the call goes on. With ``opentelemetry-api`` installed (the
+    ``otel`` extra) calls are traced through the global providers; ``tracing=False``
+    (or ``STRIPE_SESSIONS_OTEL_ENABLED=false``) turns that off.
+
     ``session`` lends the client your own ``aiohttp.ClientSession``, which it
     then never closes. The client's own session is created on the running loop
     and stays bound to that loop.
@@ -83,6 +93,8 @@ class AsyncClient:
         ssl: SSLContext | None = None,
         rate_limiter: RateLimiter | None = None,
         session: aiohttp.ClientSession | None = None,
+        event_hooks: Mapping[str, EventHook | Sequence[EventHook]] | None = None,
+        tracing: bool | None = None,
     ) -> None:
         failure: StripeError
         try:
@@ -114,6 +126,8 @@ class AsyncClient:
                 proxy=proxy,
                 trust_env=trust_env,
                 ssl=ssl,
+                event_hooks=event_hooks,
+                tracing=tracing,
             )
             lazy = ConnectionPool(config.max_connections, session, trust_env)
         except StripeError as e:

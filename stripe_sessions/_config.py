@@ -13,6 +13,8 @@ from ._errors import AuthenticationError
 from ._http import retry as _retry
 from ._http.reserved import owned_reason
 from ._http.retry import RetryPolicy
+from ._observe.events import Hooks, check_event_hooks
+from ._observe.otel import tracing_default
 from ._urls import mask_url, url_secrets
 from ._validate import (
     checked,
@@ -104,6 +106,13 @@ _ENV_BASE_URL: Final = url(
 )
 PROXY: Final = url("proxy", example="http://proxy:3128", credentials=True)
 TRUST_ENV: Final = flag("trust_env")
+_TRACING: Final = flag("tracing")
+
+
+def _tracing(value: Any) -> bool:
+    """``tracing``: True, False, or None for the environment's say (on by default)."""
+    return tracing_default() if value is None else _TRACING(value)
+
 SSL: Final = instance(
     "ssl", _ssl.SSLContext, "must be an ssl.SSLContext, e.g. ssl.create_default_context(cafile=...)"
 )
@@ -179,6 +188,13 @@ class Config:
     trust_env: bool = checked(TRUST_ENV, False)
     #: The TLS context that verifies the server (None: the system's default CAs).
     ssl: _ssl.SSLContext | None = checked(optional(SSL), None)  # noqa: RUF009 - attrs, not a default
+    # --- observe (issue #21) ---
+    #: Called with each request event: ``{"request": [...], "response": [...], "retry": [...]}``
+    #: (given as a mapping of callables or lists; kept as ``(kind, hooks)`` pairs).
+    event_hooks: Hooks = attrs.field(default=(), converter=check_event_hooks, repr=False)
+    #: OpenTelemetry spans and metrics, when ``opentelemetry-api`` is importable. Given as
+    #: None: on unless ``STRIPE_SESSIONS_OTEL_ENABLED=false``.
+    tracing: bool = attrs.field(default=None, converter=_tracing)
     #: How calls are retried (Stripe's rules and waits), with ``max_retries`` retries:
     #: derived, so a copy with another ``max_retries`` gets its own.
     retry: RetryPolicy = attrs.field(

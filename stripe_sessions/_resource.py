@@ -82,6 +82,10 @@ class AsyncCustomerSessions:
             timeout=timeout,
             max_retries=max_retries,
         )
+        observer = self._transport.observer
+        if observer is not None and observer.active():  # observe (#21): the call's span
+            async with observer.create(options):
+                return session_of(await self._transport.post(PATH, body, options))
         return session_of(await self._transport.post(PATH, body, options))
 
     async def create_many(

@@ -18,6 +18,7 @@ import aiohttp
 from .._config import Config
 from .._errors import APIConnectionError, APIError, StripeError
 from .._limits.local import RateLimiter
+from .._observe.observer import observer_for
 from .._safe_text import request_id_of, safe_headers
 from .body import decode, read_body, why_unread
 from .error_answer import error_from_response
@@ -42,6 +43,8 @@ class Answer(NamedTuple):
     replayed: bool
     #: The call's options, as sent (``options.idempotency_key`` is the key that was sent).
     options: RequestOptions
+    #: The HTTP status (a 2xx).
+    status: int = 200
 
     def __repr__(self) -> str:
         # Not the data: it holds the client secret.
@@ -76,6 +79,15 @@ class Transport:
         #: Takes a slot before every attempt (``rate_limiter=``), or None.
         self.limiter = limiter
         self._headers: Final = client_headers(config, pool.default_headers)
+        # --- observe (issue #21): hooks and OpenTelemetry; None when nothing can look ---
+        self.observer: Final = observer_for(
+            config.event_hooks,
+            config.tracing,
+            base_url=config.base_url,
+            secrets=config.secrets,
+            stripe_account=config.stripe_account,
+            stripe_version=config.stripe_version,
+        )
         self._timeout: Final = aiohttp.ClientTimeout(
             total=config.timeout, connect=config.connect_timeout
         )
@@ -103,8 +115,11 @@ class Transport:
         with self.pool.calls.track(options.idempotency_key):
             # The first attempt outside tenacity: inside AsyncRetrying every create
             # cost 165 K instructions more (callgrind, 837 K -> 1002 K; see retry.py).
+            observer = self.observer
             try:
-                return await self._attempt(request)
+                if observer is None:
+                    return await self._attempt(request)
+                return await observer.attempt(self._attempt, request)  # observe (#21)
             except StripeError as e:
                 policy = self.config.retry
                 if options.max_retries is not None:
@@ -112,6 +127,8 @@ class Transport:
                 if not policy.retries(e):
                     raise
                 failure = e
+            if observer is not None:  # observe (#21): every retry's attempt too
+                return await policy.retry(failure, lambda: observer.attempt(self._attempt, request))
             return await policy.retry(failure, lambda: self._attempt(request))
 
     def _request(self, path: str, body: str, options: RequestOptions) -> Request:
@@ -223,7 +240,7 @@ class Transport:
         payload = decode(raw)
         if isinstance(payload, dict):
             replayed = headers.get("Idempotent-Replayed") == "true"
-            return Answer(payload, request_id, replayed, options)
+            return Answer(payload, request_id, replayed, options, status)
         # The body is not kept: a damaged session body may hold a client secret.
         return APIError(
             f"Stripe answered HTTP {status} with a body that is not a JSON object ({payload})",

@@ -22,6 +22,7 @@ from .._config import (
 )
 from .._errors import StripeError
 from .._limits.local import RateLimiter
+from .._observe.events import EventHook
 from .._resource import AsyncCustomerSessions
 from .._wire.models import CustomerSession
 from .._wire.params import Components, CreateParams
@@ -218,6 +219,15 @@ class Client(SyncClientBase):
         self,
         *,
         api_key: str | None = None,
+
+    ``event_hooks`` (``{"request": [...], "response": [...], "retry": [...]}``) are
+    called with each HTTP attempt's start and end and each retry decision, as
+    immutable events (:class:`RequestEvent`, :class:`ResponseEvent`, :class:`RetryEvent`)
+    that never hold the key, a client secret or a body; an ``async def`` hook is awaited
+    (a sync ``Client`` runs its hooks on its private event-loop thread). A hook that
+    raises is logged and the call goes on. With ``opentelemetry-api`` installed (the
+    ``otel`` extra) calls are traced through the global providers; ``tracing=False``
+    (or ``STRIPE_SESSIONS_OTEL_ENABLED=false``) turns that off.
         base_url: str | None = None,
         stripe_version: str | None = None,
         stripe_account: str | None = None,
@@ -237,6 +247,8 @@ class Client(SyncClientBase):
             client = AsyncClient(
                 api_key=api_key,
                 base_url=base_url,
+        event_hooks: Mapping[str, EventHook | Sequence[EventHook]] | None = None,
+        tracing: bool | None = None,
                 stripe_version=stripe_version,
                 stripe_account=stripe_account,
                 stripe_context=stripe_context,
@@ -255,6 +267,8 @@ class Client(SyncClientBase):
         else:
             super().__init__(client)
             return
+                event_hooks=event_hooks,
+                tracing=tracing,
         del api_key, proxy, default_headers
         raise failure.with_traceback(None)
 

@@ -1,0 +1,1 @@
+"""Observing calls: request events for hooks, OpenTelemetry spans and metrics (issue #21)."""

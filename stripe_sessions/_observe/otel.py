@@ -1,0 +1,128 @@
+"""OpenTelemetry, when ``opentelemetry-api`` is importable: the SDK's tracer, meter and spans.
+
+Native instrumentation: the global tracer and meter providers, no code from the user.
+Nothing is imported until a client is built, and nothing is made per call until a
+provider is set (:meth:`Telemetry.live`): with the API alone, every span would be a
+no-op, so none is started. Attributes follow the stable HTTP client semantic
+conventions (``http.request.method``, ``server.address``, ``url.full``,
+``http.response.status_code``, ``error.type``, ``http.request.resend_count``), plus
+``stripe.*``; never the API key, a client secret or a body.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from .._version import __version__
+
+__all__ = ["BUCKETS", "ENV_FLAG", "Telemetry", "error_type", "load", "tracing_default"]
+
+#: ``STRIPE_SESSIONS_OTEL_ENABLED=false`` turns tracing off for clients that do not say.
+ENV_FLAG: Final = "STRIPE_SESSIONS_OTEL_ENABLED"
+#: ``http.client.request.duration``'s buckets, as the semantic conventions advise (s).
+BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+_SCHEMA: Final = "https://opentelemetry.io/schemas/1.26.0"
+_NAME: Final = "stripe_sessions"
+
+#: The API's modules once imported, False when it is not installed, None before the try.
+_api: Any = None
+
+
+class _Api:
+    """The OpenTelemetry API's parts this module uses, imported once."""
+
+    def __init__(self) -> None:
+        from opentelemetry import context, metrics, trace  # noqa: PLC0415 - optional
+
+        self.context = context
+        self.trace = trace
+        self.metrics = metrics
+        self.CLIENT = trace.SpanKind.CLIENT
+        self.INTERNAL = trace.SpanKind.INTERNAL
+        self.ERROR = trace.StatusCode.ERROR
+        # The key HTTP instrumentations check (aiohttp-client's among them): set inside
+        # an attempt, theirs is not made beside ours (as the botocore instrumentation does).
+        self.SUPPRESS_HTTP = getattr(
+            context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", "suppress_http_instrumentation"
+        )
+        idle_meters: list[type] = [metrics.NoOpMeterProvider]
+        try:  # the proxy the API hands out until a provider is set
+            from opentelemetry.metrics._internal import _ProxyMeterProvider  # noqa: PLC0415
+
+            idle_meters.append(_ProxyMeterProvider)
+        except ImportError:  # pragma: no cover - another API layout: count metrics as live
+            pass
+        self.idle_tracers = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+        self.idle_meters = tuple(idle_meters)
+
+
+def load() -> _Api | None:
+    """The OpenTelemetry API, or None when it is not installed (tried once per process)."""
+    global _api  # noqa: PLW0603 - a cache of one import
+    if _api is None:
+        try:
+            _api = _Api()
+        except ImportError:
+            _api = False
+    return _api or None
+
+
+def tracing_default() -> bool:
+    """``tracing=None``: on, unless ``STRIPE_SESSIONS_OTEL_ENABLED`` says false (or 0, no, off)."""
+    flag = os.environ.get(ENV_FLAG, "").strip().lower()
+    return flag not in ("false", "0", "no", "off")
+
+
+def error_type(e: BaseException) -> str:
+    """The class of what ended a call, as ``error.type`` names it (``asyncio.CancelledError``)."""
+    cls = type(e)
+    module = cls.__module__
+    if module.startswith("stripe_sessions"):
+        module = "stripe_sessions"  # every error is exported there
+    elif module == "asyncio.exceptions":
+        module = "asyncio"
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+class Telemetry:
+    """One client's tracer and duration histogram, and what every span of it says of the server."""
+
+    def __init__(self, api: _Api, base_url: str) -> None:
+        self.api = api
+        self.tracer = api.trace.get_tracer(_NAME, __version__, schema_url=_SCHEMA)
+        meter = api.metrics.get_meter(_NAME, __version__, schema_url=_SCHEMA)
+        self.duration = meter.create_histogram(
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of HTTP client requests.",
+            explicit_bucket_boundaries_advisory=BUCKETS,
+        )
+        split = urlsplit(base_url)  # a Config's base_url: no credentials, query or fragment
+        port = split.port or (443 if split.scheme == "https" else 80)
+        #: The attributes every attempt's span and measurement carry.
+        self.server: dict[str, Any] = {
+            "http.request.method": "POST",
+            "server.address": split.hostname or "",
+            "server.port": port,
+        }
+        self.base_url = base_url
+        self._live = False
+
+    def live(self) -> bool:
+        """Whether a tracer or meter provider is set: spans and measurements are kept.
+
+        The API's own providers until then make nothing (every span a no-op), so the
+        SDK makes none: two calls and two ``isinstance`` per logical call. A global
+        provider is set once for good, so ``True`` is kept.
+        """
+        if self._live:
+            return True
+        api = self.api
+        if isinstance(api.trace.get_tracer_provider(), api.idle_tracers) and isinstance(
+            api.metrics.get_meter_provider(), api.idle_meters
+        ):
+            return False
+        self._live = True
+        return True

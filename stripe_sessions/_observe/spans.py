@@ -1,0 +1,90 @@
+"""An attempt's ``CLIENT`` span and duration measurement, and what its end says."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from .._safe_text import server_text
+from .otel import Telemetry, error_type
+
+__all__ = ["end_attempt", "outcome_of", "start_attempt"]
+
+_REASON: Final = "Stripe-Rate-Limited-Reason"
+
+
+def outcome_of(
+    answer: Any, failure: BaseException | None, secrets: tuple[str, ...]
+) -> dict[str, Any]:
+    """What an attempt's end says: status, request id, replayed, the error's type and code."""
+    if failure is None:
+        return {
+            "status": answer.status,
+            "request_id": answer.request_id,
+            "idempotent_replayed": answer.replayed,
+            "error_type": None,
+            "error_code": None,
+            "rate_limit_reason": None,
+        }
+    status = getattr(failure, "http_status", None)
+    headers = getattr(failure, "headers", None)
+    reason = headers.get(_REASON) if status == 429 and headers is not None else None
+    return {
+        "status": status,
+        "request_id": getattr(failure, "request_id", None),
+        "idempotent_replayed": False,
+        "error_type": type(failure).__name__,
+        "error_code": getattr(failure, "code", None),
+        "rate_limit_reason": server_text(reason, 100, secrets),
+    }
+
+
+def start_attempt(telemetry: Telemetry, request: Any, described: dict[str, Any]) -> Any:
+    """An attempt's ``CLIENT`` span, made current with HTTP instrumentations suppressed."""
+    api = telemetry.api
+    path = described["path"]
+    attributes = {
+        **telemetry.server,
+        "url.full": request.url,  # the base URL (no credentials) and the path: no query
+        "url.template": path,
+        "stripe.idempotency_key": described["idempotency_key"],
+        "stripe.api_version": described["api_version"],
+    }
+    if described["attempt"] > 1:
+        attributes["http.request.resend_count"] = described["attempt"] - 1
+    if described["stripe_account"] is not None:
+        attributes["stripe.account"] = described["stripe_account"]
+    span = telemetry.tracer.start_span(f"POST {path}", kind=api.CLIENT, attributes=attributes)
+    context = api.context.set_value(api.SUPPRESS_HTTP, True, api.trace.set_span_in_context(span))
+    return span, api.context.attach(context)
+
+
+def end_attempt(
+    telemetry: Telemetry,
+    span: Any,
+    token: Any,
+    described: dict[str, Any],
+    outcome: dict[str, Any],
+    failure: BaseException | None,
+    elapsed: float,
+) -> None:
+    """End an attempt's span with its outcome, and measure its duration."""
+    api = telemetry.api
+    api.context.detach(token)
+    status = outcome["status"]
+    measured = {**telemetry.server, "url.template": described["path"]}
+    if status is not None:
+        measured["http.response.status_code"] = status
+    if failure is not None:
+        kind = str(status) if status is not None and status >= 400 else error_type(failure)
+        measured["error.type"] = kind
+        span.set_status(api.ERROR, kind)
+    span.set_attributes(measured)
+    if outcome["request_id"] is not None:
+        span.set_attribute("stripe.request_id", outcome["request_id"])
+    span.set_attribute("stripe.idempotent_replayed", outcome["idempotent_replayed"])
+    if outcome["error_code"] is not None:
+        span.set_attribute("stripe.error_code", outcome["error_code"])
+    if outcome["rate_limit_reason"] is not None:
+        span.set_attribute("stripe.rate_limit_reason", outcome["rate_limit_reason"])
+    span.end()
+    telemetry.duration.record(elapsed, measured)
