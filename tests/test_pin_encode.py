@@ -15,8 +15,8 @@ from tests.pin_builders import rebuild
 
 
 @pytest.fixture(autouse=True)
-def _fresh_field_tables() -> None:
-    rebuild()  # each test works out the field specs again: see tests/pin_builders.py
+def _fresh_field_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    rebuild(monkeypatch)  # each test works out the field specs again: see tests/pin_builders.py
 
 
 LIMIT_PATH = "components.payment_element.features.payment_method_redisplay_limit"

@@ -20,8 +20,8 @@ GIVE_ONCE = ": give each field once (extra_params is for fields this SDK does no
 
 
 @pytest.fixture(autouse=True)
-def _fresh_field_tables() -> None:
-    rebuild()  # each test works out the field specs again: see tests/pin_builders.py
+def _fresh_field_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    rebuild(monkeypatch)  # each test works out the field specs again: see tests/pin_builders.py
 
 
 def _refusal(extra: Any, components: Any = None) -> ss.ValidationError:
