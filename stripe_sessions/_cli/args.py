@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
 from .._version import STRIPE_API_VERSION, __version__
+from . import help_text as _help
+from .fake_args import fake_server_options
 from .text import printable
 
 __all__ = ["COMPONENTS", "Command", "Parser", "build_parser"]
@@ -66,9 +68,12 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
         default=argparse.SUPPRESS,
         help="show tracebacks on errors (also $STRIPE_SESSIONS_DEBUG)",
     )
+    raw = argparse.RawDescriptionHelpFormatter  # the texts in .help keep their lines
     parser = Parser(
         prog="stripe-sessions",
-        description="Create Stripe Customer Sessions, or try the SDK against an embedded fake.",
+        description=_help.MAIN_DESCRIPTION,
+        epilog=_help.MAIN_EPILOG,
+        formatter_class=raw,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument(
@@ -110,7 +115,12 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
     positive_int, positive_float = _positive(int), _positive(float)
     concurrency = _positive(int, MAX_CONCURRENCY)
     demo = sub.add_parser(
-        "demo", parents=[common], help="batch-create sessions against the embedded fake"
+        "demo",
+        parents=[common],
+        help="batch-create sessions against the embedded fake",
+        description=_help.DEMO_DESCRIPTION,
+        epilog=_help.DEMO_EPILOG,
+        formatter_class=raw,
     )
     demo.add_argument("--count", type=positive_int, default=300, help="sessions to create (300)")
     demo.add_argument(
@@ -134,7 +144,12 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
     demo.set_defaults(run=commands["demo"])
 
     create = sub.add_parser(
-        "create", parents=[common], help="create one session and print it as JSON"
+        "create",
+        parents=[common],
+        help="create one session and print it as JSON",
+        description=_help.CREATE_DESCRIPTION,
+        epilog=_help.CREATE_EPILOG,
+        formatter_class=raw,
     )
     create.add_argument("--customer", help="customer id, cus_...")
     create.add_argument("--customer-account", help="account id, acct_...")
@@ -148,16 +163,9 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
         "batch",
         parents=[common],
         help="create one session per customer id read from a file or stdin",
-        description="Reads customer ids (UTF-8, one per line; blank lines and # comments "
-        "skipped), sending each as soon as it is read, and writes one JSON line per session "
-        "to stdout as soon as it is back; progress and a closing summary go to stderr. The "
-        "batch key is printed first: --batch-key KEY resumes the batch without creating "
-        "anything twice. A line that is not UTF-8, is over 32 KiB or holds whitespace other "
-        "than spaces and tabs stops the batch after the ids before it (--skip-invalid "
-        "skips it). Exit status: 0 all created, 1 some items failed (or the server could "
-        "not be reached), 2 usage or input error, 3 stdout could not be written, 130 "
-        "Ctrl-C, 141 stdout closed, 143 SIGTERM; a stderr that breaks mid-batch changes "
-        "nothing.",
+        description=_help.BATCH_DESCRIPTION,
+        epilog=_help.BATCH_EPILOG,
+        formatter_class=raw,
     )
     batch.add_argument(
         "file", nargs="?", default=None, help="file of customer ids (default or -: stdin)"
@@ -194,13 +202,5 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
     api_options(batch)
     batch.set_defaults(run=commands["batch"])
 
-    fake = sub.add_parser(
-        "fake-server", parents=[common], help="run the embedded fake Stripe until Ctrl-C"
-    )
-    fake.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    fake.add_argument("--port", type=int, default=12111, help="port (12111)")
-    fake.add_argument(
-        "--rate-limit", type=positive_float, default=None, help="requests/s before 429s"
-    )
-    fake.set_defaults(run=commands["fake-server"])
+    fake_server_options(sub, common, commands["fake-server"])
     return parser

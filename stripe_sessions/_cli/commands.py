@@ -10,17 +10,21 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .preflight import UsageError
 from .streams import say, silence_stdout
 from .text import printable
 
+if TYPE_CHECKING:
+    from .._wire.dicts import ComponentsDict, CreateParamsDict
+
 __all__ = ["batch_command", "create_command", "demo_command", "fake_server_command"]
 
 
-def _components(names: Sequence[str] | None) -> dict[str, Any]:
-    return {name: {"enabled": True} for name in (names or ["pricing_table"])}
+def _components(names: Sequence[str] | None) -> ComponentsDict:
+    # Names from the command line: create checks them at run time, as for any dict.
+    return cast("ComponentsDict", {name: {"enabled": True} for name in names or ["pricing_table"]})
 
 
 async def demo_command(args: argparse.Namespace) -> int:
@@ -47,7 +51,7 @@ async def demo_command(args: argparse.Namespace) -> int:
                 f"expires {session.expires_at:%H:%M:%S} UTC (client secret not shown)",
                 file=sys.stderr,
             )
-            params = [
+            params: list[CreateParamsDict] = [
                 {"customer": f"cus_{i:05d}", "components": _components(args.component)}
                 for i in range(args.count)
             ]
@@ -125,7 +129,10 @@ async def create_command(args: argparse.Namespace) -> int:
     try:
         if sys.stdout is None:  # main refuses a closed stdout; this is the last guard
             raise OSError(errno.EBADF, "stdout is closed")
-        sys.stdout.write(json.dumps(session.to_dict(), indent=2) + "\n")
+        # The session as Stripe sent it, and whether Stripe replayed it (made before
+        # under this --idempotency-key) rather than creating it now.
+        shown = {**session.to_dict(), "replayed": session.idempotent_replayed}
+        sys.stdout.write(json.dumps(shown, indent=2) + "\n")
         sys.stdout.flush()
     except (OSError, ValueError) as e:  # ValueError: a closed file object
         silence_stdout()
@@ -157,14 +164,37 @@ async def batch_command(args: argparse.Namespace) -> int:
 
 
 async def fake_server_command(args: argparse.Namespace) -> int:
-    """``fake-server``: serve the embedded fake until Ctrl-C."""
-    from ..testing import FakeStripe  # noqa: PLC0415 - the CLI starts light
+    """``fake-server``: serve the embedded fake, with the knobs given, until Ctrl-C."""
+    from ..testing import FakeStripe, FaultMix  # noqa: PLC0415 - the CLI starts light
 
-    async with FakeStripe(host=args.host, port=args.port, rate_limit=args.rate_limit) as fake:
-        print(f"FakeStripe listening on {fake.url}", file=sys.stderr)
-        print(
-            f"use api key {fake.api_key} (any sk_test_... key works); Ctrl-C stops",
-            file=sys.stderr,
-        )
+    faults = None
+    if args.fault_rate > 0:
+        faults = FaultMix.spread(args.fault_rate, args.fault_kinds, args.slow_seconds)
+    customers = None
+    if args.customer or args.strict_customers:
+        customers = set(args.customer or ())
+    async with FakeStripe(
+        host=args.host,
+        port=args.port,
+        rate_limit=args.rate_limit,
+        rate_limit_reason=args.rate_limit_reason,
+        faults=faults,
+        seed=args.seed,
+        latency=args.latency,
+        latency_jitter=args.jitter,
+        customers=customers,
+        max_records=args.max_records,
+        max_idempotency_keys=args.max_idempotency_keys,
+        control=not args.no_control,
+    ) as fake:
+        say(f"FakeStripe listening on {fake.url}")
+        say(f"use api key {fake.api_key} (any sk_test_... key works); Ctrl-C stops")
+        if faults is not None:
+            kinds = ", ".join(dict.fromkeys(args.fault_kinds))
+            say(f"faults: {args.fault_rate:.0%} of requests ({kinds})")
+        if customers is not None:
+            say(f"strict customers: {len(customers)} exist (POST /_fake/customers adds)")
+        if fake.control:
+            say(f"control endpoint: {fake.url}/_fake/ (see fake-server --help)")
         await asyncio.Event().wait()
     return 0  # pragma: no cover - ends with Ctrl-C

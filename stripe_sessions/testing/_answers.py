@@ -56,9 +56,12 @@ def error_answer(
 def fault_answer(fault: Fault, request_id: str, retry_after: float | None) -> web.Response:
     """Answer a status fault: its own body, else Stripe's for that status and code.
 
-    ``retry_after``: seconds sent as ``Retry-After`` on a rate_limit 429 (None: none).
+    ``retry_after``: seconds sent as ``Retry-After`` on a rate_limit 429 (None: none);
+    the fault's ``reason``, if any, is sent as ``Stripe-Rate-Limited-Reason``.
     """
     status, code, headers = fault.status, fault.code, dict(fault.headers)
+    if fault.reason is not None:
+        headers.setdefault("Stripe-Rate-Limited-Reason", fault.reason)
     if fault.body is not None:
         kind = "text/html" if isinstance(fault.body, str) else "application/json"
         return json_answer(status, fault.body, request_id, headers, kind)

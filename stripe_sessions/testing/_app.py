@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -19,8 +19,11 @@ from ._answers import (
     truncated_answer,
 )
 from ._auth import check_key
+from ._control import CONTROL_PREFIX, control_answer
+from ._customers import customer_refusal
 from ._faults import Fault, FaultMix, FaultQueue
 from ._idempotency import IdempotencyStore, StoredAnswer, fingerprint, key_refusal
+from ._inject import FaultInjection
 from ._objects import session_object
 from ._parse import FormLimits
 from ._ratelimit import TokenBucket
@@ -33,7 +36,7 @@ __all__ = ["PATH", "StripeEndpoint"]
 PATH = "/v1/customer_sessions"
 
 
-class StripeEndpoint:
+class StripeEndpoint(FaultInjection):
     """What :class:`FakeStripe` does with each request: its records, its memory, its faults.
 
     FakeStripe sets and documents the settings below and serves :meth:`_web_app` over
@@ -51,6 +54,9 @@ class StripeEndpoint:
     customers: set[str] | None
     faults: FaultMix | None
     latency: float
+    latency_jitter: float
+    rate_limit_reason: str | None
+    control: bool
 
     def __init__(self, *, seed: int | None, rate_limit: float | None) -> None:
         #: The last ``max_records`` requests, oldest first (a request is recorded when its
@@ -62,48 +68,11 @@ class StripeEndpoint:
         self.session_keys: list[str | None] = []
         self._created = 0
         self._queue = FaultQueue(seed)
+        self._jitter = random.Random(seed)  # its own: jitter leaves the faults' draws alone
         self._limiter = TokenBucket(rate_limit) if rate_limit else None
         self._stored = IdempotencyStore()
         self._request_log = RequestLog()
         self._session_log = SessionLog()
-
-    # --- fault injection ---------------------------------------------------------------
-
-    def fail_next(
-        self,
-        status: int,
-        times: int = 1,
-        *,
-        code: str | None = None,
-        body: Mapping[str, Any] | str | bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        """Answer the next ``times`` requests with ``status`` (and ``code``) before doing anything.
-
-        The body is Stripe's for that status unless given (a str or bytes body is
-        sent as is, e.g. an HTML 502). A 429 with no code is a ``rate_limit``
-        with ``Retry-After: 1``.
-        """
-        self._queue.extend(
-            Fault("status", status, code, body, dict(headers or {})) for _ in range(times)
-        )
-
-    def reset_next(self, times: int = 1, *, after_create: bool = False) -> None:
-        """Drop the connection of the next ``times`` requests, before or after creating."""
-        kind = "reset_after" if after_create else "reset_before"
-        self._queue.extend(Fault(kind) for _ in range(times))
-
-    def slow_next(self, seconds: float, times: int = 1) -> None:
-        """Delay the answer to the next ``times`` requests by ``seconds``."""
-        self._queue.extend(Fault("slow", seconds=seconds) for _ in range(times))
-
-    def malformed_next(self, times: int = 1) -> None:
-        """Answer the next ``times`` requests with a 200 whose body is not JSON."""
-        self._queue.extend(Fault("malformed") for _ in range(times))
-
-    def truncate_next(self, times: int = 1) -> None:
-        """Answer the next ``times`` requests with a 200 body cut short mid-stream."""
-        self._queue.extend(Fault("truncated") for _ in range(times))
 
     # --- inspection --------------------------------------------------------------------
 
@@ -111,6 +80,12 @@ class StripeEndpoint:
     def created(self) -> int:
         """How many sessions the fake created (replays excluded), since start or ``reset()``."""
         return self._created
+
+    def add_customer(self, *customer_ids: str) -> None:
+        """Make these customers exist; from then on any other customer is ``resource_missing``."""
+        if self.customers is None:
+            self.customers = set()
+        self.customers.update(customer_ids)
 
     def reset(self) -> None:
         """Forget requests, sessions, stored idempotency keys and queued faults."""
@@ -145,6 +120,8 @@ class StripeEndpoint:
             self._request_log.charge(self.requests, rec, self.max_records, self.max_record_bytes)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.control and request.path.startswith(CONTROL_PREFIX):
+            return await control_answer(self, request)
         rec = new_record(request)
         if self.record:
             self.requests.append(rec)
@@ -207,7 +184,8 @@ class StripeEndpoint:
                 return await truncated_answer(request, rid, echo)
         if self._limiter is not None and not self._limiter.take():
             rec.fault = "rate_limited"
-            return fault_answer(Fault("status", 429, "rate_limit"), rid, self.retry_after)
+            limited = Fault("status", 429, "rate_limit", reason=self.rate_limit_reason)
+            return fault_answer(limited, rid, self.retry_after)
 
         if form is None:
             return error_answer(400, rid, form_error or "Invalid request body.")
@@ -246,25 +224,16 @@ class StripeEndpoint:
             validate(form)
         except ParamError as e:
             return error_answer(400, rid, e.message, code=e.code, param=e.param)
-        customer = form.get("customer")
-        if (
-            self.customers is not None
-            and isinstance(customer, str)
-            and customer not in self.customers
-        ):
-            return error_answer(
-                400,
-                rid,
-                f"No such customer: '{customer}'",
-                code="resource_missing",
-                param="customer",
-            )
+        missing = customer_refusal(form.get("customer"), self.customers)
+        if missing is not None:
+            return error_answer(400, rid, missing, code="resource_missing", param="customer")
 
         if idem is not None:
             self._stored.in_flight.add(idem)
         try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
+            delay = self.latency + self._jitter.uniform(0, self.latency_jitter)
+            if delay:
+                await asyncio.sleep(delay)
             session = session_object(form)
             data = json.dumps(session).encode()
             self._created += 1

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .._sync.portal import Portal
 from ._app import StripeEndpoint
-from ._faults import FaultMix
+from ._faults import FaultMix, check_reason
 from ._idempotency import IDEMPOTENCY_TTL, MAX_IDEMPOTENCY_KEYS
 from ._parse import FormLimits
 from ._recording import MAX_RECORD_BYTES, MAX_RECORDS
@@ -46,16 +46,33 @@ class FakeStripe(StripeEndpoint):
     It validates parameters against Stripe's schema for this endpoint, takes any
     test key (``sk_test_…`` or ``rk_test_…``, as Bearer or as the Basic user name;
     live keys are refused), keeps Stripe's idempotency rules, can rate-limit
-    (``rate_limit=`` requests per second; 429s carry no ``Retry-After``, as Stripe's,
-    unless ``retry_after=`` seconds is given) and injects faults, either queued
-    (``fail_next``, ``reset_next``, ``slow_next``, ``malformed_next``,
-    ``truncate_next``) or drawn at random (``faults=FaultMix(...)``, ``seed=``).
-    ``latency`` delays every answer, to make concurrency observable.
-    ``ssl_context`` (a server-side ``ssl.SSLContext``) serves HTTPS instead of HTTP.
+    (``rate_limit=`` requests per second, a token bucket; its 429s carry
+    ``Stripe-Rate-Limited-Reason: global-rate``, or ``rate_limit_reason=``, and no
+    ``Retry-After``, as Stripe's, unless ``retry_after=`` seconds is given) and injects
+    faults, either queued (``fail_next``, ``reset_next``, ``slow_next``,
+    ``malformed_next``, ``truncate_next``) or drawn at random (``faults=FaultMix(...)``,
+    ``seed=``). ``latency`` (plus up to ``latency_jitter``, seeded) delays the creation
+    of every session, to make concurrency observable. ``ssl_context`` (a server-side
+    ``ssl.SSLContext``) serves HTTPS instead of HTTP.
 
-    Every customer exists by default, so any ``cus_…`` id works. Give ``customers=``
-    (or call :meth:`add_customer`) to make the fake strict: any other customer is
-    answered 400 ``resource_missing`` ("No such customer: 'cus_x'"), as Stripe does.
+    Every customer id of Stripe's shape exists by default: ``cus_`` and letters, digits
+    or underscores; anything else (``"not a customer id"``) is answered 400
+    ``resource_missing`` ("No such customer: '...'", param ``customer``), as Stripe
+    does. Give ``customers=`` (or call :meth:`add_customer`) to make the fake strict:
+    then only those customers exist.
+
+    Tests in other processes (or languages) drive it through a control endpoint on the
+    same port, JSON, no key (``control=False`` turns it off; such requests are not
+    recorded, rate-limited or faulted): ``GET /_fake/health``; ``POST /_fake/faults``
+    with ``{"kind": "status", "status": 503, "count": 2}`` (kinds: ``status``
+    (``status``, ``code``, ``reason``), ``server_error``, ``rate_limit`` (``reason``),
+    ``lock_timeout``, ``conflict``, ``reset_before``, ``reset_after``, ``slow``
+    (``seconds``), ``malformed``, ``truncated``) queues faults as the methods above do;
+    ``POST /_fake/reset`` is :meth:`reset`; ``POST /_fake/customers`` with
+    ``{"id": "cus_..."}`` (or ``{}`` for a new id) is :meth:`add_customer`;
+    ``GET /_fake/sessions?limit=100`` and ``GET /_fake/requests?limit=100`` list the
+    newest sessions (with their idempotency keys) and requests, newest last (1000 at
+    most). Bad input is a 400 with a Stripe-shaped JSON error naming the field.
 
     Every answer to a request that carried an ``Idempotency-Key`` carries the same key
     back in an ``Idempotency-Key`` header, as Stripe's do: successes, replays, errors,
@@ -93,6 +110,7 @@ class FakeStripe(StripeEndpoint):
         faults: FaultMix | None = None,
         seed: int | None = None,
         latency: float = 0.0,
+        latency_jitter: float = 0.0,
         record: bool = True,
         retry_after: float | None = None,
         customers: Iterable[str] | None = None,
@@ -104,6 +122,8 @@ class FakeStripe(StripeEndpoint):
         max_record_bytes: int = MAX_RECORD_BYTES,
         keepalive_timeout: float = KEEPALIVE_TIMEOUT,
         body_timeout: float = BODY_TIMEOUT,
+        rate_limit_reason: str | None = "global-rate",
+        control: bool = True,
     ) -> None:
         if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
             raise ValueError(
@@ -116,6 +136,18 @@ class FakeStripe(StripeEndpoint):
         ):
             if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {bound!r}")
+        for name, seconds in (("latency", latency), ("latency_jitter", latency_jitter)):
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not (math.isfinite(seconds) and seconds >= 0)
+            ):
+                raise ValueError(
+                    f"{name}: must be a finite number of seconds >= 0, got {seconds!r}"
+                )
+        if rate_limit and not (math.isfinite(rate_limit) and rate_limit > 0):  # 0: none
+            raise ValueError(f"rate_limit: must be a finite number > 0, got {rate_limit!r}")
+        check_reason(rate_limit_reason)
         for name, seconds in (
             ("keepalive_timeout", keepalive_timeout),
             ("body_timeout", body_timeout),
@@ -155,8 +187,17 @@ class FakeStripe(StripeEndpoint):
         #: The customers that exist (None, the default: every ``cus_...`` id exists).
         self.customers: set[str] | None = None if customers is None else set(customers)
         self.port = port
+        #: Random faults drawn for each request (None: only the queued ones).
         self.faults = faults
+        #: Seconds each session takes to create, plus up to ``latency_jitter`` more
+        #: (uniform, from an rng seeded with ``seed``).
         self.latency = latency
+        self.latency_jitter = latency_jitter
+        #: ``Stripe-Rate-Limited-Reason`` sent on the 429s of ``rate_limit``.
+        self.rate_limit_reason = rate_limit_reason
+        #: Serve the control endpoint under ``/_fake/`` (see the class docstring).
+        self.control = control
+        #: Keep ``requests`` (sessions are kept regardless).
         self.record = record
         super().__init__(seed=seed, rate_limit=rate_limit)
         self._runner: web.AppRunner | None = None
@@ -226,9 +267,3 @@ class FakeStripe(StripeEndpoint):
             yield fake
         finally:
             portal.close()
-
-    def add_customer(self, *customer_ids: str) -> None:
-        """Make these customers exist; from then on any other customer is ``resource_missing``."""
-        if self.customers is None:
-            self.customers = set()
-        self.customers.update(customer_ids)

@@ -1,0 +1,63 @@
+"""Queued fault injection: what a test asks the fake to do to its next requests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._faults import Fault, FaultQueue, check_reason
+
+__all__ = ["FaultInjection"]
+
+
+class FaultInjection:
+    """The methods that queue faults for the next requests (served before any drawn
+    from a :class:`FaultMix`, in the order queued)."""
+
+    _queue: FaultQueue
+
+    def fail_next(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        code: str | None = None,
+        body: Mapping[str, Any] | str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests with ``status`` (and ``code``) before doing anything.
+
+        The body is Stripe's for that status unless given (a str or bytes body is
+        sent as is, e.g. an HTML 502). A 429 with no code is a ``rate_limit``, with no
+        ``Retry-After`` (as Stripe's) unless the fake's ``retry_after`` is set, and with
+        ``reason`` (e.g. ``"endpoint-concurrency"``) as ``Stripe-Rate-Limited-Reason``
+        when given. ``headers`` are added to the answer, over any of the above.
+        """
+        check_reason(reason)
+        self._queue.extend(
+            Fault("status", status, code, body, dict(headers or {}), reason=reason)
+            for _ in range(times)
+        )
+
+    def reset_next(self, times: int = 1, *, after_create: bool = False) -> None:
+        """Drop the connection of the next ``times`` requests, before or after creating."""
+        kind = "reset_after" if after_create else "reset_before"
+        self._queue.extend(Fault(kind) for _ in range(times))
+
+    def slow_next(self, seconds: float, times: int = 1) -> None:
+        """Delay the answer to the next ``times`` requests by ``seconds``."""
+        self._queue.extend(Fault("slow", seconds=seconds) for _ in range(times))
+
+    def malformed_next(self, times: int = 1) -> None:
+        """Answer the next ``times`` requests with a 200 whose body is not JSON."""
+        self._queue.extend(Fault("malformed") for _ in range(times))
+
+    def truncate_next(self, times: int = 1) -> None:
+        """Answer the next ``times`` requests with a 200 body cut short mid-stream."""
+        self._queue.extend(Fault("truncated") for _ in range(times))
+
+    @property
+    def queued_faults(self) -> int:
+        """How many queued faults are still to be served."""
+        return len(self._queue)
