@@ -32,7 +32,7 @@ CLOSE_GRACE: Final = 5.0
 #: Called first, before anything is closed (a bad grace refused, not half a close).
 GRACE: Final = number("grace", 0, noun="number of seconds")
 #: Seconds a cut call is given to unwind (it is cancelled: this is a bound, not a wait).
-_UNWIND: Final = 5.0
+UNWIND: Final = 5.0
 
 
 class ClientClosedError(StripeError, RuntimeError):
@@ -71,32 +71,18 @@ class LoopThreadError(StripeError, RuntimeError):
 
 
 class EventLoopError(StripeError, RuntimeError):
-    """The ``AsyncClient`` (or the session lent to it) belongs to another event loop.
+    """The ``AsyncClient`` was called where it cannot run (also a ``RuntimeError``).
 
-    Also a ``RuntimeError``. An ``AsyncClient``'s connection pool is bound to the event
-    loop that first used it (a lent ``aiohttp.ClientSession`` to the loop it was made
-    on), so a call from another loop is refused and nothing is sent: create one client
-    per event loop (in your app's startup hook, or per test), or use the sync
-    ``stripe_sessions.Client``::
+    Nothing was sent. Either no asyncio event loop is running (under trio, or anyio's
+    trio backend: run the sync ``stripe_sessions.Client`` in a worker thread), or the
+    ``aiohttp.ClientSession`` lent to the client (``AsyncClient(session=...)``) was made
+    on another event loop than the one calling it. The client's own connection pool is
+    made per event loop, so a client works from any asyncio loop::
 
-        async def startup():
-            app.stripe = stripe_sessions.AsyncClient()
+        session = await anyio.to_thread.run_sync(
+            lambda: client.customer_sessions.create(customer="cus_123", components=...)
+        )
     """
-
-
-def wrong_loop(lent: bool) -> EventLoopError:
-    """The error of a call made on another event loop than the one the pool is bound to."""
-    what = (
-        "The aiohttp.ClientSession lent to this client (AsyncClient(session=...)) was "
-        "made on another event loop, so nothing was sent; lend a session made on the "
-        "loop that calls the client"
-        if lent
-        else "This client was first used on another event loop and is bound to it, so "
-        "nothing was sent. Create one client per event loop (for example in your app's "
-        "startup hook, or one per test), or use stripe_sessions.Client from "
-        "synchronous code"
-    )
-    return EventLoopError(what, should_retry=False)
 
 
 def refused(idempotency_key: str | None = None) -> ClientClosedError:
@@ -251,7 +237,7 @@ class InFlight:
                 self._cut[task] = cancelling() if cancelling is not None else 0
                 task.cancel()
         if self.calls:
-            await _wait(drained, _UNWIND)
+            await _wait(drained, UNWIND)
 
 
 class Call:

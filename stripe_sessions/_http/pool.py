@@ -1,19 +1,24 @@
-"""The aiohttp session an SDK client sends with: created lazily, shared by copies, fork-safe."""
+"""The aiohttp sessions an SDK client sends with: one per event loop, lazy, shared, fork-safe."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import platform
+import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 
 import aiohttp
 
-from .._lifecycle import InFlight, lent_closed, refused, wrong_loop
+from .._lifecycle import UNWIND, InFlight, lent_closed, refused
+from .._loop_errors import asyncio_required, wrong_loop
 from .._version import __version__
 from . import lent
+from .allocator import raise_malloc_mmap_threshold
+from .loops import LoopPool, close_on, closed_calls
 
 __all__ = [
     "SDK_HEADERS",
@@ -38,16 +43,27 @@ SDK_HEADERS: Final = {
     # inflated (a small gzip bomb inflates to gigabytes).
     "Accept-Encoding": "identity",
 }
-#: Sessions a forked child inherited and must never close (see ConnectionPool.forget).
+#: Loop pools a forked child inherited and must never close (see ConnectionPool.forget).
 _INHERITED: Final[list[object]] = []
 #: Every live ConnectionPool, so that a forked child can make each forget its parent's session.
 _SESSIONS: Final[weakref.WeakSet[ConnectionPool]] = weakref.WeakSet()
 
 
 class ConnectionPool:
-    """Owns (or borrows) the aiohttp session, created lazily on the loop that first uses it.
+    """Owns (or borrows) the aiohttp session: one per event loop, made on its first call.
 
     Copies made by ``with_options`` share one ConnectionPool, and so its connections.
+    A session belongs to the loop it was made on, so a client used from several loops
+    (``asyncio.run`` twice, a loop per test, threads with their own loops) keeps a
+    :class:`LoopPool` per loop; each closes with its loop. A lent session stays on its
+    own loop: a call from another is an :class:`EventLoopError`.
+
+    The pools are kept in a plain dict under a lock (threads add theirs at once), not
+    a ``WeakKeyDictionary`` keyed on the loop: a session holds its loop, so a weak key
+    would never die. A pool leaves the dict when its loop ends (its end hook, under
+    ``asyncio.run`` and its kind); one whose loop was closed by hand is discarded when
+    the next loop is added, at ``aclose()`` and at exit. So after any number of
+    ``asyncio.run`` calls only the pools of live loops (and one closed by hand) remain.
     """
 
     def __init__(
@@ -61,86 +77,150 @@ class ConnectionPool:
         if session is not None:
             lent.check_lent(session)
         _SESSIONS.add(self)
-        self._session = session
+        self._lent = session
         self._owned = session is None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        #: The calls in flight on this pool (``aclose`` lets them finish, then cuts them).
-        self.calls = self._in_flight()
+        self._start()
 
-    def _in_flight(self) -> InFlight:
-        return InFlight(None if self._owned else self._lent_closed)
+    def _start(self) -> None:
+        """No loop's pool yet (a new pool, or a forked child's)."""
+        self._lock = threading.Lock()
+        self._loops: dict[asyncio.AbstractEventLoop, LoopPool] = {}
 
     def _lent_closed(self) -> bool:
         """Whether the app closed the session it lent (a lent pool only)."""
-        session = self._session
+        session = self._lent
         return session is not None and session.closed
 
-    def get(self) -> aiohttp.ClientSession:
-        """The session to send with, creating it on the running loop the first time.
+    @property
+    def loops(self) -> int:
+        """How many event loops this pool keeps a session (or calls) for."""
+        return len(self._loops)
 
-        Raises :class:`EventLoopError` on another loop than the pool's, and
-        :class:`ClientClosedError` once the pool, or the app's lent session, is closed.
-        A call checked its lent session before its first attempt (``InFlight.track``),
-        so a closed one found here is one closed during the call: ``in_flight``.
+    def _here(self) -> LoopPool:
+        """The running loop's pool, made on its first call (under trio: EventLoopError)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise asyncio_required() from None
+        here = self._loops.get(loop)
+        if here is None:
+            here = self._add(loop)
+        return here
+
+    def _add(self, loop: asyncio.AbstractEventLoop) -> LoopPool:
+        calls = InFlight(None if self._owned else self._lent_closed)
+        if not self._owned and getattr(self._lent, "_loop", loop) is not loop:
+            # Not kept: get() refuses the call (EventLoopError), which gets its key here.
+            return LoopPool(loop, calls, owned=False, on_end=None)
+        with self._lock:
+            here = self._loops.get(loop)
+            if here is None:
+                self._sweep()
+                here = self._loops[loop] = LoopPool(loop, calls, self._owned, self.ended)
+        return here
+
+    def sweep(self) -> None:
+        """Drop the pools of loops closed by hand, quietly (at exit, say)."""
+        with self._lock:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        for loop in [loop for loop in self._loops if loop.is_closed()]:
+            self._loops.pop(loop).discard()
+
+    def ended(self, here: LoopPool) -> None:
+        """``here``'s loop is ending (its end hook): forget it."""
+        with self._lock:
+            if self._loops.get(here.loop) is here:
+                del self._loops[here.loop]
+
+    @property
+    def calls(self) -> InFlight:
+        """The running loop's calls in flight (``aclose`` lets them finish, then cuts them)."""
+        if self._closed:
+            return closed_calls()
+        return self._here().calls
+
+    def get(self) -> aiohttp.ClientSession:
+        """The session to send with on the running loop, made the first time.
+
+        Raises :class:`EventLoopError` with no asyncio loop running (trio) or, for a
+        lent session, on another loop than its own; :class:`ClientClosedError` once the
+        pool, or the app's lent session, is closed. A call checked its lent session
+        before its first attempt (``InFlight.track``), so a closed one found here is
+        one closed during the call: ``in_flight``.
         """
-        loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and self._loop is loop:
+        here = self._here()
+        session = here.session
+        if session is not None:
             if self._owned or not session.closed:
                 return session
             raise lent_closed(True)
         if self._closed:
             raise refused()
-        if self._loop is not None and self._loop is not loop:
-            raise wrong_loop(False)
-        if session is not None:  # lent, and first used on this loop
+        if self._lent is not None:  # lent, and first used on this loop
+            session = self._lent
             lent.check_lent(session)
             if session.closed:
                 raise lent_closed(True)
             # aiohttp binds a session to the loop it was made on (private, so looked
             # up with a default): on another, its timeouts fail with a bare RuntimeError.
             made_on = getattr(session, "_loop", None)
-            if made_on is not None and made_on is not loop:
-                raise wrong_loop(True)
-        self._loop = loop
-        _raise_malloc_mmap_threshold()
-        if session is None:
-            connector = CheckedConnector(limit=self._max_connections, ttl_dns_cache=300)
-            session = self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=SDK_HEADERS,
-                # Stripe never sets cookies; a proxy's must not follow the key around.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                trust_env=self._trust_env,
-            )
+            if made_on is not None and made_on is not here.loop:
+                raise wrong_loop()
+            here.session = session
+            return session
+        raise_malloc_mmap_threshold()
+        connector = CheckedConnector(limit=self._max_connections, ttl_dns_cache=300)
+        session = here.session = aiohttp.ClientSession(
+            connector=connector,
+            headers=SDK_HEADERS,
+            # Stripe never sets cookies; a proxy's must not follow the key around.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            trust_env=self._trust_env,
+        )
         return session
 
     async def aclose(self, grace: float) -> None:
-        """Refuse new calls, end those in flight (see ``InFlight.close``), close the session.
+        """Refuse new calls on every loop, then close each loop's pool where it can be.
 
-        A caller's own session is left open.
+        This loop's: its calls in flight end (see ``InFlight.close``), its session
+        closes. Another running loop's: the same, scheduled on that loop (thread-safe)
+        and waited for up to ``grace`` plus a few seconds. A closed loop's: dropped
+        quietly. A loop that is neither running nor closed keeps its pool until it
+        ends (its end hook closes it) or is found closed. A lent session is left open.
         """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise asyncio_required() from None
         self._closed = True
-        await self.calls.close(grace)
-        session, self._session = self._session, None
-        if session is not None and self._owned and not session.closed:
-            await session.close()
+        with self._lock:
+            self._sweep()
+            others = [p for p in self._loops.values() if p.loop is not loop]
+            here = self._loops.pop(loop, None)
+            for other in others:
+                if other.loop.is_running():
+                    del self._loops[other.loop]
+        waits = [close_on(p.loop, p.aclose, grace) for p in others if p.loop.is_running()]
+        if here is not None:
+            await here.aclose(grace)
+        if waits:
+            await asyncio.wait(waits, timeout=grace + UNWIND)
 
     def forget(self) -> None:
-        """After ``os.fork()``: drop the parent's session in the child, without touching it.
+        """After ``os.fork()``: drop the parent's sessions in the child, without touching them.
 
-        Closing it here would unregister the parent's sockets from the epoll set the
+        Closing one here would unregister the parent's sockets from the epoll set the
         two processes share, and the parent would never hear its answers; letting it be
-        garbage-collected does the same. So the child keeps it, unused, for good.
+        garbage-collected does the same. So the child keeps them, unused, for good
+        (with their loops' end hooks: finalized, each would write to the parent's loop).
         """
-        if self._owned and self._session is not None:
-            _INHERITED.append(self._session)
-            self._session = None
-        self._loop = None
+        _INHERITED.append(list(self._loops.values()))
         self._closed = False
-        self.calls = self._in_flight()  # the parent's tasks are not the child's
+        self._start()
 
     @property
     def closed(self) -> bool:
@@ -201,33 +281,16 @@ def drop_connection(resp: aiohttp.ClientResponse) -> None:
         protocol.close()
 
 
-#: Larger than asyncio's read size (``sock.recv(256 KiB)`` per read of a socket).
-_READ_BUFFER_PLUS: Final = 256 * 1024 + 64 * 1024
-_allocator_ready = False
-
-
-def _raise_malloc_mmap_threshold() -> None:
-    """Make glibc serve asyncio's 256 KiB read buffers from the heap, once per process.
-
-    asyncio's selector transport reads each socket with ``sock.recv(262144)`` and then
-    shrinks the bytes to what arrived. Above its mmap threshold (128 KiB at start)
-    glibc maps such a block with ``mmap`` and the shrink is an ``mremap``, so every
-    answer costs an mmap, an mremap and an munmap, with their page faults: measured
-    with ``strace -c``, one of each per request in a batch, and about 20% more client
-    CPU. glibc raises the threshold (its documented "dynamic mmap threshold") when a
-    mapped block larger than it is freed, which is what this one allocation does; after
-    that the reads come from the heap. Elsewhere it is one short-lived allocation.
-    """
-    global _allocator_ready  # noqa: PLW0603 - once per process
-    if not _allocator_ready:
-        _allocator_ready = True
-        block = bytes(_READ_BUFFER_PLUS)
-        del block
-
-
 def _forget_all_in_child() -> None:
     for lazy in list(_SESSIONS):
         lazy.forget()
+
+
+@atexit.register
+def _discard_closed_loops() -> None:
+    """At exit: drop the pools of loops closed by hand, before they are collected (quietly)."""
+    for pool in list(_SESSIONS):
+        pool.sweep()
 
 
 # Each owner handles its own fork (as synchronicity does): a child's pools start afresh.
