@@ -70,9 +70,13 @@ class AsyncClient:
     ``otel`` extra) calls are traced through the global providers; ``tracing=False``
     (or ``STRIPE_SESSIONS_OTEL_ENABLED=false``) turns that off.
 
-    ``session`` lends the client your own ``aiohttp.ClientSession``, which it
-    then never closes. The client's own session is created on the running loop
-    and stays bound to that loop.
+    It works from any asyncio event loop: it keeps one connection pool per loop it
+    is used from (``asyncio.run`` twice, a loop per test, threads each running a
+    loop), and a loop's pool closes when that loop ends. ``session`` lends the
+    client your own ``aiohttp.ClientSession`` instead, which it then never closes;
+    it stays on the loop it was made on (a call from another loop is an
+    :class:`EventLoopError`). The client needs asyncio: under trio, call the sync
+    ``Client`` through ``anyio.to_thread.run_sync`` (else :class:`EventLoopError`).
     """
 
     def __init__(
@@ -214,13 +218,18 @@ class AsyncClient:
         return self._session.closed
 
     async def aclose(self, *, grace: float = CLOSE_GRACE) -> None:
-        """Close the connection pool (unless it is your own session, or this is a copy).
+        """Close the connection pools (unless it is your own session, or this is a copy).
 
-        Calls started from then on raise :class:`ClientClosedError` and send nothing.
-        Calls in flight get ``grace`` seconds (5 by default) to finish; each one still
-        running then ends with a :class:`ClientClosedError` carrying its
+        Calls started from then on, on any loop, raise :class:`ClientClosedError` and
+        send nothing. Calls in flight get ``grace`` seconds (5 by default) to finish;
+        each one still running then ends with a :class:`ClientClosedError` carrying its
         ``idempotency_key`` (Stripe may have created that session: retrying with the
         key on an open client is safe). ``grace=0`` cuts them at once.
+
+        Each event loop's pool: this loop's is closed here; another running loop's (a
+        thread's) is closed on that loop, waited for up to ``grace`` + 5 s; a closed
+        loop's is dropped quietly; a loop neither running nor closed closes its pool
+        when it ends. A lent ``session`` is left open.
 
         A ``rate_limiter`` with an ``aclose()`` has it called too: its connections
         belong to this event loop (a shared limiter reconnects on its next use).
