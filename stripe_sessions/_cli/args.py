@@ -68,6 +68,12 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
         default=argparse.SUPPRESS,
         help="show tracebacks on errors (also $STRIPE_SESSIONS_DEBUG)",
     )
+    common.add_argument(  # observe (#21)
+        "--trace",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="write OpenTelemetry spans to stderr, one JSON line each (needs opentelemetry-sdk)",
+    )
     raw = argparse.RawDescriptionHelpFormatter  # the texts in .help keep their lines
     parser = Parser(
         prog="stripe-sessions",
@@ -76,6 +82,7 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
         formatter_class=raw,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--trace", action="store_true", help="write OpenTelemetry spans to stderr")
     parser.add_argument(
         "--version",
         action="version",

@@ -56,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         say(f"{parser.prog} {args.command}: error: {e}")
         return 2
+    if args.trace:  # observe (#21): spans on stderr, stdout left to the results
+        from .._observe.console import console_tracing  # noqa: PLC0415 - only --trace
+
+        try:
+            console_tracing(sys.stderr)
+        except ImportError as e:
+            say(f"{parser.prog} {args.command}: error: {e}")
+            return 2
     # The commands report batch ends and failures themselves; --debug shows the SDK's
     # own log too (each retry, each early end).
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -1,0 +1,123 @@
+"""Instructions per create when nothing observes, and when OpenTelemetry does (issue #21).
+
+python benchmarks/observe.py                      # every variant (needs valgrind)
+python benchmarks/observe.py absent api           # some of them
+
+The method of ``instructions.py`` (callgrind, two runs of N1 and N2 creates, the
+difference per create), its ``sdk`` harness (``customer_sessions.create``, gather,
+32 at a time) or its ``create_many`` one, in an interpreter set up as the variant says:
+
+- ``absent``: ``opentelemetry`` cannot be imported (as without the ``otel`` extra):
+  today's cost, the yardstick;
+- ``off``: the API installed, ``tracing=False``: no observer, the same path as ``absent``;
+- ``api``: the API installed, no SDK configured (no provider set): at most 2% above
+  ``absent``, the bound;
+- ``sdk``: the SDK's TracerProvider and MeterProvider with in-memory exporters
+  (``SimpleSpanProcessor``, ``InMemoryMetricReader``): what tracing costs;
+- ``hooks``: no OpenTelemetry, one plain ``event_hooks`` callable per kind that does
+  nothing: what events cost;
+- ``batch-absent``, ``batch-api``, ``batch-sdk``: the same over ``create_many``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import instructions  # the harness: its _client runs N creates one way or another
+
+HERE = Path(__file__).parent
+N1, N2 = 300, 1300
+VARIANTS = {
+    "absent": "opentelemetry not importable (no otel extra): today's path",
+    "off": "opentelemetry-api installed, tracing=False",
+    "api": "opentelemetry-api installed, no SDK configured",
+    "sdk": "OpenTelemetry SDK, in-memory span exporter and metric reader",
+    "hooks": "no OpenTelemetry; a no-op hook for request, response and retry",
+    "batch-absent": "create_many, opentelemetry not importable",
+    "batch-api": "create_many, opentelemetry-api installed, no SDK configured",
+    "batch-sdk": "create_many, OpenTelemetry SDK with in-memory exporters",
+}
+
+
+def _set_up(variant: str) -> dict[str, Any]:
+    """Make the interpreter what ``variant`` says; return the client's extra settings."""
+    kind = variant.removeprefix("batch-")
+    if kind in ("absent", "hooks"):
+        sys.modules["opentelemetry"] = None  # type: ignore[assignment] - import fails
+    if kind == "off":
+        return {"tracing": False}
+    if kind == "hooks":
+        return {"event_hooks": {"request": id, "response": id, "retry": id}}
+    if kind == "sdk":
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        trace.set_tracer_provider(provider)
+        metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    return {}
+
+
+def _run(variant: str, url: str, n: int) -> None:
+    settings = _set_up(variant)
+    import stripe_sessions as ss
+
+    original = ss.AsyncClient
+
+    def client(**kwargs: Any) -> Any:  # the harness's client, with the variant's settings
+        return original(**kwargs, **settings)
+
+    ss.AsyncClient = client  # type: ignore[assignment, misc]
+    harness = "create_many" if variant.startswith("batch-") else "sdk"
+    asyncio.run(instructions._client(harness, url, n))
+
+
+def _instructions(variant: str, url: str, n: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+             __file__, "--run", variant, url, str(n)],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+        assert found, "no total in callgrind's output"
+        return int(found.group(1))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--run"]:
+        _run(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    chosen = sys.argv[1:] or list(VARIANTS)
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "server.py")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+        print("| variant | instructions per create | what |")
+        print("|---|---|---|")
+        for variant in chosen:
+            low, high = _instructions(variant, url, N1), _instructions(variant, url, N2)
+            per = (high - low) / (N2 - N1)
+            print(f"| {variant} | {per / 1000:.1f} K | {VARIANTS[variant]} |", flush=True)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
