@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from .._lifecycle import CLOSE_GRACE, ClientClosedError, refused
 from .interrupts import carry, closed_under
+from .native import Signal, current_ident, green, new_thread, signal
 
 __all__ = [
     "UNWIND_TIMEOUT",
@@ -28,6 +29,8 @@ __all__ = [
     "next_item",
     "close_stream",
     "inherit",
+    "on_a_loop_thread",
+    "result",
     "shutdown",
     "wait",
 ]
@@ -53,6 +56,15 @@ class LoopThread(threading.Thread):
     """A portal's loop thread: code running on one must never block on a loop."""
 
 
+#: The OS threads running a portal's loop now (under gevent they are no LoopThread).
+_LOOP_THREADS: set[int] = set()
+
+
+def on_a_loop_thread() -> bool:
+    """Whether this code runs on some portal's loop thread (which must never wait on a loop)."""
+    return current_ident() in _LOOP_THREADS
+
+
 class Loop:
     """One running loop, its thread, and the calls waiting on it from other threads.
 
@@ -63,30 +75,45 @@ class Loop:
     write, so no call can slip between the two and wait forever.
     """
 
-    __slots__ = ("loop", "pending", "pid", "stopping", "streams", "thread")
+    __slots__ = ("ident", "loop", "pending", "pid", "stopping", "streams", "thread")
 
-    def __init__(self, name: str, running: threading.Event) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = LoopThread(target=_run, args=(self, running), name=name, daemon=True)
+    loop: asyncio.AbstractEventLoop
+
+    def __init__(self, name: str) -> None:
+        """Start the thread and return once its loop runs (raise what making the loop raised)."""
+        #: The loop thread's OS thread id while it runs (None before and after).
+        self.ident: int | None = None
         self.pid = os.getpid()
         self.pending: set[concurrent.futures.Future[Any]] = set()
         self.stopping = False
         #: The async streams sync iterators drive: closed one by one when the loop ends.
         self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
+        running = signal()
+        failed: list[BaseException] = []
+        # Under gevent's monkey-patching a real OS thread, not a greenlet (see .native).
+        self.thread = new_thread(_run, (self, running, failed), name, LoopThread)
+        self.thread.start()
+        running.wait()
+        if failed:
+            raise failed[0]
 
     def alive(self) -> bool:
         """Whether calls can still be run on this loop (not stopping, not another process's)."""
         return not self.stopping and self.pid == os.getpid()
 
+    def on_thread(self) -> bool:
+        """Whether this code runs on this loop's own thread."""
+        return current_ident() == self.ident
+
 
 def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the loop and wait for it (a caller's thread, never the loop's)."""
-    # Only a Ctrl-C waits for the coroutine to unwind, so the threading.Event it
+    # Only a Ctrl-C waits for the coroutine to unwind, so the Signal it
     # waits on is made then, not on every call (it costs a few µs per call):
     # ``done`` and ``waiters`` are each written by one thread and read by the other,
     # in orders that make at least one of them see the other's write.
     done: list[bool] = []
-    waiters: list[threading.Event] = []
+    waiters: list[Signal] = []
     unwound: list[BaseException] = []
 
     async def run() -> T:
@@ -112,12 +139,12 @@ def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
     if state.stopping:  # the loop is ending: it may never run this (see Loop)
         future.cancel()
     try:
-        return future.result()
+        return result(future)
     except KeyboardInterrupt as interrupt:
         # Ctrl-C: cancel the request on the loop, let it unwind, then re-raise,
         # with what the unwinding said (a batch's key, so it can be run again).
         future.cancel()
-        finished = threading.Event()
+        finished = signal()
         waiters.append(finished)
         if not done:
             finished.wait(UNWIND_TIMEOUT)
@@ -133,17 +160,41 @@ def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
                 with contextlib.suppress(Exception):
                     unstarted.close()
         error = closed_under(unwound)
-        if state.thread is not threading.current_thread():
+        if not state.on_thread():
             state.thread.join(UNWIND_TIMEOUT)  # nothing left behind once it raises
         raise error from None
     finally:
         pending.discard(future)
 
 
-def _run(state: Loop, running: threading.Event) -> None:
+def result(future: concurrent.futures.Future[T], timeout: float | None = None) -> T:
+    """``future.result(timeout)``; under gevent, waiting greenlets yield to their hub.
+
+    A plain ``result()`` there would block the caller's whole OS thread, and so every
+    greenlet of the app, until the loop thread answers (see :mod:`.native`).
+    """
+    if not future.done() and green():
+        ready = signal()
+        future.add_done_callback(lambda _: ready.set())
+        if not ready.wait(timeout):
+            timeout = 0  # not done in time: result() raises TimeoutError at once
+    return future.result(timeout)
+
+
+def _run(state: Loop, running: Signal, failed: list[BaseException]) -> None:
     """The loop thread: run until stopped, then end everything still on the loop."""
-    loop = state.loop
+    try:
+        # Made on its own thread: under gevent, the loop's selector (gevent's) then
+        # waits on this thread's hub, where the greenlets this loop starts (patched
+        # threads: the default executor's, a batch's input reader) run meanwhile.
+        state.loop = loop = asyncio.new_event_loop()
+    except BaseException as e:  # e.g. out of file descriptors: the caller raises it
+        failed.append(e)
+        running.set()
+        return
     asyncio.set_event_loop(loop)
+    state.ident = ident = current_ident()
+    _LOOP_THREADS.add(ident)
     loop.call_soon(running.set)
     try:
         loop.run_forever()
@@ -162,6 +213,8 @@ def _run(state: Loop, running: threading.Event) -> None:
             # A call submitted before the loop closed whose task never started.
             for future in list(state.pending):
                 future.cancel()
+            _LOOP_THREADS.discard(ident)
+            state.ident = None
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
@@ -197,7 +250,7 @@ def shutdown(
     loop, thread = state.loop, state.thread
     if not state.alive() or loop.is_closed():  # a forked child's (the parent's), or ending
         return
-    if isinstance(threading.current_thread(), LoopThread):
+    if on_a_loop_thread():
 
         async def close_then_stop() -> None:
             try:
@@ -209,7 +262,7 @@ def shutdown(
             loop.call_soon_threadsafe(_schedule, loop, close_then_stop)
         return
     try:
-        asyncio.run_coroutine_threadsafe(on_close(), loop).result(timeout)
+        result(asyncio.run_coroutine_threadsafe(on_close(), loop), timeout)
     except Exception:  # the loop is stopped and the thread joined whatever happened
         if strict:
             raise
@@ -236,7 +289,7 @@ def close_stream(state: Loop, agen: AsyncIterator[Any]) -> None:
         return
     if not state.alive():  # the loop is ending: it closes its streams itself
         return
-    if threading.current_thread() is state.thread:
+    if state.on_thread():
         # It cannot wait for itself. Dropping the stream is enough: once unreferenced,
         # asyncio's async-generator finalizer schedules its aclose() on the loop (doing
         # it here as well would run two aclose() at once).

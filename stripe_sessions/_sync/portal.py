@@ -72,10 +72,7 @@ class Portal:
                 return self._state
             if self._closed:
                 raise refused()
-            running = threading.Event()
-            state = Loop(self._name, running)
-            state.thread.start()
-            running.wait()
+            state = Loop(self._name)  # its thread runs the loop once this returns
             self._state = state
             # The finalizer holds the loop's state and on_close, never the portal.
             self._finalizer = weakref.finalize(self, shutdown, state, self._on_close)
@@ -83,7 +80,7 @@ class Portal:
 
     def _check_caller(self, state: Loop) -> None:
         global _warned_running_loop  # noqa: PLW0603 - warn once per process
-        if state.thread is threading.current_thread():
+        if state.on_thread():
             raise LoopThreadError(
                 "A stripe_sessions.Client was called from its own event loop thread (for "
                 "example from an on_progress callback); that would deadlock. Use the "

@@ -1,0 +1,150 @@
+"""Real OS threads and cross-thread waits for the sync client, also under gevent's monkey-patching.
+
+After ``gevent.monkey.patch_all()``, ``threading.Thread`` starts a greenlet, not a thread,
+and ``threading.Event``/``Lock`` are gevent's, meant for greenlets of one thread. A loop
+"thread" that is a greenlet shares its OS thread with the app's greenlets: asyncio then
+sees a running loop in every one of them (hence a misleading warning) and the loop runs
+only when the app yields. So, when threading is patched, the loop gets a real OS thread,
+started with the interpreter's own ``_thread`` primitives (``gevent.monkey.get_original``),
+and a caller waits for it with gevent's primitives: a waiting greenlet yields to its hub,
+and the other greenlets run meanwhile (a native lock would block them all). The hub is
+woken from the loop thread with ``loop.run_callback_threadsafe``, the call gevent
+documents for use from other threads; its ``Event`` alone must not cross threads.
+
+Without gevent (or with ``patch_all(thread=False)``) this is plain ``threading``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+__all__ = ["Signal", "current_ident", "green", "new_thread", "signal"]
+
+
+def green() -> bool:
+    """Whether gevent has monkey-patched ``threading`` (so its threads are greenlets)."""
+    monkey = sys.modules.get("gevent.monkey")  # patching imports it: not there, not patched
+    return monkey is not None and bool(monkey.is_module_patched("threading"))
+
+
+def _original(module: str, name: str) -> Any:
+    """``module.name`` as it was before gevent patched it (as it is, when it did not)."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None:
+        return monkey.get_original(module, name)
+    return getattr(importlib.import_module(module), name)
+
+
+def current_ident() -> int:
+    """The OS thread's identifier (under gevent, not the greenlet's, as ``threading``'s)."""
+    get_ident: Callable[[], int] = _original("_thread", "get_ident")
+    return get_ident()
+
+
+class Signal(Protocol):
+    """A flag set once, from any thread, and waited for (``threading.Event``'s shape)."""
+
+    def set(self) -> None:
+        """Set the flag and wake every waiter (from any thread)."""
+
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the flag is set (True) or ``timeout`` seconds passed (False)."""
+
+
+class _GreenSignal:
+    """A :class:`Signal` whose waiters are greenlets: each yields to its own thread's hub.
+
+    Hand-written because gevent's ``Event`` is for one thread's greenlets only: each
+    waiter gets its own ``Event`` in its own hub, and ``set`` (on any thread) sets each
+    through that hub's ``run_callback_threadsafe``. A native lock orders ``set`` against
+    a waiter registering, so no wake-up is lost.
+    """
+
+    def __init__(self) -> None:
+        self._lock = _original("_thread", "allocate_lock")()
+        self._flag = False
+        self._waiters: list[tuple[Any, Any]] = []
+
+    def set(self) -> None:
+        with self._lock:
+            self._flag = True
+            waiters, self._waiters = self._waiters, []
+        for hub_loop, event in waiters:
+            hub_loop.run_callback_threadsafe(event.set)
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        hub = importlib.import_module("gevent.hub").get_hub()  # this thread's hub
+        with self._lock:
+            if self._flag:
+                return True
+            event = importlib.import_module("gevent.event").Event()
+            waiter = (hub.loop, event)
+            self._waiters.append(waiter)
+        if event.wait(timeout):
+            return True
+        with self._lock:  # timed out: forget this waiter (unless set() took it meanwhile)
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            return self._flag
+
+
+def signal() -> Signal:
+    """A new :class:`Signal`: ``threading.Event``, or one greenlets can wait for under gevent."""
+    return _GreenSignal() if green() else threading.Event()
+
+
+class NativeThread:
+    """A daemon OS thread started with the original ``_thread`` (``threading.Thread``'s shape).
+
+    For gevent's monkey-patched processes only: ``threading.Thread`` would be a greenlet.
+    ``join`` waits with a :class:`Signal`, so a joining greenlet lets the others run.
+    """
+
+    daemon = True
+
+    def __init__(self, target: Callable[..., object], args: tuple[Any, ...], name: str) -> None:
+        self.name = name
+        self.ident: int | None = None
+        self._target, self._args = target, args
+        self._ended = signal()
+
+    def start(self) -> None:
+        """Start the thread."""
+        self.ident = _original("_thread", "start_new_thread")(self._run, ())
+
+    def _run(self) -> None:
+        try:
+            self._target(*self._args)
+        finally:
+            self._ended.set()
+
+    def is_alive(self) -> bool:
+        """Whether the thread was started and has not ended."""
+        return self.ident is not None and not self._ended.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the thread ends, or for ``timeout`` seconds."""
+        self._ended.wait(timeout)
+
+    def __repr__(self) -> str:
+        state = "started" if self.is_alive() else "ended" if self.ident else "initial"
+        return f"<NativeThread({self.name}, {state} daemon {self.ident})>"
+
+
+def new_thread(
+    target: Callable[..., object], args: tuple[Any, ...], name: str, cls: type[threading.Thread]
+) -> threading.Thread | NativeThread:
+    """A daemon thread running ``target(*args)``: a ``cls`` or, under gevent, a real one."""
+    if green():
+        return NativeThread(target, args, name)
+    return cls(target=target, args=args, name=name, daemon=True)

@@ -1,0 +1,155 @@
+"""The sync client under gevent's monkey-patching: no warning; other greenlets run while it waits.
+
+Each test runs a fresh interpreter that patches first (as gunicorn's gevent worker does),
+with ``-W error``: any warning fails it. The fake answers through a relay that holds each
+answer until a ticker greenlet has ticked ``HOLD`` times since the request arrived, so a
+create can only finish if the ticker ran while the client waited: a client that blocked
+the hub would hold the relay shut until its own timeout (ticks are counted, no clock).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("gevent")
+
+HOLD = 3  # ticks the relay waits for, after the request, before it forwards an answer
+
+SCRIPT = """
+from gevent import monkey
+
+monkey.patch_all()
+
+import asyncio, json, sys, threading
+import gevent
+import stripe_sessions as ss
+from stripe_sessions.testing import FakeStripe
+
+HOLD = %(hold)d
+ticks = [0]
+P = {"pricing_table": {"enabled": True}}
+
+
+async def relay(reader, writer, upstream):
+    # A TCP relay to the fake that holds each answer until the ticker ticked HOLD times
+    # since the last request bytes arrived.
+    up_reader, up_writer = await asyncio.open_connection(*upstream)
+    arrived = [ticks[0]]
+
+    async def to_fake():
+        while data := await reader.read(65536):
+            arrived[0] = ticks[0]
+            up_writer.write(data)
+            await up_writer.drain()
+        up_writer.close()
+
+    async def to_client():
+        while data := await up_reader.read(65536):
+            while ticks[0] < arrived[0] + HOLD:
+                await asyncio.sleep(0.001)
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    await asyncio.gather(to_fake(), to_client(), return_exceptions=True)
+
+
+def serve(box, ready):
+    # The fake and the relay, on a real OS thread of their own (not the client's).
+    async def main():
+        async with FakeStripe() as fake:
+            server = await asyncio.start_server(
+                lambda r, w: relay(r, w, (fake.host, fake.port)), "127.0.0.1", 0
+            )
+            stop, loop = asyncio.Event(), asyncio.get_running_loop()
+            box.update(
+                fake=fake,
+                url="http://127.0.0.1:%%d" %% server.sockets[0].getsockname()[1],
+                stop=lambda: loop.call_soon_threadsafe(stop.set),
+            )
+            ready.release()
+            async with server:
+                await stop.wait()
+    asyncio.run(main())
+    ready.release()
+
+
+def ticker():
+    while True:
+        ticks[0] += 1
+        gevent.sleep(0.001)
+
+
+box = {}
+ready = monkey.get_original("_thread", "allocate_lock")()
+ready.acquire()
+monkey.get_original("_thread", "start_new_thread")(serve, (box, ready))
+ready.acquire()  # the fake serves (this blocks the hub once, before any greenlet runs)
+
+waits = []
+with ss.Client(api_key=FakeStripe.api_key, base_url=box["url"], timeout=10, max_retries=0) as c:
+    tick = gevent.spawn(ticker)
+
+    def one(i):
+        before = ticks[0]
+        session = c.customer_sessions.create(customer="cus_%%d" %% i, components=P)
+        waits.append(ticks[0] - before)
+        return session.client_secret
+
+    def batch():
+        before = ticks[0]
+        results = c.customer_sessions.create_many(
+            ({"customer": "cus_b%%d" %% i, "components": P} for i in range(3)),
+            concurrency=2,
+            max_retries=0,
+        )
+        waits.append(ticks[0] - before)
+        return [r.session.client_secret for r in results]
+
+    jobs = [gevent.spawn(one, i) for i in range(4)] + [gevent.spawn(batch)]
+    gevent.joinall(jobs, raise_error=True)
+    tick.kill()
+    loop_threads = [t.name for t in threading.enumerate() if "stripe" in t.name]
+
+created = box["fake"].created
+box["stop"]()
+ready.acquire()
+print(json.dumps({
+    "secrets": sum(1 if isinstance(j.value, str) else len(j.value) for j in jobs),
+    "created": created,
+    "waits": waits,
+    "loop_threads": loop_threads,
+}))
+"""
+
+
+def test_sync_client_under_gevent_lets_other_greenlets_run_and_warns_nothing() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-W",
+            "error",
+            "-c",
+            textwrap.dedent(SCRIPT % {"hold": HOLD}),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stderr == ""  # no warning, no "Unclosed", nothing at exit
+    out = json.loads(proc.stdout)
+    assert out["secrets"] == 7 and out["created"] == 7
+    # Every create (and the batch) waited while the ticker ticked: the hub ran meanwhile.
+    assert len(out["waits"]) == 5 and min(out["waits"]) >= HOLD
+    # Under monkey-patching threading.enumerate lists greenlet "threads": the client's
+    # loop runs on a real OS thread, which is not among them.
+    assert out["loop_threads"] == []
