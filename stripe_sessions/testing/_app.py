@@ -87,6 +87,13 @@ class StripeEndpoint(FaultInjection):
             self.customers = set()
         self.customers.update(customer_ids)
 
+    @property
+    def remembered_keys(self) -> int:
+        """How many idempotency keys (with their answers) the fake remembers now: at most
+        ``max_idempotency_keys``; those older than ``idempotency_ttl`` are dropped as new
+        keys arrive (and are never replayed)."""
+        return len(self._stored)
+
     def reset(self) -> None:
         """Forget requests, sessions, stored idempotency keys and queued faults."""
         self._created = 0

@@ -91,7 +91,7 @@ def _text(body: Mapping[str, Any], name: str) -> str | None:
 def _queue_fault(fake: Controlled, body: Mapping[str, Any]) -> None:
     """Queue the fault ``body`` describes (see :data:`FAULT_FIELDS`), or raise ControlError."""
     kind = body.get("kind")
-    if kind not in FAULT_FIELDS:
+    if not isinstance(kind, str) or kind not in FAULT_FIELDS:
         raise ControlError(
             f"kind: must be one of {', '.join(FAULT_FIELDS)}, got {_shown(kind)}", "kind"
         )
