@@ -29,8 +29,12 @@ class Stats(Counts):
     """The batch's counts, plus a bounded latency sample for the summary.
 
     ``skipped``: lines ``--skip-invalid`` skipped (not in ``done``, which counts sessions).
+    ``replayed``: sessions Stripe answered with ``Idempotent-Replayed: true`` (made
+    before under the same key: by an earlier run of the batch, or by an attempt of this
+    one whose answer was lost); ``new`` the rest of ``succeeded``.
     """
 
+    replayed: int = 0
     skipped: int = 0
     held: int = 0  # skipped lines that hold an index (their results are not counted)
     started: float = attrs.field(factory=time.monotonic)
@@ -41,6 +45,8 @@ class Stats(Counts):
     def add(self, result: BatchResult) -> None:
         """Count one result and sample its latency."""
         super().add(result)
+        if result.session is not None and result.session.idempotent_replayed:
+            self.replayed += 1
         if result.attempts:  # reservoir sampling (Algorithm R): each latency equally likely
             self._seen += 1
             if len(self._latencies) < SAMPLE:
@@ -49,6 +55,16 @@ class Stats(Counts):
                 slot = self._rng.randrange(self._seen)
                 if slot < SAMPLE:
                     self._latencies[slot] = result.elapsed
+
+    @property
+    def new(self) -> int:
+        """Sessions this run created (Stripe did not replay them)."""
+        return self.succeeded - self.replayed
+
+    def created(self, sep: str = ", ") -> str:
+        """``created 30``, or with replays ``created 10, replayed 20`` (``sep`` between)."""
+        replayed = f"{sep}replayed {self.replayed}" if self.replayed else ""
+        return f"created {self.new}{replayed}"
 
     def elapsed(self) -> float:
         """Seconds since the batch started."""
@@ -67,7 +83,7 @@ class Stats(Counts):
         rate = f"{self.done / wall:.1f}/s" if wall > 0 else "-"
         skipped = f"skipped {plural(self.skipped, 'invalid line')}, " if self.skipped else ""
         return (
-            f"created {self.succeeded}, failed {self.failed}, {skipped}"
+            f"{self.created()}, failed {self.failed}, {skipped}"
             f"retried {self.retried} in "
             f"{wall:.1f} s ({rate}); latency p50 {self.percentile(0.5):.0f} ms, "
             f"p99 {self.percentile(0.99):.0f} ms; batch key {batch_key}"
@@ -105,9 +121,7 @@ class Progress:
         # No rate in the first second: 1 result in 2 ms is not "500/s".
         rate = f"  {s.done / wall:.1f}/s" if wall >= 1.0 else ""
         skipped = f"  skipped {s.skipped}" if s.skipped else ""
-        return (
-            f"{head}  created {s.succeeded}  failed {s.failed}{skipped}  retried {s.retried}{rate}"
-        )
+        return f"{head}  {s.created('  ')}  failed {s.failed}{skipped}  retried {s.retried}{rate}"
 
     def update(self, force: bool = False) -> None:
         """Draw the line, at most every 0.1 s on a terminal and every 2 s otherwise."""
@@ -136,7 +150,8 @@ class Progress:
 
 
 def result_line(r: BatchResult, customer: str | None) -> dict[str, Any]:
-    """The JSON line written for one result: its session, or its error, never a key."""
+    """The JSON line written for one result: its session (``replayed``: Stripe answered
+    with ``Idempotent-Replayed: true``), or its error; never a key."""
     line: dict[str, Any] = {
         "index": r.index,
         "customer": customer,
@@ -146,6 +161,7 @@ def result_line(r: BatchResult, customer: str | None) -> dict[str, Any]:
         line["client_secret"] = r.session.client_secret
         line["expires_at"] = int(r.session.expires_at.timestamp())
         line["request_id"] = r.request_id
+        line["replayed"] = r.session.idempotent_replayed
     elif r.error is not None:
         line["error"] = {
             "type": type(r.error).__name__,
