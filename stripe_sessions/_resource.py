@@ -22,9 +22,11 @@ from ._batch.results import BatchProgress, BatchResult
 from ._http.options import RequestOptions
 from ._http.transport import Transport
 from ._wire.create import PATH, session_of
+from ._wire.create_params import CreateParams
+from ._wire.dicts import ComponentsDict, CreateParamsDict
 from ._wire.encode import encode_create
 from ._wire.models import CustomerSession
-from ._wire.params import Components, CreateParams
+from ._wire.params import Components
 
 if TYPE_CHECKING:
     from ._batch.stream import BatchStream
@@ -43,7 +45,7 @@ class AsyncCustomerSessions:
     async def create(
         self,
         *,
-        components: Components | Mapping[str, Any],
+        components: Components | ComponentsDict,
         customer: str | None = None,
         customer_account: str | None = None,
         expand: Sequence[str] | None = None,
@@ -63,10 +65,13 @@ class AsyncCustomerSessions:
                 components={"pricing_table": {"enabled": True}},
             )
 
-        ``components`` is a dict or :class:`Components`; at least one component
-        must be enabled. Give ``customer`` (``cus_...``) or ``customer_account``
-        (``acct_...``). ``expand=["customer"]`` returns the whole Customer.
-        ``extra_params`` is sent as given, for fields this SDK does not know yet.
+        ``components`` is a dict (typed as :class:`ComponentsDict`: a type checker
+        catches a misspelt key or enum value) or :class:`Components`; at least one
+        component must be enabled; ``tax_id_element`` (a preview) needs a ``.preview``
+        ``stripe_version`` on the client or the call. Give ``customer`` (``cus_...``)
+        or ``customer_account`` (``acct_...``). ``expand=["customer"]`` returns the
+        whole Customer. ``extra_params`` is sent as given, for fields this SDK does not
+        know yet.
         Parameters are checked before sending: a bad one raises
         :class:`ValidationError` (a ``ValueError``) naming its path, and nothing is sent.
 
@@ -74,7 +79,6 @@ class AsyncCustomerSessions:
         retries), ``stripe_account``, ``stripe_version``, ``timeout`` (seconds)
         and ``max_retries`` override the client's settings.
         """
-        body = encode_create(components, customer, customer_account, expand, extra_params)
         options = RequestOptions.checked(
             idempotency_key=idempotency_key,
             stripe_account=stripe_account,
@@ -82,6 +86,8 @@ class AsyncCustomerSessions:
             timeout=timeout,
             max_retries=max_retries,
         )
+        version = options.stripe_version or self._transport.config.stripe_version
+        body = encode_create(components, customer, customer_account, expand, extra_params, version)
         observer = self._transport.observer
         if observer is not None and observer.active():  # observe (#21): the call's span
             async with observer.create(options):
@@ -90,8 +96,8 @@ class AsyncCustomerSessions:
 
     async def create_many(
         self,
-        params: Iterable[CreateParams | Mapping[str, Any]]
-        | AsyncIterable[CreateParams | Mapping[str, Any]],
+        params: Iterable[CreateParams | CreateParamsDict]
+        | AsyncIterable[CreateParams | CreateParamsDict],
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         rate_limit: float | None = DEFAULT_RATE_LIMIT,
@@ -117,7 +123,8 @@ class AsyncCustomerSessions:
 
         The rules:
 
-        - Each item is a dict of ``create``'s parameters or a :class:`CreateParams`.
+        - Each item is a dict of ``create``'s parameters (:class:`CreateParamsDict`) or a
+          :class:`CreateParams`.
         - Never all-or-nothing: each item ends as a session or an error; a bad item
           becomes a :class:`ValidationError` without being sent.
         - ``fail_fast=True`` raises the first error instead, cancelling the rest.
@@ -152,8 +159,8 @@ class AsyncCustomerSessions:
 
     def stream_many(
         self,
-        params: Iterable[CreateParams | Mapping[str, Any]]
-        | AsyncIterable[CreateParams | Mapping[str, Any]],
+        params: Iterable[CreateParams | CreateParamsDict]
+        | AsyncIterable[CreateParams | CreateParamsDict],
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         rate_limit: float | None = DEFAULT_RATE_LIMIT,

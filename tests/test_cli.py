@@ -429,7 +429,10 @@ def test_stripe_base_url_environment_variable(fake: FakeStripe) -> None:
 
 
 def test_cli_components_are_the_sdks() -> None:
-    assert sorted(COMPONENTS) == sorted(attrs.fields_dict(ss.Components))
+    # The GA ones: a preview component (tax_id_element) needs a .preview Stripe-Version,
+    # which the CLI does not send.
+    ga = [f.name for f in attrs.fields(ss.Components) if "preview_since" not in f.metadata]
+    assert sorted(COMPONENTS) == sorted(ga)
 
 
 def test_two_batch_commands_share_one_budget_through_redis(

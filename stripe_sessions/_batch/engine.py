@@ -157,7 +157,9 @@ class Batch:
         """One item: read and encode it, then send it (paced, retried) and read its answer."""
         key = item_key(self.batch_key, index)
         try:
-            body = encode_item(raw)
+            body = encode_item(
+                raw, self.options.stripe_version or self.transport.config.stripe_version
+            )
         except Exception as e:  # any bad item is that item's failure, never the batch's
             error = e if isinstance(e, ValidationError) else unreadable_item(e)
             error.idempotency_key, error.batch_key = key, self.batch_key

@@ -16,9 +16,10 @@ _CREATE_KEYS: Final = frozenset(
 )
 
 
-def encode_item(item: Any) -> str:
+def encode_item(item: Any, stripe_version: str | None = None) -> str:
     """Check one batch item (a dict of ``create``'s parameters or a CreateParams) and
-    return its form body; a bad item raises :class:`ValidationError` naming the path."""
+    return its form body; a bad item raises :class:`ValidationError` naming the path.
+    ``stripe_version`` is the one its request carries (a preview component needs one)."""
     kwargs = params_of(item)
     unknown = kwargs.keys() - _CREATE_KEYS
     if unknown:
@@ -31,7 +32,7 @@ def encode_item(item: Any) -> str:
         raise ValidationError(
             "components: is required: enable at least one component", param="components"
         )
-    return encode_create(**kwargs)
+    return encode_create(**kwargs, stripe_version=stripe_version)
 
 
 def unreadable_item(e: Exception) -> ValidationError:

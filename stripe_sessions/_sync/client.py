@@ -24,8 +24,10 @@ from .._errors import StripeError
 from .._limits.local import RateLimiter
 from .._observe.events import EventHook
 from .._resource import AsyncCustomerSessions
+from .._wire.create_params import CreateParams
+from .._wire.dicts import ComponentsDict, CreateParamsDict
 from .._wire.models import CustomerSession
-from .._wire.params import Components, CreateParams
+from .._wire.params import Components
 from .base import SyncClientBase
 from .portal import Portal
 
@@ -42,7 +44,7 @@ class CustomerSessions:
     def create(
         self,
         *,
-        components: Components | Mapping[str, Any],
+        components: Components | ComponentsDict,
         customer: str | None = None,
         customer_account: str | None = None,
         expand: Sequence[str] | None = None,
@@ -62,10 +64,13 @@ class CustomerSessions:
                 components={"pricing_table": {"enabled": True}},
             )
 
-        ``components`` is a dict or :class:`Components`; at least one component
-        must be enabled. Give ``customer`` (``cus_...``) or ``customer_account``
-        (``acct_...``). ``expand=["customer"]`` returns the whole Customer.
-        ``extra_params`` is sent as given, for fields this SDK does not know yet.
+        ``components`` is a dict (typed as :class:`ComponentsDict`: a type checker
+        catches a misspelt key or enum value) or :class:`Components`; at least one
+        component must be enabled; ``tax_id_element`` (a preview) needs a ``.preview``
+        ``stripe_version`` on the client or the call. Give ``customer`` (``cus_...``)
+        or ``customer_account`` (``acct_...``). ``expand=["customer"]`` returns the
+        whole Customer. ``extra_params`` is sent as given, for fields this SDK does not
+        know yet.
         Parameters are checked before sending: a bad one raises
         :class:`ValidationError` (a ``ValueError``) naming its path, and nothing is sent.
 
@@ -89,8 +94,8 @@ class CustomerSessions:
 
     def create_many(
         self,
-        params: Iterable[CreateParams | Mapping[str, Any]]
-        | AsyncIterable[CreateParams | Mapping[str, Any]],
+        params: Iterable[CreateParams | CreateParamsDict]
+        | AsyncIterable[CreateParams | CreateParamsDict],
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         rate_limit: float | None = DEFAULT_RATE_LIMIT,
@@ -116,7 +121,8 @@ class CustomerSessions:
 
         The rules:
 
-        - Each item is a dict of ``create``'s parameters or a :class:`CreateParams`.
+        - Each item is a dict of ``create``'s parameters (:class:`CreateParamsDict`) or a
+          :class:`CreateParams`.
         - Never all-or-nothing: each item ends as a session or an error; a bad item
           becomes a :class:`ValidationError` without being sent.
         - ``fail_fast=True`` raises the first error instead, cancelling the rest.
@@ -148,8 +154,8 @@ class CustomerSessions:
 
     def stream_many(
         self,
-        params: Iterable[CreateParams | Mapping[str, Any]]
-        | AsyncIterable[CreateParams | Mapping[str, Any]],
+        params: Iterable[CreateParams | CreateParamsDict]
+        | AsyncIterable[CreateParams | CreateParamsDict],
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         rate_limit: float | None = DEFAULT_RATE_LIMIT,
@@ -213,12 +219,6 @@ class Client(SyncClientBase):
     ``rate_limiter`` paces every request against one budget, shared by every process
     that uses the same one (:class:`RedisRateLimiter`): single creates first, batches
     held to their share, and one process's ``rate_limit`` 429 slows them all.
-    """
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
 
     ``event_hooks`` (``{"request": [...], "response": [...], "retry": [...]}``) are
     called with each HTTP attempt's start and end and each retry decision, as
@@ -228,6 +228,12 @@ class Client(SyncClientBase):
     raises is logged and the call goes on. With ``opentelemetry-api`` installed (the
     ``otel`` extra) calls are traced through the global providers; ``tracing=False``
     (or ``STRIPE_SESSIONS_OTEL_ENABLED=false``) turns that off.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
         base_url: str | None = None,
         stripe_version: str | None = None,
         stripe_account: str | None = None,
@@ -241,14 +247,14 @@ class Client(SyncClientBase):
         trust_env: bool = False,
         ssl: SSLContext | None = None,
         rate_limiter: RateLimiter | None = None,
+        event_hooks: Mapping[str, EventHook | Sequence[EventHook]] | None = None,
+        tracing: bool | None = None,
     ) -> None:
         failure: StripeError
         try:
             client = AsyncClient(
                 api_key=api_key,
                 base_url=base_url,
-        event_hooks: Mapping[str, EventHook | Sequence[EventHook]] | None = None,
-        tracing: bool | None = None,
                 stripe_version=stripe_version,
                 stripe_account=stripe_account,
                 stripe_context=stripe_context,
@@ -261,14 +267,14 @@ class Client(SyncClientBase):
                 trust_env=trust_env,
                 ssl=ssl,
                 rate_limiter=rate_limiter,
+                event_hooks=event_hooks,
+                tracing=tracing,
             )
         except StripeError as e:
             failure = e
         else:
             super().__init__(client)
             return
-                event_hooks=event_hooks,
-                tracing=tracing,
         del api_key, proxy, default_headers
         raise failure.with_traceback(None)
 

@@ -17,9 +17,11 @@ import attrs
 
 from .._errors import ValidationError
 from .._safe_text import safe_repr
+from .create_params import CreateParams
 from .extra import extra_pairs
 from .form import MAX_INT, is_text, join, quote_value
-from .params import MAX_REDISPLAY_LIMIT, MAX_STRING, Components, CreateParams
+from .params import MAX_REDISPLAY_LIMIT, MAX_STRING, Components
+from .preview import check_preview
 
 __all__ = ["Kind", "encode_create", "params_of"]
 
@@ -209,6 +211,7 @@ def encode_create(
     customer_account: str | None = None,
     expand: Sequence[str] | None = None,
     extra_params: Mapping[str, Any] | None = None,
+    stripe_version: str | None = None,
 ) -> str:
     """Check the parameters of one create and return its form body.
 
@@ -219,7 +222,8 @@ def encode_create(
     is also given by name (``customer``, ``components.pricing_table.enabled``), or that
     would replace or extend one (``components.pricing_table`` given a value), is a
     ValidationError naming the path. An empty string is sent as ``key=``, which is how
-    Stripe clears a value.
+    Stripe clears a value. ``stripe_version`` is the version the request will carry
+    (None: the pinned one): a preview component needs a ``.preview`` one.
     """
     try:
         out: list[tuple[str, str]] = []
@@ -228,6 +232,7 @@ def encode_create(
         _encode_object(components, Components, "components", "components", out)
         if not _any_enabled(out):
             raise _fail("components", "at least one component must be enabled")
+        check_preview(components, stripe_version)
         _check_limits(components)
         for name, given in (("customer", customer), ("customer_account", customer_account)):
             if given is not None:
@@ -261,6 +266,7 @@ def params_of(item: Any) -> dict[str, Any]:
             "customer": item.customer,
             "customer_account": item.customer_account,
             "expand": item.expand,
+            "extra_params": item.extra_params,
         }
     if _is_mapping(item):
         return dict(item)

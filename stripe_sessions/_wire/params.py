@@ -2,24 +2,27 @@
 
 Parameters may be given as these classes or as plain dicts of the same shape; both go
 through ``encode.encode_create``, which checks every key, type and enum value and
-names the path of the first problem, before anything is sent.
+names the path of the first problem, before anything is sent. These classes (and
+``CreateParams``, in ``create_params``) are the one source of truth: the dicts'
+TypedDicts (``dicts.py``) are generated from them (``python -m
+stripe_sessions._wire.dictgen``; the tests run ``--check``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import attrs
 
 __all__ = [
     "MAX_REDISPLAY_LIMIT",
     "MAX_STRING",
+    "PREVIEW",
     "ActiveEntitlements",
     "AllowRedisplay",
     "BuyButton",
     "Components",
-    "CreateParams",
     "CustomerPortal",
     "CustomerSheet",
     "CustomerSheetFeatures",
@@ -29,6 +32,8 @@ __all__ = [
     "PaymentElementFeatures",
     "PricingTable",
     "SaveUsage",
+    "TaxIdElement",
+    "TaxIdElementFeatures",
     "Toggle",
 ]
 
@@ -41,6 +46,9 @@ SaveUsage = Literal["off_session", "on_session"]
 
 MAX_REDISPLAY_LIMIT = 10
 MAX_STRING = 5000
+#: The metadata key of a field that only a preview ``Stripe-Version`` knows: its value is
+#: the first preview version that has it (see ``encode.encode_create``).
+PREVIEW = "preview_since"
 
 
 @attrs.frozen
@@ -133,6 +141,26 @@ class PaymentElement:
 
 
 @attrs.frozen
+class TaxIdElementFeatures:
+    """Whether the Tax ID Element shows and saves the customer's tax IDs."""
+
+    tax_id_redisplay: Toggle | None = None
+    tax_id_save: Toggle | None = None
+
+
+@attrs.frozen
+class TaxIdElement:
+    """The Tax ID Element, a public preview: only with a ``.preview`` ``Stripe-Version``
+    (``2025-10-29.preview`` or later)::
+
+    TaxIdElement(enabled=True, features=TaxIdElementFeatures(tax_id_save="enabled"))
+    """
+
+    enabled: bool
+    features: TaxIdElementFeatures | None = None
+
+
+@attrs.frozen
 class Components:
     """Which front-end components the session is for; at least one must be enabled::
 
@@ -146,16 +174,7 @@ class Components:
     mobile_payment_element: MobilePaymentElement | None = None
     payment_element: PaymentElement | None = None
     pricing_table: PricingTable | None = None
-
-
-@attrs.frozen
-class CreateParams:
-    """All parameters of one ``create``, as one value (handy for batches)::
-
-    CreateParams(customer="cus_123", components=Components(buy_button=BuyButton(enabled=True)))
-    """
-
-    components: Components | Mapping[str, Any]
-    customer: str | None = None
-    customer_account: str | None = None
-    expand: Sequence[str] | None = None
+    #: Preview: sent only under a ``.preview`` ``Stripe-Version`` (else a ValidationError).
+    tax_id_element: TaxIdElement | None = attrs.field(
+        default=None, metadata={PREVIEW: "2025-10-29.preview"}
+    )

@@ -228,7 +228,7 @@ class StripeEndpoint(FaultInjection):
             if replayed is not None:
                 return replayed
         try:
-            validate(form)
+            validate(form, request.headers.get("Stripe-Version"))
         except ParamError as e:
             return error_answer(400, rid, e.message, code=e.code, param=e.param)
         missing = customer_refusal(form.get("customer"), self.customers)

@@ -105,6 +105,9 @@ _PAYMENT_ELEMENT: dict[str, Any] = {
 }
 
 
+_TAX_ID = dict.fromkeys(("tax_id_redisplay", "tax_id_save"), "disabled")
+
+
 def session_object(form: dict[str, Any], now: int | None = None) -> dict[str, Any]:
     """The ``customer_session`` Stripe would create for a valid decoded form."""
     created = int(time.time()) if now is None else now
@@ -120,6 +123,9 @@ def session_object(form: dict[str, Any], now: int | None = None) -> dict[str, An
             "features": _features(given.get("features"), defaults),
         }
 
+    preview = (
+        {"tax_id_element": featured("tax_id_element", _TAX_ID)} if "tax_id_element" in comps else {}
+    )
     customer: Any = form.get("customer")
     expand = form.get("expand") or []
     if customer is not None and "customer" in expand:
@@ -135,6 +141,7 @@ def session_object(form: dict[str, Any], now: int | None = None) -> dict[str, An
             "mobile_payment_element": featured("mobile_payment_element", _MOBILE),
             "payment_element": featured("payment_element", _PAYMENT_ELEMENT),
             "pricing_table": simple("pricing_table"),
+            **preview,  # only asked for under a preview version (validate checked)
         },
         "created": created,
         "customer": customer,

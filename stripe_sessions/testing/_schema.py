@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["ParamError", "request_schema", "validate"]
+__all__ = ["ParamError", "is_preview", "request_schema", "validate"]
 
 #: A decimal integer as Stripe reads one: ASCII digits only (``str.isdigit`` also takes
 #: "²" and "٣", which ``int()`` refuses or reads), at most 19 of them (64-bit).
@@ -39,11 +39,39 @@ def spec() -> dict[str, Any]:
 
 
 @cache
-def request_schema() -> dict[str, Any]:
-    """The form schema of ``POST /v1/customer_sessions``."""
+def request_schema(preview: bool = False) -> dict[str, Any]:
+    """The form schema of ``POST /v1/customer_sessions`` (``preview``: with the preview
+    components, which Stripe knows only under a ``.preview`` Stripe-Version)."""
     body = spec()["paths"]["/v1/customer_sessions"]["post"]["requestBody"]
     schema: dict[str, Any] = body["content"]["application/x-www-form-urlencoded"]["schema"]
+    if preview:
+        schema = json.loads(json.dumps(schema))  # a copy: the cached GA one stays as it is
+        schema["properties"]["components"]["properties"].update(_PREVIEW_COMPONENTS)
     return schema
+
+
+_TOGGLE: dict[str, Any] = {"type": "string", "enum": ["disabled", "enabled"]}
+#: Components in public preview (not in the GA spec): ``tax_id_element`` since 2025-10-29.
+_PREVIEW_COMPONENTS: dict[str, Any] = {
+    "tax_id_element": {
+        "type": "object",
+        "properties": {
+            "enabled": {"type": "boolean"},
+            "features": {
+                "type": "object",
+                "properties": {"tax_id_redisplay": _TOGGLE, "tax_id_save": _TOGGLE},
+            },
+        },
+        "required": ["enabled"],
+    }
+}
+_PREVIEW_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})\.preview").fullmatch
+
+
+def is_preview(stripe_version: str | None) -> bool:
+    """Whether a ``Stripe-Version`` is a preview that has the preview components."""
+    found = _PREVIEW_VERSION(stripe_version or "")
+    return found is not None and found.group(1) >= "2025-10-29"
 
 
 def _name(path: list[str]) -> str:
@@ -104,9 +132,10 @@ def _check(value: Any, schema: dict[str, Any], path: list[str]) -> None:
             )
 
 
-def validate(form: dict[str, Any]) -> None:
-    """Raise :class:`ParamError` for the first problem Stripe would report in ``form``."""
-    schema = request_schema()
+def validate(form: dict[str, Any], stripe_version: str | None = None) -> None:
+    """Raise :class:`ParamError` for the first problem Stripe would report in ``form``
+    (sent with ``stripe_version``: a preview one also knows the preview components)."""
+    schema = request_schema(is_preview(stripe_version))
     props: dict[str, Any] = schema["properties"]
     for key in form:
         if key not in props:
