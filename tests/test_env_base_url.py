@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+
+PRICING: ss.ComponentsDict = {"pricing_table": {"enabled": True}}
 
 #: An address nothing listens on: a client sent there would fail, not pass by chance.
 DEAD = "http://127.0.0.1:9"

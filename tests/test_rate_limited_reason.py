@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions._errors import RATE_LIMITED_REASONS, rate_limited_reason_of
-from tests.helpers import PRICING
+from stripe_sessions.testing import FakeStripe
 from tests.hostile_tcp import Conn, ScriptedServer
+
+PRICING: ss.ComponentsDict = {"pricing_table": {"enabled": True}}
 
 KEY = "sk_test_reason_0123456789"
 BODY = json.dumps(
@@ -153,3 +155,13 @@ def test_any_text_gives_a_reason_or_none_short_printable_and_utf8(value: str) ->
         assert (reason in RATE_LIMITED_REASONS) == (
             value.strip(" \t").lower() in RATE_LIMITED_REASONS
         )
+
+
+async def test_from_the_fake_end_to_end(client: ss.AsyncClient, fake: FakeStripe) -> None:
+    fake.fail_next(429, code="rate_limit", reason="endpoint-concurrency")
+    with pytest.raises(ss.RateLimitError) as info:
+        await client.with_options(max_retries=0).customer_sessions.create(
+            customer="cus_1", components=PRICING
+        )
+    assert info.value.rate_limited_reason == "endpoint-concurrency"
+    assert "reason=endpoint-concurrency" in str(info.value)
