@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test test-all lint bench mutate
+.PHONY: demo test test-all lint bench mutate docs docs-serve release-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,26 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict stripe_sessions
+
+# The docs site (mkdocs-material + mkdocstrings) into site/. --strict: a warning (a broken
+# link, a missing include, a docstring mkdocstrings cannot read) fails the build. Then every
+# public name (stripe_sessions.__all__, stripe_sessions.testing.__all__) must have its
+# entry in the API reference.
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	$(PY) .ci/check-reference site
+
+docs-serve: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+# Release hygiene: sdist and wheel built, twine check --strict, the wheel holds py.typed
+# and no tests, and installs and imports in a fresh venv.
+release-check: $(VENV)/.installed
+	PY=$(PY) bash .ci/release-check
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

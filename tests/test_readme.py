@@ -1,4 +1,7 @@
-"""The README's examples run, as written, against a fake; and the pytest plugin works."""
+"""The examples of the README and the docs run, as written, against a fake; the plugin works.
+
+Which blocks run how: tests/doc_blocks.py (each fence says it).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,28 @@ import subprocess
 import sys
 import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import stripe_sessions
 from stripe_sessions.testing import FakeStripe
+from tests.doc_blocks import BLOCKS, KINDS, Block, of_kind
 
-README = Path(__file__).parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+EXAMPLES = of_kind("run")
+PYTEST_FILES = of_kind("pytest-file")
 #: Worker-pool examples define hooks a framework calls: test_worker_pool_examples calls them.
 WORKER_POOLS = {"celery": "from celery import", "arq": "from arq."}
-POOL_BLOCKS = {name: b for name, mark in WORKER_POOLS.items() for b in BLOCKS if mark in b}
-EXAMPLES = [b for b in BLOCKS if "def test_" not in b and b not in POOL_BLOCKS.values()]
+POOL_BLOCKS = {
+    name: b.code
+    for name, mark in WORKER_POOLS.items()
+    for b in of_kind("worker-pool")
+    if mark in b.code
+}
+
+
+def ids(blocks: list[Block]) -> list[str]:
+    return [b.id for b in blocks]
 
 
 @pytest.fixture
@@ -40,12 +51,22 @@ def sdk_at_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe]:
 
 
 def test_readme_has_examples() -> None:
-    assert len(EXAMPLES) >= 5
+    assert len([b for b in EXAMPLES if b.page == "README.md"]) >= 3
+    assert len(EXAMPLES) >= 25
+    assert len(PYTEST_FILES) >= 2
 
 
-@pytest.mark.parametrize("code", EXAMPLES, ids=[f"block{i}" for i in range(len(EXAMPLES))])
-def test_readme_example_runs(code: str, sdk_at_fake: FakeStripe) -> None:
-    compiled = compile(code, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+def test_every_fence_names_a_known_kind() -> None:
+    # A misspelt kind ({.typecheck_only}) would silently run, or silently not.
+    for b in BLOCKS:
+        for cls in re.findall(r"\.([\w-]+)", b.info):
+            assert cls in KINDS, f"{b.id}: unknown block kind {cls!r} (known: {KINDS})"
+
+
+@pytest.mark.parametrize("block", EXAMPLES, ids=ids(EXAMPLES))
+def test_readme_example_runs(block: Block, sdk_at_fake: FakeStripe) -> None:
+    code = block.code
+    compiled = compile(code, block.page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     namespace: dict[str, object] = {}
     result = eval(compiled, namespace)
     if asyncio.iscoroutine(result):
@@ -55,13 +76,13 @@ def test_readme_example_runs(code: str, sdk_at_fake: FakeStripe) -> None:
         assert sdk_at_fake.created >= 1
 
 
-def test_the_readme_pytest_example_passes_as_written(pytester: pytest.Pytester) -> None:
-    # pytest-asyncio's defaults (strict mode): only the README's own marks make it async.
+@pytest.mark.parametrize("block", PYTEST_FILES, ids=ids(PYTEST_FILES))
+def test_the_docs_pytest_examples_pass_as_written(block: Block, pytester: pytest.Pytester) -> None:
+    # pytest-asyncio's defaults (strict mode): only the example's own marks make it async.
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    (example,) = [b for b in BLOCKS if "def test_" in b]
-    pytester.makepyfile(test_readme_example=example)
+    pytester.makepyfile(test_docs_example=block.code)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=len(re.findall(r"^(?:async )?def test_", block.code, flags=re.M)))
 
 
 def test_pytest_plugin_fixture_from_a_test_file(pytester: pytest.Pytester) -> None:
@@ -136,7 +157,7 @@ def test_worker_pool_examples(pool: str, sdk_at_fake: FakeStripe, redis_server: 
     pytest.importorskip(pool)
     code = POOL_BLOCKS[pool].replace("redis://localhost:6379/0", redis_server.url)
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, f"{pool} worker-pool example", "exec"), namespace)
     ids = [f"cus_{i}" for i in range(5)]
     if pool == "celery":
         namespace["open_stripe"]()  # worker_process_init, in the pool process
