@@ -31,10 +31,13 @@ def customer_refusal(customer: Any, known: Collection[str] | None) -> str | None
     """None when the fake takes ``customer`` (absent, or a customer id that exists), else
     Stripe's message for it: "No such customer: '...'".
 
-    Every well-formed id exists when ``known`` is None; otherwise only those in it
-    (whatever their shape: a test that adds "alice" meant it).
+    Every well-formed id (and the empty string, a cleared field) exists when ``known``
+    is None; otherwise only those in it (whatever their shape: a test that adds "alice"
+    meant it).
     """
     if customer is None or (customer in known if known is not None else is_customer_id(customer)):
+        return None
+    if customer == "" and known is None:  # how Stripe clears a field: not an id to refuse
         return None
     shown = customer if len(customer) <= 200 else customer[:200] + "..."
     return f"No such customer: '{shown}'"
