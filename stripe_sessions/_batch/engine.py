@@ -95,6 +95,7 @@ class Batch:
     async def results(self) -> AsyncGenerator[BatchResult, None]:
         """Run the batch, yielding each result as it finishes (completion order)."""
         concurrency, on_progress = self.options.concurrency, self.options.on_progress
+        self.transport.pool.check_loop()  # under trio: EventLoopError, before any task
         source = Source(self.items, concurrency)
         workers = [
             asyncio.create_task(self._worker(source), name=f"{WORKER_NAME} {self.batch_key}")

@@ -135,6 +135,10 @@ class ConnectionPool:
             if self._loops.get(here.loop) is here:
                 del self._loops[here.loop]
 
+    def check_loop(self) -> None:
+        """Raise :class:`EventLoopError` unless an asyncio loop runs (before any task starts)."""
+        self._here()
+
     @property
     def calls(self) -> InFlight:
         """The running loop's calls in flight (``aclose`` lets them finish, then cuts them)."""
@@ -213,10 +217,9 @@ class ConnectionPool:
     def forget(self) -> None:
         """After ``os.fork()``: drop the parent's sessions in the child, without touching them.
 
-        Closing one here would unregister the parent's sockets from the epoll set the
-        two processes share, and the parent would never hear its answers; letting it be
-        garbage-collected does the same. So the child keeps them, unused, for good
-        (with their loops' end hooks: finalized, each would write to the parent's loop).
+        Closing one (or letting it be collected) would unregister the parent's sockets
+        from the epoll set both processes share, and the parent would never hear its
+        answers. So the child keeps them (and their end hooks), unused, for good.
         """
         _INHERITED.append(list(self._loops.values()))
         self._closed = False
