@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence, Sized
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ._batch.options import (
     DEFAULT_BATCH_RETRIES,
@@ -94,6 +94,40 @@ class AsyncCustomerSessions:
                 return session_of(await self._transport.post(PATH, body, options))
         return session_of(await self._transport.post(PATH, body, options))
 
+    # An overload per kind of iterable: pyright checks a generator of dict literals against
+    # one expected iterable type, not against a union of two (it reports correct dicts).
+    @overload
+    async def create_many(
+        self,
+        params: Iterable[CreateParams | CreateParamsDict],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> list[BatchResult]: ...
+
+    @overload
+    async def create_many(
+        self,
+        params: AsyncIterable[CreateParams | CreateParamsDict],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> list[BatchResult]: ...
+
     async def create_many(
         self,
         params: Iterable[CreateParams | CreateParamsDict]
@@ -156,6 +190,38 @@ class AsyncCustomerSessions:
             results = [r async for r in batch]
         results.sort(key=_by_index)
         return results
+
+    @overload
+    def stream_many(
+        self,
+        params: Iterable[CreateParams | CreateParamsDict],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> BatchStream: ...
+
+    @overload
+    def stream_many(
+        self,
+        params: AsyncIterable[CreateParams | CreateParamsDict],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> BatchStream: ...
 
     def stream_many(
         self,

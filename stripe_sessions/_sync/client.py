@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Generator, Iterable, Mapping, Sequence
 from ssl import SSLContext
-from typing import Any
+from typing import Any, overload
 
 from .._batch.options import DEFAULT_BATCH_RETRIES, DEFAULT_CONCURRENCY, DEFAULT_RATE_LIMIT
 from .._batch.results import BatchProgress, BatchResult
@@ -92,6 +92,64 @@ class CustomerSessions:
             max_retries=max_retries,
         )
 
+    @overload
+    def create_many(
+        self,
+        params: Iterable[CreateParams | CreateParamsDict],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> list[BatchResult]:
+        return self._portal.call(
+            self._async.create_many,
+            params,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_progress=on_progress,
+            fail_fast=fail_fast,
+            batch_key=batch_key,
+            max_retries=max_retries,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+        )
+
+    @overload
+    def create_many(
+        self,
+        params: AsyncIterable[CreateParams | CreateParamsDict],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> list[BatchResult]:
+        return self._portal.call(
+            self._async.create_many,
+            params,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_progress=on_progress,
+            fail_fast=fail_fast,
+            batch_key=batch_key,
+            max_retries=max_retries,
+            stripe_account=stripe_account,
+            stripe_version=stripe_version,
+            timeout=timeout,
+        )
+
     def create_many(
         self,
         params: Iterable[CreateParams | CreateParamsDict]
@@ -150,6 +208,66 @@ class CustomerSessions:
             stripe_account=stripe_account,
             stripe_version=stripe_version,
             timeout=timeout,
+        )
+
+    @overload
+    def stream_many(
+        self,
+        params: Iterable[CreateParams | CreateParamsDict],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> Generator[BatchResult, None, None]:
+        return self._portal.iterate(
+            self._async.stream_many(
+                params,
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                on_progress=on_progress,
+                fail_fast=fail_fast,
+                batch_key=batch_key,
+                max_retries=max_retries,
+                stripe_account=stripe_account,
+                stripe_version=stripe_version,
+                timeout=timeout,
+            )
+        )
+
+    @overload
+    def stream_many(
+        self,
+        params: AsyncIterable[CreateParams | CreateParamsDict],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        fail_fast: bool = False,
+        batch_key: str | None = None,
+        max_retries: int = DEFAULT_BATCH_RETRIES,
+        stripe_account: str | None = None,
+        stripe_version: str | None = None,
+        timeout: float | None = None,
+    ) -> Generator[BatchResult, None, None]:
+        return self._portal.iterate(
+            self._async.stream_many(
+                params,
+                concurrency=concurrency,
+                rate_limit=rate_limit,
+                on_progress=on_progress,
+                fail_fast=fail_fast,
+                batch_key=batch_key,
+                max_retries=max_retries,
+                stripe_account=stripe_account,
+                stripe_version=stripe_version,
+                timeout=timeout,
+            )
         )
 
     def stream_many(
