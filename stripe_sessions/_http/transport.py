@@ -18,7 +18,7 @@ import aiohttp
 from .._config import Config
 from .._errors import APIConnectionError, APIError, StripeError
 from .._limits.local import RateLimiter
-from .._observe.observer import observer_for
+from .._observe.observer import CALL, observer_for
 from .._safe_text import request_id_of, safe_headers
 from .body import decode, read_body, why_unread
 from .error_answer import error_from_response
@@ -116,6 +116,8 @@ class Transport:
             # The first attempt outside tenacity: inside AsyncRetrying every create
             # cost 165 K instructions more (callgrind, 837 K -> 1002 K; see retry.py).
             observer = self.observer
+            if observer is not None and CALL.get() is None:  # observe (#21): not observed
+                observer = None
             try:
                 if observer is None:
                     return await self._attempt(request)

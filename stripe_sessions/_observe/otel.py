@@ -25,6 +25,8 @@ ENV_FLAG: Final = "STRIPE_SESSIONS_OTEL_ENABLED"
 BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 _SCHEMA: Final = "https://opentelemetry.io/schemas/1.26.0"
 _NAME: Final = "stripe_sessions"
+#: The API's globals holding the providers set (``opentelemetry.trace``, ``.metrics._internal``).
+_SET: Final = ("_TRACER_PROVIDER", "_METER_PROVIDER")
 
 #: The API's modules once imported, False when it is not installed, None before the try.
 _api: Any = None
@@ -56,6 +58,20 @@ class _Api:
             pass
         self.idle_tracers = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
         self.idle_meters = tuple(idle_meters)
+        # Where the API keeps the providers set (None until then); another layout: ask
+        # the getters every time.
+        from opentelemetry.metrics import _internal as metrics_internal  # noqa: PLC0415
+
+        self._globals = (trace, metrics_internal)
+        if not all(hasattr(m, n) for m, n in zip(self._globals, _SET, strict=True)):
+            self.unset = lambda: False  # type: ignore[method-assign]  # pragma: no cover
+        trace.get_tracer_provider()  # loads one an environment variable names
+        metrics.get_meter_provider()
+
+    def unset(self) -> bool:
+        """Whether neither a tracer provider nor a meter provider has been set."""
+        trace, metrics_internal = self._globals
+        return trace._TRACER_PROVIDER is None and metrics_internal._METER_PROVIDER is None
 
 
 def load() -> _Api | None:
@@ -114,15 +130,20 @@ class Telemetry:
         """Whether a tracer or meter provider is set: spans and measurements are kept.
 
         The API's own providers until then make nothing (every span a no-op), so the
-        SDK makes none: two calls and two ``isinstance`` per logical call. A global
-        provider is set once for good, so ``True`` is kept.
+        SDK makes none. Asked once per logical call, so it reads the API's two globals
+        (the public getters cost 20 K instructions a create more: each looks up an
+        environment variable, a KeyError raised and caught); a provider named by
+        ``OTEL_PYTHON_*_PROVIDER`` is loaded by the getters, called once at start. A
+        global provider is set once for good, so ``True`` is kept.
         """
         if self._live:
             return True
         api = self.api
+        if api.unset():
+            return False
         if isinstance(api.trace.get_tracer_provider(), api.idle_tracers) and isinstance(
             api.metrics.get_meter_provider(), api.idle_meters
         ):
-            return False
+            return False  # a no-op provider set on purpose
         self._live = True
         return True
