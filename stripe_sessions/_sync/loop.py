@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from .._lifecycle import CLOSE_GRACE, ClientClosedError, refused
 from .interrupts import carry, closed_under
-from .native import Signal, current_ident, green, new_thread, signal
+from .native import Signal, current_ident, new_thread, result, signal
 
 __all__ = [
     "UNWIND_TIMEOUT",
@@ -30,7 +30,6 @@ __all__ = [
     "close_stream",
     "inherit",
     "on_a_loop_thread",
-    "result",
     "shutdown",
     "wait",
 ]
@@ -165,20 +164,6 @@ def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
         raise error from None
     finally:
         pending.discard(future)
-
-
-def result(future: concurrent.futures.Future[T], timeout: float | None = None) -> T:
-    """``future.result(timeout)``; under gevent, waiting greenlets yield to their hub.
-
-    A plain ``result()`` there would block the caller's whole OS thread, and so every
-    greenlet of the app, until the loop thread answers (see :mod:`.native`).
-    """
-    if not future.done() and green():
-        ready = signal()
-        future.add_done_callback(lambda _: ready.set())
-        if not ready.wait(timeout):
-            timeout = 0  # not done in time: result() raises TimeoutError at once
-    return future.result(timeout)
 
 
 def _run(state: Loop, running: Signal, failed: list[BaseException]) -> None:

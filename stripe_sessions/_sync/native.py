@@ -16,13 +16,16 @@ Without gevent (or with ``patch_all(thread=False)``) this is plain ``threading``
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Signal", "current_ident", "green", "new_thread", "signal"]
+__all__ = ["Signal", "current_ident", "green", "new_thread", "result", "signal"]
+
+T = TypeVar("T")
 
 
 def green() -> bool:
@@ -139,6 +142,22 @@ class NativeThread:
     def __repr__(self) -> str:
         state = "started" if self.is_alive() else "ended" if self.ident else "initial"
         return f"<NativeThread({self.name}, {state} daemon {self.ident})>"
+
+
+def result(future: concurrent.futures.Future[T], timeout: float | None = None) -> T:
+    """``future.result(timeout)``; under gevent, a waiting greenlet yields to its hub.
+
+    Not left to the future's own wait: that waits on whatever ``threading`` lock
+    the future was made with, so whether other greenlets run meanwhile would rest
+    on how gevent's patched locks behave when released from a foreign OS thread.
+    A :class:`Signal` wakes the hub the way gevent documents for other threads.
+    """
+    if not future.done() and green():
+        ready = signal()
+        future.add_done_callback(lambda _: ready.set())
+        if not ready.wait(timeout):
+            timeout = 0  # not done in time: result() raises TimeoutError at once
+    return future.result(timeout)
 
 
 def new_thread(
