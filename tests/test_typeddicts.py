@@ -1,12 +1,13 @@
 """The dict forms are type-checked: mypy --strict and pyright strict over a user's module.
 
-One module holds every case, one per line: each line marked ``# error`` must be an error
+One module holds every case, one per line: each line of BAD must be an error
 in both checkers (a misspelt key, a bad enum value, a wrong type, a missing ``enabled``, at
 any depth, in ``create``, batch items and ``CreateParams``, async and sync), and no other
 line may be. One mypy run and one pyright run (a few seconds each).
 Also: ``_wire/dicts.py`` is what ``dictgen`` writes from the attrs classes today.
 """
 
+# ruff: noqa: E501 - each case is one line of user code (the line its error is reported at)
 from __future__ import annotations
 
 import json
@@ -39,37 +40,39 @@ GOOD_PE = (
 )
 ITEM = '{"customer": i, "components": {"pricing_table": {"enabled": True}}}'
 
-#: (line of a function body, whether it must be a type error)
-CASES = [
-    # correct: clean in both checkers
-    ('await c.customer_sessions.create(customer="c", components={"pricing_table": {"enabled": True}})', False),  # noqa: E501
-    (f'await c.customer_sessions.create(customer="c", components={GOOD_PE})', False),
-    ('await c.customer_sessions.create(customer="c", components={"tax_id_element": {"enabled": True, "features": {"tax_id_save": "enabled", "tax_id_redisplay": "disabled"}}}, stripe_version="2025-10-29.preview")', False),  # noqa: E501
-    ('await c.customer_sessions.create(customer="c", components={"pricing_table": ss.PricingTable(enabled=True), "payment_element": PE})', False),  # noqa: E501
-    ('await c.customer_sessions.create(customer="c", components=ss.Components(buy_button=ss.BuyButton(enabled=True)))', False),  # noqa: E501
-    ('s.customer_sessions.create(customer="c", components={"customer_sheet": {"enabled": True, "features": {"payment_method_remove": "enabled"}}})', False),  # noqa: E501
-    (f"await c.customer_sessions.create_many({ITEM} for i in ids)", False),
-    (f"await c.customer_sessions.create_many([{ITEM} for i in ids])", False),
-    (f"s.customer_sessions.create_many({ITEM} for i in ids)", False),
-    (f"_ = [r for r in s.customer_sessions.stream_many({ITEM} for i in ids)]", False),
-    ('_ = c.customer_sessions.stream_many([{"customer_account": "acct_1", "components": {"buy_button": {"enabled": True}}, "expand": ["customer"], "extra_params": {"x": 1}}])', False),  # noqa: E501
-    ('_ = ss.CreateParams(customer="c", components={"pricing_table": {"enabled": True}})', False),
-    # wrong: each an error on its own line in both checkers
-    ('await c.customer_sessions.create(customer="c", components={"pricing_tabel": {"enabled": True}})', True),  # noqa: E501
-    ('await c.customer_sessions.create(customer="c", components={"payment_element": {"enabled": True, "features": {"payment_method_save": "on"}}})', True),  # noqa: E501
-    ('await c.customer_sessions.create(customer="c", components={"payment_element": {"enabled": True, "features": {"payment_method_sav": "enabled"}}})', True),  # noqa: E501
-    ('await c.customer_sessions.create(customer="c", components={"payment_element": {"enabled": True, "features": {"payment_method_allow_redisplay_filters": ["always", "sometimes"]}}})', True),  # noqa: E501
-    ('await c.customer_sessions.create(customer="c", components={"payment_element": {"enabled": True, "features": {"payment_method_redisplay_limit": "3"}}})', True),  # noqa: E501
-    ('await c.customer_sessions.create(customer="c", components={"tax_id_element": {"enabled": True, "features": {"tax_id_save": "on"}}})', True),  # noqa: E501
-    ('s.customer_sessions.create(customer="c", components={"buy_button": {"enabled": "yes"}})', True),
-    ('s.customer_sessions.create(customer="c", components={"buy_button": {}})', True),
-    ('s.customer_sessions.create(customer="c", components={"mobile_payment_element": {"enabled": True, "features": {"payment_method_save_allow_redisplay_override": "never"}}})', True),  # noqa: E501
-    ('await c.customer_sessions.create_many({"customer": i, "components": {"pricing_tabel": {"enabled": True}}} for i in ids)', True),  # noqa: E501
-    ('await c.customer_sessions.create_many([{"custmer": "c", "components": {"pricing_table": {"enabled": True}}}])', True),  # noqa: E501
-    ('s.customer_sessions.create_many({"customer": i, "components": {"pricing_table": {"enabld": True}}} for i in ids)', True),  # noqa: E501
-    ('_ = ss.CreateParams(customer="c", components={"pricing_tabel": {"enabled": True}})', True),
-    ('_ = ss.CreateParams(customer="c", components={"customer_sheet": {"enabled": True, "features": {"payment_method_remove": "maybe"}}})', True),  # noqa: E501
+#: Lines of a function body that both checkers must pass.
+GOOD = [
+    'await c.customer_sessions.create(customer="c", components={"pricing_table": {"enabled": True}})',
+    f'await c.customer_sessions.create(customer="c", components={GOOD_PE})',
+    'await c.customer_sessions.create(customer="c", components={"tax_id_element": {"enabled": True, "features": {"tax_id_save": "enabled", "tax_id_redisplay": "disabled"}}}, stripe_version="2025-10-29.preview")',
+    'await c.customer_sessions.create(customer="c", components={"pricing_table": ss.PricingTable(enabled=True), "payment_element": PE})',
+    'await c.customer_sessions.create(customer="c", components=ss.Components(buy_button=ss.BuyButton(enabled=True)))',
+    's.customer_sessions.create(customer="c", components={"customer_sheet": {"enabled": True, "features": {"payment_method_remove": "enabled"}}})',
+    f"await c.customer_sessions.create_many({ITEM} for i in ids)",
+    f"await c.customer_sessions.create_many([{ITEM} for i in ids])",
+    f"s.customer_sessions.create_many({ITEM} for i in ids)",
+    f"_ = [r for r in s.customer_sessions.stream_many({ITEM} for i in ids)]",
+    '_ = c.customer_sessions.stream_many([{"customer_account": "acct_1", "components": {"buy_button": {"enabled": True}}, "expand": ["customer"], "extra_params": {"x": 1}}])',
+    '_ = ss.CreateParams(customer="c", components={"pricing_table": {"enabled": True}})',
 ]
+#: Lines that both checkers must report, each on its own line.
+BAD = [
+    'await c.customer_sessions.create(customer="c", components={"pricing_tabel": {"enabled": True}})',
+    'await c.customer_sessions.create(customer="c", components={"payment_element": {"enabled": True, "features": {"payment_method_save": "on"}}})',
+    'await c.customer_sessions.create(customer="c", components={"payment_element": {"enabled": True, "features": {"payment_method_sav": "enabled"}}})',
+    'await c.customer_sessions.create(customer="c", components={"payment_element": {"enabled": True, "features": {"payment_method_allow_redisplay_filters": ["always", "sometimes"]}}})',
+    'await c.customer_sessions.create(customer="c", components={"payment_element": {"enabled": True, "features": {"payment_method_redisplay_limit": "3"}}})',
+    'await c.customer_sessions.create(customer="c", components={"tax_id_element": {"enabled": True, "features": {"tax_id_save": "on"}}})',
+    's.customer_sessions.create(customer="c", components={"buy_button": {"enabled": "yes"}})',
+    's.customer_sessions.create(customer="c", components={"buy_button": {}})',
+    's.customer_sessions.create(customer="c", components={"mobile_payment_element": {"enabled": True, "features": {"payment_method_save_allow_redisplay_override": "never"}}})',
+    'await c.customer_sessions.create_many({"customer": i, "components": {"pricing_tabel": {"enabled": True}}} for i in ids)',
+    'await c.customer_sessions.create_many([{"custmer": "c", "components": {"pricing_table": {"enabled": True}}}])',
+    's.customer_sessions.create_many({"customer": i, "components": {"pricing_table": {"enabld": True}}} for i in ids)',
+    '_ = ss.CreateParams(customer="c", components={"pricing_tabel": {"enabled": True}})',
+    '_ = ss.CreateParams(customer="c", components={"customer_sheet": {"enabled": True, "features": {"payment_method_remove": "maybe"}}})',
+]
+CASES = [(code, False) for code in GOOD] + [(code, True) for code in BAD]
 
 
 def user_module() -> tuple[str, set[int], set[int]]:
@@ -119,9 +122,9 @@ def _mypy_errors(module: Path, tmp_path: Path) -> tuple[set[int], str]:
 def _pyright_errors(module: Path, tmp_path: Path) -> tuple[set[int], str]:
     config = tmp_path / "pyrightconfig.json"
     config.write_text(json.dumps({"typeCheckingMode": "strict", "pythonVersion": "3.10"}))
+    argv = ["-m", "pyright", "--outputjson", "-p", str(config), "--pythonpath", sys.executable]
     done = subprocess.run(
-        [sys.executable, "-m", "pyright", "--outputjson", "-p", str(config)]
-        + ["--pythonpath", sys.executable, str(module)],
+        [sys.executable, *argv, str(module)],
         capture_output=True,
         text=True,
         timeout=300,
