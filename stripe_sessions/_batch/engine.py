@@ -198,7 +198,10 @@ class Batch:
         The item's waits (the pacer's turn, its pause after a 429, the waits between
         attempts) belong to the call: closing the client cuts them as it cuts a request
         (the transport's posts inside are the same call), and an item the closing
-        client refuses ends the batch.
+        client refuses ends the batch. The first attempt is awaited here (tenacity is
+        built only for an item that failed); a ``rate_limit`` 429 is retried too: the
+        pacer, told of it, pauses the whole batch, halves its pace, and holds this
+        item's next start.
         """
         try:
             call = self.transport.pool.calls.track(item.request.idempotency_key)
@@ -206,29 +209,19 @@ class Batch:
             self.finished.put_nowait(self._closed())
             raise
         with call:
-            return await self._attempts(item)
+            try:
+                return await self._attempt(item)
+            except StripeError as e:
+                failure = e
+            if not self.retry.retries(failure, paced=True):
+                raise failure
 
-    async def _attempts(self, item: _Item) -> CustomerSession:
-        """Every attempt of one item: the first in plain code, the retries by the policy.
+            def rate_limited(error: StripeError) -> None:  # the explicit 429 hook
+                self.pacer.rate_limited(retry_after(error), item.epoch)
 
-        The first attempt is awaited here (tenacity is built only for an item that
-        failed: one coroutine less between the worker and the socket on every item).
-        A ``rate_limit`` 429 is retried too: the pacer, told of it, pauses the whole
-        batch, halves its pace, and holds this item's next start.
-        """
-        try:
-            return await self._attempt(item)
-        except StripeError as e:
-            failure = e
-        if not self.retry.retries(failure, paced=True):
-            raise failure
-
-        def rate_limited(error: StripeError) -> None:  # the explicit 429 hook
-            self.pacer.rate_limited(retry_after(error), item.epoch)
-
-        return await self.retry.retry(
-            failure, lambda: self._attempt(item), on_rate_limited=rate_limited
-        )
+            return await self.retry.retry(
+                failure, lambda: self._attempt(item), on_rate_limited=rate_limited
+            )
 
     async def _attempt(self, item: _Item) -> CustomerSession:
         """One attempt: the pacer's turn, the request, and its answer read as a session."""
