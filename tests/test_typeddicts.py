@@ -90,6 +90,19 @@ def test_dicts_module_is_generated_from_the_attrs_classes() -> None:
     assert dictgen.main(["--check"]) == 0
 
 
+def test_each_dict_has_its_class_fields_and_required_keys_at_run_time() -> None:
+    import attrs  # noqa: PLC0415 - this test only
+
+    import stripe_sessions as ss  # noqa: PLC0415
+
+    for cls in (ss.Components, ss.PaymentElement, ss.TaxIdElement, ss.CreateParams):
+        typed = getattr(ss, f"{cls.__name__}Dict")
+        fields = attrs.fields(cls)
+        assert set(typed.__annotations__) == {f.name for f in fields}
+        assert typed.__required_keys__ == {f.name for f in fields if f.default is attrs.NOTHING}
+        assert f"{cls.__name__}Dict" in ss.__all__
+
+
 def test_a_stale_dicts_module_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stale = tmp_path / "dicts.py"
     stale.write_text(dictgen.TARGET.read_text().replace("    tax_id_save: Toggle | None\n", ""))

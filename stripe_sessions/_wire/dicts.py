@@ -7,8 +7,8 @@ key (``"pricing_tabel"``) or a value outside an enum (``"payment_method_save": "
 type error. At run time a dict is a plain dict; ``create`` checks it as before.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: evaluated here, ``Required`` is seen at run
+# time too (``__required_keys__``), for libraries that read TypedDicts (pydantic...).
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
