@@ -120,33 +120,3 @@ async def test_a_lent_session_of_another_loop_is_an_event_loop_error(fake: FakeS
     assert isinstance(info.value, RuntimeError)
     assert info.value.idempotency_key == "k-loop"
     assert fake.requests == []
-
-
-def test_a_client_used_from_a_second_loop_is_an_event_loop_error() -> None:
-    with FakeStripe.running() as fake:
-        client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url)
-
-        async def create() -> ss.CustomerSession:
-            return await client.customer_sessions.create(customer="cus_1", components=PRICING)
-
-        first = asyncio.new_event_loop()
-        try:
-            first.run_until_complete(create())
-            with pytest.raises(ss.EventLoopError, match="one client per event loop") as info:
-                asyncio.run(create())
-            assert isinstance(info.value, ss.StripeError)
-            assert isinstance(info.value, RuntimeError)
-            assert info.value.idempotency_key is not None
-            assert info.value.should_retry is False
-            assert len(fake.requests) == 1
-            with pytest.raises(ss.EventLoopError):
-                asyncio.run(
-                    client.customer_sessions.create_many(
-                        [{"customer": "cus_1", "components": PRICING}], fail_fast=True
-                    )
-                )
-            assert len(fake.requests) == 1
-        finally:
-            first.run_until_complete(client.aclose())
-            first.close()
-        assert "EventLoopError" in ss.__all__
