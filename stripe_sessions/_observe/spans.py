@@ -10,6 +10,12 @@ from .otel import Telemetry, error_type
 __all__ = ["end_attempt", "outcome_of", "start_attempt"]
 
 _REASON: Final = "Stripe-Rate-Limited-Reason"
+#: An attempt's end on its span: attribute, and the outcome's key (when not None).
+_SAID: Final = (
+    ("stripe.request_id", "request_id"),
+    ("stripe.error_code", "error_code"),
+    ("stripe.rate_limit_reason", "rate_limit_reason"),
+)
 
 
 def outcome_of(
@@ -72,19 +78,16 @@ def end_attempt(
     api.context.detach(token)
     status = outcome["status"]
     measured = {**telemetry.server, "url.template": described["path"]}
+    said: dict[str, Any] = {"stripe.idempotent_replayed": outcome["idempotent_replayed"]}
     if status is not None:
-        measured["http.response.status_code"] = status
+        measured["http.response.status_code"] = said["http.response.status_code"] = status
     if failure is not None:
         kind = str(status) if status is not None and status >= 400 else error_type(failure)
-        measured["error.type"] = kind
+        measured["error.type"] = said["error.type"] = kind
         span.set_status(api.ERROR, kind)
-    span.set_attributes(measured)
-    if outcome["request_id"] is not None:
-        span.set_attribute("stripe.request_id", outcome["request_id"])
-    span.set_attribute("stripe.idempotent_replayed", outcome["idempotent_replayed"])
-    if outcome["error_code"] is not None:
-        span.set_attribute("stripe.error_code", outcome["error_code"])
-    if outcome["rate_limit_reason"] is not None:
-        span.set_attribute("stripe.rate_limit_reason", outcome["rate_limit_reason"])
+    for name, key in _SAID:
+        if outcome[key] is not None:
+            said[name] = outcome[key]
+    span.set_attributes(said)  # one call: each takes the span's lock
     span.end()
     telemetry.duration.record(elapsed, measured)
