@@ -95,7 +95,8 @@ class StripeEndpoint(FaultInjection):
         return len(self._stored)
 
     def reset(self) -> None:
-        """Forget requests, sessions, stored idempotency keys and queued faults."""
+        """Forget requests, sessions, stored idempotency keys and queued faults; the
+        settings (``customers``, ``faults``, the rate limit's bucket) stay as they are."""
         self._created = 0
         self.requests.clear()
         self.sessions.clear()

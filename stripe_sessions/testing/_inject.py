@@ -11,8 +11,16 @@ __all__ = ["FaultInjection"]
 
 
 class FaultInjection:
-    """The methods that queue faults for the next requests (served before any drawn
-    from a :class:`FaultMix`, in the order queued)."""
+    """The methods that queue faults for the next requests, served in the order queued
+    and before any drawn from a :class:`FaultMix`.
+
+    Only a request that reaches the endpoint uses one up: a ``POST`` to
+    ``/v1/customer_sessions`` with a test key (a 404 or a 401 does not; nor does the
+    control endpoint). A fault comes before the rate limit and the parameter checks:
+    a status, reset, malformed or truncated fault answers whatever the body was; after a
+    slow one the request goes on as usual, and after ``reset_next(after_create=True)``
+    too, until the answer is dropped.
+    """
 
     _queue: FaultQueue
 
@@ -26,7 +34,7 @@ class FaultInjection:
         headers: Mapping[str, str] | None = None,
         reason: str | None = None,
     ) -> None:
-        """Answer the next ``times`` requests with ``status`` (and ``code``) before doing anything.
+        """Answer the next ``times`` requests with ``status`` (and ``code``), creating nothing.
 
         The body is Stripe's for that status unless given (a str or bytes body is
         sent as is, e.g. an HTML 502). A 429 with no code is a ``rate_limit``, with no
