@@ -184,6 +184,7 @@ def test_random_faults_from_the_command_line(server: Server) -> None:
         (["--jitter", "nan"], "must be from 0 to 3600"),
         (["--rate-limit-reason", "bogus"], "invalid choice"),
         (["--max-records", "0"], "must be greater than 0"),
+        (["--port", "70000"], "must be a port from 0 to 65535"),
     ],
 )
 def test_bad_options_are_usage_errors(options: list[str], words: str) -> None:

@@ -72,6 +72,12 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {printable(text)}")
+    return int(text)
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -107,7 +113,7 @@ def fake_server_options(sub: Any, common: argparse.ArgumentParser, run: Any) -> 
     )
     positive_int, positive_float = _positive(int), _positive(float)
     fake.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    fake.add_argument("--port", type=int, default=12111, help="port, 0 for any free (12111)")
+    fake.add_argument("--port", type=_port, default=12111, help="port, 0 for any free (12111)")
     fake.add_argument(
         "--rate-limit", type=positive_float, default=None, help="requests/s before 429s (none)"
     )
