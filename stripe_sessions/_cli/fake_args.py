@@ -121,7 +121,9 @@ def fake_server_options(sub: Any, common: argparse.ArgumentParser, run: Any) -> 
         "--rate-limit-reason",
         default="global-rate",
         choices=RATE_LIMITED_REASONS,
-        help="Stripe-Rate-Limited-Reason of --rate-limit's 429s (global-rate)",
+        metavar="REASON",
+        help="Stripe-Rate-Limited-Reason of --rate-limit's 429s: "
+        f"{', '.join(RATE_LIMITED_REASONS)} (global-rate)",
     )
     fake.add_argument(
         "--fault-rate",
