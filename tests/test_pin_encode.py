@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import stripe_sessions as ss
+from stripe_sessions._wire.encode import encode_create
 from stripe_sessions.testing import FakeStripe
 from tests.pin_builders import rebuild
 
@@ -172,3 +173,43 @@ async def test_a_collision_names_list_items_by_index(
         "extra_params.expand[0]: collides with the named parameter expand[0]"
     )
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(("item", "shown"), [(5, "int"), ("x", "str"), (None, "NoneType")])
+async def test_a_batch_item_that_is_no_mapping_is_named_by_type(
+    client: ss.AsyncClient, fake: FakeStripe, item: Any, shown: str
+) -> None:
+    results = await client.customer_sessions.create_many([item], concurrency=1)
+    error = results[0].error
+    assert isinstance(error, ss.ValidationError)
+    assert error.param == "params"
+    assert error.message == f"params: expected a mapping or CreateParams, got {shown}"
+    assert error.type == "validation_error"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("components", "param", "reason"),
+    [
+        (
+            {"pricing_table": 5},
+            "components.pricing_table",
+            "expected a mapping or PricingTable, got int",
+        ),
+        (
+            {"pricing_table": {"enabled": "yes"}},
+            "components.pricing_table.enabled",
+            "expected true or false, got 'yes'",
+        ),
+        ({"pricing_table": {}}, "components.pricing_table.enabled", "is required"),
+        ("x", "components", "expected a mapping or Components, got str"),
+    ],
+)
+def test_a_refusal_is_a_validation_error_naming_the_path(
+    components: Any, param: str, reason: str
+) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        encode_create(components, "cus_1")
+    assert info.value.param == param
+    assert info.value.message == f"{param}: {reason}"
+    assert info.value.type == "validation_error"

@@ -14,7 +14,7 @@ from stripe_sessions._wire.encode import encode_create
 from stripe_sessions.testing import FakeStripe
 from tests.pin_builders import rebuild
 
-PRICING = {"pricing_table": {"enabled": True}}
+PRICING: Any = {"pricing_table": {"enabled": True}}
 NAMED = "components[pricing_table][enabled]=true&customer=cus_1&expand[0]=customer"
 GIVE_ONCE = ": give each field once (extra_params is for fields this SDK does not know)"
 
@@ -178,3 +178,32 @@ async def test_the_merged_body_is_what_the_server_gets(
         )
     assert info.value.param == "extra_params.customer"
     assert len(fake.requests) == 1  # the refused create sent nothing
+
+
+def test_every_ancestor_of_a_deep_named_key_collides() -> None:
+    # components[payment_element][features][payment_method_allow_redisplay_filters][0]
+    components = {
+        "payment_element": {
+            "enabled": True,
+            "features": {"payment_method_allow_redisplay_filters": ["always"]},
+        }
+    }
+    named = "components.payment_element.features.payment_method_allow_redisplay_filters[0]"
+    for extra, param in [
+        (
+            {"components": {"payment_element": {"features": "x"}}},
+            "components.payment_element.features",
+        ),
+        (
+            {
+                "components": {
+                    "payment_element": {"features": {"payment_method_allow_redisplay_filters": "x"}}
+                }
+            },
+            "components.payment_element.features.payment_method_allow_redisplay_filters",
+        ),
+    ]:
+        error = _refusal(extra, components)
+        assert error.message == (
+            f"extra_params.{param}: collides with the named parameter {named}{GIVE_ONCE}"
+        )
