@@ -113,6 +113,7 @@ def _tracing(value: Any) -> bool:
     """``tracing``: True, False, or None for the environment's say (on by default)."""
     return tracing_default() if value is None else _TRACING(value)
 
+
 SSL: Final = instance(
     "ssl", _ssl.SSLContext, "must be an ssl.SSLContext, e.g. ssl.create_default_context(cafile=...)"
 )
