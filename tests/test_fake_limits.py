@@ -75,7 +75,7 @@ async def test_a_body_of_exactly_the_cap_is_read_and_one_byte_more_is_not(
     limits = FormLimits(max_body_bytes=1000, max_fields=5, max_depth=3)
     async with FakeStripe(limits=limits) as fake:
         body = encode(GOOD)
-        padded = body + "&customer=" + "c" * (1000 - len(body) - len("&customer="))
+        padded = body + "&customer=cus_" + "c" * (1000 - len(body) - len("&customer=cus_"))
         assert len(padded) == 1000
         assert (await raw_post(http, fake, padded))[0] == 200
         status, answer, headers = await raw_post(http, fake, padded + "c")

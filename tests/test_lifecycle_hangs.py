@@ -198,22 +198,22 @@ def test_stream_inherited_by_a_forked_child() -> None:
             if pid == 0:
                 try:
                     it.close()
-                    s = client.customer_sessions.create(customer="child", components=P)
+                    s = client.customer_sessions.create(customer="cus_child", components=P)
                     client.close()
-                    os._exit(0 if s.customer == "child" else 3)
+                    os._exit(0 if s.customer == "cus_child" else 3)
                 except BaseException as e:
                     print("child failed:", repr(e), file=sys.stderr)
                     os._exit(4)
             _, status = os.waitpid(pid, 0)
             it.close()
-            s = client.customer_sessions.create(customer="parent", components=P)
+            s = client.customer_sessions.create(customer="cus_parent", components=P)
             client.close()
             print("child", os.waitstatus_to_exitcode(status), "parent", s.customer)
         """,
         "-W",
         "ignore::DeprecationWarning",
     )
-    assert out.stdout.split() == ["child", "0", "parent", "parent"]
+    assert out.stdout.split() == ["child", "0", "parent", "cus_parent"]
 
 
 def test_streams_left_open_when_the_client_closes_are_closed_once() -> None:

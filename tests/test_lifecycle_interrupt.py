@@ -23,7 +23,7 @@ def test_ctrl_c_during_a_create_carries_its_idempotency_key() -> None:
                     os.kill(os.getpid(), signal.SIGINT)
                 threading.Thread(target=interrupt, daemon=True).start()
                 try:
-                    client.customer_sessions.create(customer="c", components=P)
+                    client.customer_sessions.create(customer="cus_c", components=P)
                     print("not interrupted")
                 except KeyboardInterrupt as e:
                     # At once: the fake still holds the answer (10 s), none was waited for.
@@ -32,14 +32,14 @@ def test_ctrl_c_during_a_create_carries_its_idempotency_key() -> None:
                     print("sent", key == fake.requests[0].headers["Idempotency-Key"])
                     print("note", any(key in n for n in getattr(e, "__notes__", ())))
                     again = client.customer_sessions.create(
-                        customer="c", components=P, idempotency_key=key)
+                        customer="cus_c", components=P, idempotency_key=key)
                     print("created", fake.created, again.customer)
                 try:
                     fake.slow_next(10)
                     fake.requests.clear()
                     threading.Thread(target=interrupt, daemon=True).start()
                     client.customer_sessions.create(
-                        customer="c", components=P, idempotency_key="mine-1")
+                        customer="cus_c", components=P, idempotency_key="mine-1")
                 except KeyboardInterrupt as e:
                     print("given", e.idempotency_key)
         """,
@@ -51,6 +51,6 @@ def test_ctrl_c_during_a_create_carries_its_idempotency_key() -> None:
         "unanswered True",
         "sent True",
         "note True",
-        "created 1 c",
+        "created 1 cus_c",
         "given mine-1",
     ], out.stdout + out.stderr

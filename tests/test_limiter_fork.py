@@ -32,7 +32,7 @@ with FakeStripe.running() as fake:
 
     def use(tag, n=3):
         for i in range(n):
-            client.customer_sessions.create(customer=f"{tag}_{i}", components=P)
+            client.customer_sessions.create(customer=f"cus_{tag}_{i}", components=P)
 
     def in_child(tag):
         use(tag)

@@ -146,9 +146,9 @@ async def test_both_with_options(api: Api) -> None:
     assert type(other) is type(api.client)
     method = other.customer_sessions.create
     if api.kind == "async":
-        await method(customer="c", components=PRICING)
+        await method(customer="cus_c", components=PRICING)
     else:
-        await asyncio.to_thread(method, customer="c", components=PRICING)
+        await asyncio.to_thread(method, customer="cus_c", components=PRICING)
     assert api.fake.requests[-1].headers["Stripe-Account"] == "acct_9"
 
 
@@ -175,7 +175,7 @@ def test_eight_threads_share_one_client(fake_stripe: FakeStripe) -> None:
 
 def test_close_stops_the_thread(fake_stripe: FakeStripe) -> None:
     client = ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url)
-    client.customer_sessions.create(customer="c", components=PRICING)
+    client.customer_sessions.create(customer="cus_c", components=PRICING)
     loops = [t for t in threading.enumerate() if t.name == "stripe-sessions-loop"]
     assert len(loops) == 1 and loops[0].is_alive()
     assert not client.closed
@@ -184,21 +184,21 @@ def test_close_stops_the_thread(fake_stripe: FakeStripe) -> None:
     assert not loops[0].is_alive()
     client.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
-        client.customer_sessions.create(customer="c", components=PRICING)
+        client.customer_sessions.create(customer="cus_c", components=PRICING)
 
 
 def test_call_from_the_loops_own_thread_is_an_error(fake_stripe: FakeStripe) -> None:
     with ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as client:
 
         def progress(_: ss.BatchProgress) -> None:
-            client.customer_sessions.create(customer="c", components=PRICING)
+            client.customer_sessions.create(customer="cus_c", components=PRICING)
 
         with pytest.raises(RuntimeError, match="deadlock"):
             client.customer_sessions.create_many(
-                [{"customer": "c", "components": PRICING}], on_progress=progress, rate_limit=None
+                [{"customer": "cus_c", "components": PRICING}], on_progress=progress, rate_limit=None
             )
         # Still usable afterwards.
-        assert client.customer_sessions.create(customer="c", components=PRICING).request_id
+        assert client.customer_sessions.create(customer="cus_c", components=PRICING).request_id
 
 
 def test_exit_without_close_leaves_nothing_behind() -> None:
@@ -206,7 +206,7 @@ def test_exit_without_close_leaves_nothing_behind() -> None:
         """
         fake_cm = FakeStripe.running(); fake = fake_cm.__enter__()
         client = ss.Client(api_key=fake.api_key, base_url=fake.url)
-        client.customer_sessions.create(customer="c", components=P)
+        client.customer_sessions.create(customer="cus_c", components=P)
         print("ok")
         """,
         "-W",
@@ -224,18 +224,18 @@ def test_fork_gives_the_child_a_fresh_loop() -> None:
         """
         with FakeStripe.running() as fake:
             client = ss.Client(api_key=fake.api_key, base_url=fake.url)
-            client.customer_sessions.create(customer="parent", components=P)
+            client.customer_sessions.create(customer="cus_parent", components=P)
             pid = os.fork()
             if pid == 0:
                 try:
-                    s = client.customer_sessions.create(customer="child", components=P)
+                    s = client.customer_sessions.create(customer="cus_child", components=P)
                     client.close()
-                    os._exit(0 if s.customer == "child" else 3)
+                    os._exit(0 if s.customer == "cus_child" else 3)
                 except BaseException as e:
                     print("child failed:", repr(e), file=sys.stderr)
                     os._exit(4)
             _, status = os.waitpid(pid, 0)
-            client.customer_sessions.create(customer="parent-again", components=P)
+            client.customer_sessions.create(customer="cus_parent_again", components=P)
             client.close()
             print("child", os.waitstatus_to_exitcode(status), "created", fake.created)
         """,
@@ -254,8 +254,8 @@ def test_called_inside_a_running_loop_works_and_warns_once() -> None:
                 with ss.Client(api_key=fake.api_key, base_url=fake.url) as client:
                     with warnings.catch_warnings(record=True) as seen:
                         warnings.simplefilter("always")
-                        a = client.customer_sessions.create(customer="c", components=P)
-                        b = client.customer_sessions.create(customer="c", components=P)
+                        a = client.customer_sessions.create(customer="cus_c", components=P)
+                        b = client.customer_sessions.create(customer="cus_c", components=P)
                     print(len([w for w in seen if issubclass(w.category, RuntimeWarning)]),
                           a.request_id != b.request_id)
             asyncio.run(handler())
@@ -279,7 +279,7 @@ def test_dropped_clients_stop_their_threads_and_close_their_connections() -> Non
             threads, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
             for _ in range(20):
                 c = ss.Client(api_key=fake.api_key, base_url=fake.url)
-                c.customer_sessions.create(customer="c", components=P)
+                c.customer_sessions.create(customer="cus_c", components=P)
                 del c
             gc.collect()
             for _ in range(50):  # the fake's side of the last connection closes on its loop
@@ -290,7 +290,7 @@ def test_dropped_clients_stop_their_threads_and_close_their_connections() -> Non
                   "fds", len(os.listdir("/proc/self/fd")) - fds)
             kept = ss.Client(api_key=fake.api_key, base_url=fake.url)  # closed at exit
             kept.with_options(stripe_account="acct_1").customer_sessions.create(
-                customer="c", components=P)
+                customer="cus_c", components=P)
         print("ok")
         """,
         "-X",
