@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ pytest.importorskip("gevent")
 
 HOLD = 3  # ticks the relay waits for, after the request, before it forwards an answer
 
-SCRIPT = """
+PRELUDE = """
 from gevent import monkey
 
 monkey.patch_all()
@@ -32,6 +33,7 @@ from stripe_sessions.testing import FakeStripe
 
 HOLD = %(hold)d
 ticks = [0]
+held = [False]  # True: the relay holds every answer until it is False again
 P = {"pricing_table": {"enabled": True}}
 
 
@@ -50,7 +52,7 @@ async def relay(reader, writer, upstream):
 
     async def to_client():
         while data := await up_reader.read(65536):
-            while ticks[0] < arrived[0] + HOLD:
+            while held[0] or ticks[0] < arrived[0] + HOLD:
                 await asyncio.sleep(0.001)
             writer.write(data)
             await writer.drain()
@@ -90,21 +92,23 @@ ready = monkey.get_original("_thread", "allocate_lock")()
 ready.acquire()
 monkey.get_original("_thread", "start_new_thread")(serve, (box, ready))
 ready.acquire()  # the fake serves (this blocks the hub once, before any greenlet runs)
+"""
 
+CONCURRENT = """
 waits = []
 with ss.Client(api_key=FakeStripe.api_key, base_url=box["url"], timeout=10, max_retries=0) as c:
     tick = gevent.spawn(ticker)
 
     def one(i):
         before = ticks[0]
-        session = c.customer_sessions.create(customer="cus_%%d" %% i, components=P)
+        session = c.customer_sessions.create(customer="cus_%d" % i, components=P)
         waits.append(ticks[0] - before)
         return session.client_secret
 
     def batch():
         before = ticks[0]
         results = c.customer_sessions.create_many(
-            ({"customer": "cus_b%%d" %% i, "components": P} for i in range(3)),
+            ({"customer": "cus_b%d" % i, "components": P} for i in range(3)),
             concurrency=2,
             max_retries=0,
         )
@@ -128,17 +132,49 @@ print(json.dumps({
 """
 
 
-def test_sync_client_under_gevent_lets_other_greenlets_run_and_warns_nothing() -> None:
+INTERRUPTED = """
+import logging
+
+out = {"log": []}
+log = logging.getLogger("stripe_sessions")
+log.addHandler(logging.Handler())
+log.handlers[-1].emit = lambda record: out["log"].append(record.getMessage())
+with ss.Client(api_key=FakeStripe.api_key, base_url=box["url"], timeout=60, max_retries=0) as c:
+    tick = gevent.spawn(ticker)
+    held[0] = True  # no answer comes: each call below waits until its gevent.Timeout
+    try:
+        with gevent.Timeout(0.2):
+            c.customer_sessions.create(customer="cus_1", components=P)
+    except gevent.Timeout as e:
+        out["idempotency_key"] = getattr(e, "idempotency_key", None)
+        out["notes"] = getattr(e, "__notes__", [])
+    items = [{"customer": "cus_b%d" % i, "components": P} for i in range(4)]
+    try:
+        with gevent.Timeout(0.2):
+            c.customer_sessions.create_many(items, concurrency=2, max_retries=0)
+    except gevent.Timeout as e:
+        out["batch_key"] = getattr(e, "batch_key", None)
+    held[0] = False
+    created = box["fake"].created  # the fake created what it was sent; answers were held
+    # Retried with the keys the Timeouts carried: nothing is created twice.
+    c.customer_sessions.create(
+        customer="cus_1", components=P, idempotency_key=out["idempotency_key"]
+    )
+    results = c.customer_sessions.create_many(items, batch_key=out["batch_key"], max_retries=0)
+    out["retried_ok"] = sum(r.ok for r in results) + 1
+    out["errors"] = [repr(r.error) for r in results if not r.ok]
+    out["created"] = [created, box["fake"].created]
+    tick.kill()
+box["stop"]()
+ready.acquire()
+print(json.dumps(out))
+"""
+
+
+def _run(body: str) -> dict[str, Any]:
+    script = textwrap.dedent(PRELUDE % {"hold": HOLD}) + textwrap.dedent(body)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "dev",
-            "-W",
-            "error",
-            "-c",
-            textwrap.dedent(SCRIPT % {"hold": HOLD}),
-        ],
+        [sys.executable, "-X", "dev", "-W", "error", "-c", script],
         capture_output=True,
         text=True,
         timeout=120,
@@ -146,10 +182,29 @@ def test_sync_client_under_gevent_lets_other_greenlets_run_and_warns_nothing() -
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stderr == ""  # no warning, no "Unclosed", nothing at exit
-    out = json.loads(proc.stdout)
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def test_sync_client_under_gevent_lets_other_greenlets_run_and_warns_nothing() -> None:
+    out = _run(CONCURRENT)
     assert out["secrets"] == 7 and out["created"] == 7
     # Every create (and the batch) waited while the ticker ticked: the hub ran meanwhile.
     assert len(out["waits"]) == 5 and min(out["waits"]) >= HOLD
     # Under monkey-patching threading.enumerate lists greenlet "threads": the client's
     # loop runs on a real OS thread, which is not among them.
     assert out["loop_threads"] == []
+
+
+def test_a_gevent_timeout_cancels_the_call_and_carries_its_keys() -> None:
+    # A greenlet's gevent.Timeout (or kill) ends its wait: the call is cancelled on the
+    # loop, not left running unseen (a batch would go on creating), and the Timeout
+    # carries what a retry needs, as a Ctrl-C does.
+    out = _run(INTERRUPTED)
+    assert out["idempotency_key"] and any(out["idempotency_key"] in n for n in out["notes"])
+    assert out["batch_key"]
+    assert any(out["batch_key"] in line and "ended early" in line for line in out["log"])
+    assert out["retried_ok"] == 5, out["errors"]
+    sent, after = out["created"]
+    assert 1 <= sent <= 3  # the create, and what the batch sent before its Timeout
+    assert after == 1 + 4  # one session per call and item: replays, nothing created twice

@@ -107,7 +107,7 @@ class Loop:
 
 def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the loop and wait for it (a caller's thread, never the loop's)."""
-    # Only a Ctrl-C waits for the coroutine to unwind, so the Signal it
+    # Only an interrupted wait waits for the coroutine to unwind, so the Signal it
     # waits on is made then, not on every call (it costs a few µs per call):
     # ``done`` and ``waiters`` are each written by one thread and read by the other,
     # in orders that make at least one of them see the other's write.
@@ -139,17 +139,6 @@ def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
         future.cancel()
     try:
         return result(future)
-    except KeyboardInterrupt as interrupt:
-        # Ctrl-C: cancel the request on the loop, let it unwind, then re-raise,
-        # with what the unwinding said (a batch's key, so it can be run again).
-        future.cancel()
-        finished = signal()
-        waiters.append(finished)
-        if not done:
-            finished.wait(UNWIND_TIMEOUT)
-        for inner in unwound:
-            carry(inner, interrupt)
-        raise
     except concurrent.futures.CancelledError:
         if state.alive():
             raise asyncio.CancelledError() from None
@@ -162,6 +151,21 @@ def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
         if not state.on_thread():
             state.thread.join(UNWIND_TIMEOUT)  # nothing left behind once it raises
         raise error from None
+    except BaseException as interrupt:
+        if future.done() and not isinstance(interrupt, KeyboardInterrupt):
+            raise  # the call's own outcome
+        # The caller stopped waiting: Ctrl-C, sys.exit() from a signal handler (gunicorn's
+        # quick shutdown), under gevent a gevent.Timeout or a killed greenlet. The call
+        # must not go on unseen (a batch would go on creating): cancel it, let it unwind,
+        # re-raise with what it said (a batch's key, a call's idempotency key).
+        future.cancel()
+        finished = signal()
+        waiters.append(finished)
+        if not done:
+            finished.wait(UNWIND_TIMEOUT)
+        for inner in unwound:
+            carry(inner, interrupt)
+        raise
     finally:
         pending.discard(future)
 
