@@ -55,11 +55,15 @@ bench: $(VENV)/.installed
 
 # Mutation testing (mutmut; not in CI) of the core modules listed in pyproject.toml's
 # [tool.mutmut], against their fast tests; two workers. Minutes per module on an idle
-# machine. Narrow it with e.g. make mutate MUTANTS='stripe_sessions._wire.form*'.
+# machine. Narrow it with e.g. make mutate MUTANTS='stripe_sessions._wire.form*' (several
+# patterns: space-separated). FRESH=1 deletes mutants/ first: the honest figure (mutmut keeps
+# old verdicts and test associations otherwise). Run no other mutmut command meanwhile.
 # Survivors: `.venv/bin/mutmut results`, one: `.venv/bin/mutmut show <name>`.
 MUTANTS ?=
+FRESH ?=
 
 mutate: $(VENV)/.installed
-	$(VENV)/bin/mutmut run --max-children 2 $(if $(MUTANTS),'$(MUTANTS)')
+	$(if $(FRESH),rm -rf mutants)
+	$(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MUTANTS),'$(m)')
 	$(VENV)/bin/mutmut export-cicd-stats
 	$(VENV)/bin/mutmut results

@@ -5,6 +5,7 @@ whole numbers at the 64-bit edges, and what each refusal names.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -213,3 +214,45 @@ def test_a_refusal_is_a_validation_error_naming_the_path(
     assert info.value.param == param
     assert info.value.message == f"{param}: {reason}"
     assert info.value.type == "validation_error"
+
+
+@pytest.mark.parametrize(
+    ("customer", "reason"),
+    [
+        (5, "expected a string, got int"),
+        (b"cus_1", "expected a string, got bytes"),
+        ("c" * 5001, "is longer than 5000 characters"),
+        ("cus_\ud800", "is not valid Unicode text (a lone surrogate?)"),
+        ("\udcff", "is not valid Unicode text (a lone surrogate?)"),
+    ],
+)
+def test_a_bad_string_is_refused_by_name(customer: Any, reason: str) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        encode_create({"pricing_table": {"enabled": True}}, customer)
+    assert info.value.param == "customer"
+    assert info.value.message == f"customer: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("customer", "sent"),
+    [("c" * 5000, "c" * 5000), ("cus_é", "cus_%C3%A9"), ("a b&c", "a+b%26c")],
+)
+def test_a_string_up_to_5000_characters_is_sent_quoted(customer: str, sent: str) -> None:
+    body = encode_create({"pricing_table": {"enabled": True}}, customer)
+    assert body == f"components[pricing_table][enabled]=true&customer={sent}"
+
+
+def test_any_mapping_is_read_like_a_dict() -> None:
+    # a read-only mapping (not a dict) at each level: checked the same, limits included
+    def frozen(limit: int) -> Any:
+        features = MappingProxyType({"payment_method_redisplay_limit": limit})
+        return MappingProxyType(
+            {"payment_element": MappingProxyType({"enabled": True, "features": features})}
+        )
+
+    assert encode_create(frozen(10), "cus_1", extra_params=MappingProxyType({"a": 1})) == (
+        f"components[payment_element][enabled]=true&{LIMIT_KEY}=10&customer=cus_1&a=1"
+    )
+    with pytest.raises(ss.ValidationError) as info:
+        encode_create(frozen(11), "cus_1")
+    assert info.value.message == f"{LIMIT_PATH}: must be between 0 and 10, got 11"
