@@ -170,6 +170,17 @@ ready.acquire()
 print(json.dumps(out))
 """
 
+LONE = """
+# A lone script: no other greenlet, so the hub has nothing to run while the client waits.
+with FakeStripe.running() as fake:
+    with ss.Client(api_key=fake.api_key, base_url=fake.url, max_retries=0) as c:
+        c.customer_sessions.create(customer="cus_1", components=P)
+    created = fake.created
+box["stop"]()
+ready.acquire()
+print(json.dumps({"created": created}))
+"""
+
 
 def _run(body: str) -> dict[str, Any]:
     script = textwrap.dedent(PRELUDE % {"hold": HOLD}) + textwrap.dedent(body)
@@ -208,3 +219,9 @@ def test_a_gevent_timeout_cancels_the_call_and_carries_its_keys() -> None:
     sent, after = out["created"]
     assert 1 <= sent <= 3  # the create, and what the batch sent before its Timeout
     assert after == 1 + 4  # one session per call and item: replays, nothing created twice
+
+
+def test_a_lone_call_with_no_other_greenlet_waits_for_its_answer() -> None:
+    # Nothing else keeps the hub busy: a wait that only gevent's unreferenced
+    # thread-safe callbacks could end raised LoopExit ("would block forever").
+    assert _run(LONE) == {"created": 1}

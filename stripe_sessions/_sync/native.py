@@ -8,8 +8,8 @@ only when the app yields. So, when threading is patched, the loop gets a real OS
 started with the interpreter's own ``_thread`` primitives (``gevent.monkey.get_original``),
 and a caller waits for it with gevent's primitives: a waiting greenlet yields to its hub,
 and the other greenlets run meanwhile (a native lock would block them all). The hub is
-woken from the loop thread with ``loop.run_callback_threadsafe``, the call gevent
-documents for use from other threads; its ``Event`` alone must not cross threads.
+woken from the loop thread through an ``async_`` watcher, which gevent documents for
+wake-ups from other threads; its ``Event`` alone must not cross threads.
 
 Without gevent (or with ``patch_all(thread=False)``) this is plain ``threading``.
 """
@@ -64,41 +64,49 @@ class Signal(Protocol):
 class _GreenSignal:
     """A :class:`Signal` whose waiters are greenlets: each yields to its own thread's hub.
 
-    Hand-written because gevent's ``Event`` is for one thread's greenlets only: each
-    waiter gets its own ``Event`` in its own hub, and ``set`` (on any thread) sets each
-    through that hub's ``run_callback_threadsafe``. A native lock orders ``set`` against
-    a waiter registering, so no wake-up is lost.
+    Hand-written because gevent's ``Event`` is for one thread's greenlets only. Each
+    waiter starts an ``async_`` watcher on its own hub (gevent's documented wake-up from
+    other threads: ``send()`` is thread-safe) that sets a gevent ``Event`` there. The
+    watcher is referenced, so a hub with nothing else to do waits for it instead of
+    raising ``LoopExit`` ("would block forever"): a lone script's first call has no
+    other greenlet. It is started before it is registered (libev forgets a ``send``
+    that came before the start), and sent and closed under one native lock.
     """
 
     def __init__(self) -> None:
         self._lock = _original("_thread", "allocate_lock")()
         self._flag = False
-        self._waiters: list[tuple[Any, Any]] = []
+        self._waiters: list[Any] = []
 
     def set(self) -> None:
         with self._lock:
             self._flag = True
-            waiters, self._waiters = self._waiters, []
-        for hub_loop, event in waiters:
-            hub_loop.run_callback_threadsafe(event.set)
+            for watcher in self._waiters:
+                watcher.send()
+            self._waiters.clear()
 
     def is_set(self) -> bool:
         return self._flag
 
     def wait(self, timeout: float | None = None) -> bool:
-        hub = importlib.import_module("gevent.hub").get_hub()  # this thread's hub
-        with self._lock:
-            if self._flag:
-                return True
-            event = importlib.import_module("gevent.event").Event()
-            waiter = (hub.loop, event)
-            self._waiters.append(waiter)
-        if event.wait(timeout):
+        if self._flag:
             return True
-        with self._lock:  # timed out: forget this waiter (unless set() took it meanwhile)
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-            return self._flag
+        hub = importlib.import_module("gevent.hub").get_hub()  # this thread's hub
+        event = importlib.import_module("gevent.event").Event()
+        watcher = hub.loop.async_()
+        watcher.start(event.set)
+        try:
+            with self._lock:
+                if self._flag:
+                    return True
+                self._waiters.append(watcher)
+            return bool(event.wait(timeout)) or self._flag
+        finally:
+            with self._lock:
+                if watcher in self._waiters:
+                    self._waiters.remove(watcher)
+                watcher.stop()
+                watcher.close()
 
 
 def signal() -> Signal:
@@ -148,9 +156,10 @@ def result(future: concurrent.futures.Future[T], timeout: float | None = None) -
     """``future.result(timeout)``; under gevent, a waiting greenlet yields to its hub.
 
     Not left to the future's own wait: that waits on whatever ``threading`` lock
-    the future was made with, so whether other greenlets run meanwhile would rest
-    on how gevent's patched locks behave when released from a foreign OS thread.
-    A :class:`Signal` wakes the hub the way gevent documents for other threads.
+    the future was made with, so whether other greenlets run meanwhile (and whether
+    a hub with nothing else to do raises ``LoopExit``) would rest on how gevent's
+    patched locks behave when released from a foreign OS thread. A :class:`Signal`
+    wakes the hub the way gevent documents for other threads.
     """
     if not future.done() and green():
         ready = signal()
