@@ -65,8 +65,8 @@ WAYS = ["common", "default", "strict"]
 def _read(
     data: dict[str, Any], way: str, request_id: str | None = "req_1", replayed: bool = False
 ) -> Any:
-    conv = {"common": None, "default": get_converter(), "strict": build_converter(strict=True)}
-    return structure_session(data, request_id, replayed, conv=conv[way])
+    conv = {"common": None, "default": get_converter}.get(way, lambda: build_converter(strict=True))
+    return structure_session(data, request_id, replayed, conv=conv and conv())
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -134,6 +134,9 @@ def test_an_expanded_customer_is_read_field_by_field(way: str) -> None:
         ("delinquent", 0, "expected a boolean, got an integer"),
         ("created", "x", "expected a Unix timestamp (an integer), got a string"),
         ("created", 1.5, "expected a Unix timestamp (an integer), got a number"),
+        ("created", True, "expected a Unix timestamp (an integer), got a boolean"),
+        ("default_source", 5, "expected an object, got an integer"),
+        ("default_source", None, None),
         ("created", 10**20, "expected a Unix timestamp, got an integer out of range"),
         ("created", 253_402_300_800, "expected a Unix timestamp, got an integer out of range"),
         ("metadata", [1], "expected an object, got an array"),
@@ -370,3 +373,10 @@ async def test_a_create_reads_every_field_of_the_answer(
     assert session.components.pricing_table == ss.PricingTable(enabled=True)
     assert session.request_id is not None and session.request_id.startswith("req_")
     assert session.idempotent_replayed is False
+
+
+@pytest.mark.parametrize("source", ["card_1", {"id": "card_1", "object": "card"}])
+def test_a_customer_source_is_an_id_or_an_object(source: Any) -> None:
+    session = _read(_answer(customer={**CUSTOMER, "default_source": source}), "common")
+    assert session.customer.default_source == source
+    assert type(session.customer.default_source) is type(source)
