@@ -32,6 +32,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 from .._safe_text import safe_repr
 from .._validate import Check, number, refuse, seconds
 from .gcra import LIVE_BURST, LIVE_RESERVE, LIVE_SPIN, MAX_SLEEP, book, sleep_until
+from .guard import Guard
 from .pause import DEFAULT_PAUSE, PAUSE, clamp_pause
 
 __all__ = [
@@ -111,6 +112,10 @@ class LocalRateLimiter:
     ``rate`` from 1/3600 to 1e6 requests/s, ``batch_share`` in (0, 1] with ``rate x
     batch_share`` at least one an hour, ``recovery`` in (0, 3600] s, ``pause`` (after
     a 429 without ``Retry-After``) in [0, 60] s.
+
+    It works from any asyncio event loop, and from several at once (threads each
+    running a loop, clients on different loops sharing it): it holds no asyncio
+    object, and each booking is atomic across threads (see ``guard``).
     """
 
     def __init__(
@@ -129,6 +134,10 @@ class LocalRateLimiter:
         self._batch_next = 0.0
         self._pause_until = 0.0
         self._last_429 = -math.inf
+        # Around each booking's arithmetic only (clock read included, so bookings are
+        # made in time order); never held across an await (see guard: it would block
+        # other threads' loops and deadlock this loop's next booking).
+        self._lock = Guard()
         # The clock and sleep (a test gives fake ones); None: time.monotonic, asyncio.sleep
         # as they are when called.
         self._clock: Callable[[], float] | None = None
@@ -166,8 +175,9 @@ class LocalRateLimiter:
         clock = self._clock or time.monotonic
         deadline = clock() + clamp_timeout(timeout)
         while True:
-            now = clock()
-            wait = self._wait(batch, now)
+            with self._lock:
+                now = clock()
+                wait = self._wait(batch, now)
             if wait <= 0:
                 return
             if not batch:  # a live call's slot is booked: wait for it, within its timeout
@@ -177,6 +187,7 @@ class LocalRateLimiter:
 
     async def rate_limited(self, retry_after: float | None) -> None:
         """Pause batch traffic (see :class:`RateLimiter`)."""
-        now = (self._clock or time.monotonic)()
-        self._pause_until = max(self._pause_until, now + clamp_pause(retry_after, self.pause))
-        self._last_429 = now
+        with self._lock:
+            now = (self._clock or time.monotonic)()
+            self._pause_until = max(self._pause_until, now + clamp_pause(retry_after, self.pause))
+            self._last_429 = now

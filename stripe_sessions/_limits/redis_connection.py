@@ -1,19 +1,20 @@
-"""A limiter's Redis client: one per event loop, a cluster discovered once, none after a fork."""
+"""A limiter's Redis clients: one per event loop, a cluster discovered once, none after a fork."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import atexit
+import concurrent.futures
+import contextlib
 import os
+import threading
 import weakref
 from typing import Any, Final
 
-from .redis_scripts import PAUSE_SCRIPT, SCRIPT
+from .redis_loops import LoopRedis
 from .redis_url import RedisURL, url_problem
 
 __all__ = ["REDIS_TIMEOUT", "RedisConnection", "client_problem"]
-
-logger: Final = logging.getLogger("stripe_sessions")
 
 #: How long a Redis call may take before the limiter falls back to pacing in-process.
 REDIS_TIMEOUT: Final = 0.25
@@ -34,13 +35,27 @@ def _forget_all_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_all_in_child)
 
 
-class RedisConnection:
-    """The Redis client of one limiter and its two scripts, made on first use in each loop.
+@atexit.register
+def _discard_closed_loops() -> None:
+    """At exit: drop the clients of loops closed by hand, before they are collected (quietly)."""
+    for connection in list(_CONNECTIONS):
+        connection.sweep()
 
-    A client whose call failed or was cancelled is closed and never used again, whatever
-    state it was left in (a new one is made on next use). A forked child never touches
-    its parent's client; it makes its own. Pickled (a spawned process): the settings only.
-    Also the gate that batch items of one event loop queue at to ask Redis one at a time.
+
+class RedisConnection:
+    """The Redis clients of one limiter: one per event loop, made on that loop's first call.
+
+    Kept in a plain dict under a lock (threads add theirs at once), not a
+    ``WeakKeyDictionary`` keyed on the loop: a client (and its locks) holds its loop,
+    so a weak key would never die. An entry leaves the dict when its loop ends (its
+    end hook, see ``redis_loops``) or is retired; one whose loop was closed by hand is
+    discarded when the next loop is added, at ``aclose()`` and at exit. So after any
+    number of ``asyncio.run`` calls only the clients of live loops remain.
+
+    A client whose call failed or was cancelled is retired: never used for a new call,
+    closed once its loop's other calls are done with it (a new one is made on next
+    use). A forked child never touches its parent's clients; it makes its own.
+    Pickled (a spawned process): the settings only.
     """
 
     def __init__(self, url: RedisURL, *, cluster: bool, timeout: float) -> None:
@@ -49,16 +64,10 @@ class RedisConnection:
 
     def _start(self) -> None:
         """No client yet (a new connection, a spawned copy, a forked child's)."""
-        self._redis: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
-        self._script: Any = None
-        self._pause: Any = None
-        self._closing: set[asyncio.Future[None]] = set()
-        self._discovery: asyncio.Lock | None = None  # held while a cluster is discovered
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._lock = threading.Lock()  # held for dict updates only, never across an await
+        self._loops: dict[asyncio.AbstractEventLoop, LoopRedis] = {}
+        self._retired: list[LoopRedis] = []  # retired from another loop, not yet closed
         _CONNECTIONS.add(self)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -69,78 +78,129 @@ class RedisConnection:
         self.__dict__.update(state)
         self._start()
 
+    @property
+    def loops(self) -> int:
+        """How many event loops this limiter keeps a Redis client for."""
+        return len(self._loops)
+
     def forget(self) -> None:
-        """After ``os.fork()``, in the child: drop the parent's client without touching it."""
-        if self._redis is not None:
-            _INHERITED.append(self._redis)
-            _INHERITED.append((self._script, self._pause))
-        _INHERITED.append(self._closing)  # the parent's tasks, never run here
-        # The parent's gates are dropped too (its tasks may hold them).
+        """After ``os.fork()``, in the child: drop the parent's clients without touching them."""
+        # Their end hooks and gates too: the parent's tasks may hold them.
+        _INHERITED.append((list(self._loops.values()), self._retired))
         self._start()
 
-    def gate(self) -> asyncio.Lock:
-        """The lock the batch items of the running event loop queue at before asking Redis."""
-        gate = self._gates.get(loop := asyncio.get_running_loop())
-        if gate is None:
-            gate = self._gates[loop] = asyncio.Lock()
-        return gate
-
-    def _connect(self) -> None:
+    def _here(self) -> LoopRedis:
+        """The running loop's client, made on its first call."""
         loop = asyncio.get_running_loop()
         if self._pid != os.getpid():  # forked by something that skipped the at-fork hook
             self.forget()
-        if self._redis is None or self._loop is not loop:  # one client per event loop
-            self._redis = _make_client(self.url, self.cluster, self.timeout)
-            self._loop = loop
-            self._script = self._redis.register_script(SCRIPT)
-            self._pause = self._redis.register_script(PAUSE_SCRIPT)
-            self._discovery = asyncio.Lock() if self.cluster else None
+        here = self._loops.get(loop)
+        if here is None:
+            with self._lock:
+                here = self._loops.get(loop)
+                if here is None:
+                    self._sweep()
+                    redis = _make_client(self.url, self.cluster, self.timeout)
+                    here = self._loops[loop] = LoopRedis(loop, redis, self.cluster, self.ended)
+        return here
+
+    def gate(self) -> asyncio.Lock:
+        """The lock the batch items of the running event loop queue at before asking Redis.
+
+        A retired client's gate still serializes the items that queued at it; items
+        arriving after take the new client's: for a moment two ask at once (harmless:
+        the script is atomic; the gate only saves round trips).
+        """
+        return self._here().gate
+
+    def ended(self, entry: LoopRedis) -> None:
+        """``entry``'s loop is ending, or its client closing (its end hook): forget it."""
+        with self._lock:
+            if self._loops.get(entry.loop) is entry:
+                del self._loops[entry.loop]
+
+    def sweep(self) -> None:
+        """Drop the clients of loops closed by hand, quietly (at exit, say)."""
+        with self._lock:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        for loop in [loop for loop in self._loops if loop.is_closed()]:
+            self._loops.pop(loop).discard()
+        for entry in self._retired:
+            if entry.loop.is_closed():
+                entry.discard()
+        self._retired = [e for e in self._retired if e.redis is not None]
+
+    def _retire(self, entry: LoopRedis) -> None:
+        """On ``entry``'s loop: never use it again (closed once its calls are done)."""
+        self.ended(entry)
+        entry.retire()
 
     async def call(self, pause: bool, keys: list[str], args: list[Any]) -> Any:
-        """Run SCRIPT (or PAUSE_SCRIPT, for ``pause``) with these keys and arguments."""
-        self._connect()
-        script = self._pause if pause else self._script
-        # Bounded by the client's socket timeouts (redis_timeout). A cluster client may
-        # also rediscover the cluster (several round trips): bounded as a whole.
-        if self.cluster:
-            return await asyncio.wait_for(
-                self._cluster_call(script, keys, args), 4 * self.timeout + 0.5
-            )
-        return await script(keys=keys, args=args)
+        """Run SCRIPT (or PAUSE_SCRIPT, for ``pause``) with these keys and arguments.
 
-    async def _cluster_call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        redis, discovery = self._redis, self._discovery
-        if discovery is not None:
-            # redis-py's RedisCluster discovers the cluster on its first command, and
-            # first commands made together race in it (seen: AttributeError on a node's
-            # connection, one call in about 40 fresh clients): one discovery, then all.
-            async with discovery:
-                if self._discovery is discovery:
-                    await redis.initialize()
-                    self._discovery = None
-        return await script(keys=keys, args=args)
-
-    async def close(self) -> None:
-        """After a failure, or when done: close the client's connections now."""
-        old, self._redis = self._redis, None
-        if old is not None:  # now, not when garbage-collected
-            await _close_quietly(old)
-
-    def drop(self) -> None:
-        """After a cancelled call: the client may be mid-command; closed in the background."""
-        old, self._redis = self._redis, None
-        if old is not None:
-            task = asyncio.ensure_future(_close_quietly(old))
-            self._closing.add(task)  # referenced until done; aclose() waits for it
-            task.add_done_callback(self._closing.discard)
+        A failed or cancelled call retires the client, whatever state it was left in.
+        """
+        here = self._here()
+        here.users += 1
+        try:
+            script = here.pause if pause else here.script
+            # Bounded by the client's socket timeouts (redis_timeout). A cluster client
+            # may also rediscover the cluster (several round trips): bounded as a whole.
+            if self.cluster:
+                return await asyncio.wait_for(
+                    _cluster_call(here, script, keys, args), 4 * self.timeout + 0.5
+                )
+            return await script(keys=keys, args=args)
+        except BaseException:
+            self._retire(here)
+            raise
+        finally:
+            here.leave()
 
     async def aclose(self) -> None:
-        """Close the client, and wait for those dropped after a cancelled call."""
+        """Close every loop's client (a new one is made on next use).
+
+        This loop's: now, or once its calls in flight are done. Another running loop's:
+        the same, on that loop (thread-safe), waited for up to ``4 x timeout + 1`` s.
+        A closed loop's: dropped quietly. A loop neither running nor closed closes its
+        client when it ends (or it is dropped when found closed).
+        """
+        loop = asyncio.get_running_loop()
         if self._pid != os.getpid():
             self.forget()
-        await self.close()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        with self._lock:
+            self._sweep()
+            entries, self._loops = list(self._loops.values()), {}
+            others = [e for e in entries if e.loop is not loop]
+            self._retired += [e for e in others if not e.loop.is_running()]
+        waits: list[concurrent.futures.Future[None]] = []
+        for entry in entries:
+            if entry.loop is loop:
+                entry.retire()
+                waits.append(entry.done)
+            elif entry.loop.is_running():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile: discarded later
+                    entry.loop.call_soon_threadsafe(entry.retire)
+                    waits.append(entry.done)
+        if waits:
+            await asyncio.wait(
+                [asyncio.wrap_future(w) for w in waits], timeout=4 * self.timeout + 1
+            )
+
+
+async def _cluster_call(here: LoopRedis, script: Any, keys: list[str], args: list[Any]) -> Any:
+    discovery = here.discovery
+    if discovery is not None:
+        # redis-py's RedisCluster discovers the cluster on its first command, and
+        # first commands made together race in it (seen: AttributeError on a node's
+        # connection, one call in about 40 fresh clients): one discovery, then all.
+        async with discovery:
+            if here.discovery is discovery:
+                await here.redis.initialize()
+                here.discovery = None
+    return await script(keys=keys, args=args)
 
 
 def client_problem(url: RedisURL, cluster: bool) -> str | None:
@@ -173,13 +233,3 @@ def _make_client(url: RedisURL, cluster: bool, timeout: float) -> Any:
     from redis.asyncio import Redis  # noqa: PLC0415 - an optional extra
 
     return Redis.from_url(url.reveal(), socket_timeout=timeout, socket_connect_timeout=timeout)
-
-
-async def _close_quietly(redis: Any) -> None:
-    try:
-        if hasattr(redis, "connection_pool"):  # a Redis: its pool too (made by from_url)
-            await redis.aclose(close_connection_pool=True)
-        else:  # a RedisCluster closes its nodes' connections
-            await redis.aclose()
-    except Exception as e:  # a dead server: nothing more to do than drop the sockets
-        logger.debug("closing a Redis client failed: %s", type(e).__name__)

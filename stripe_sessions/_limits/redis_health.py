@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Final
 
+from .guard import Guard
 from .redis_scripts import KEY_NAMES
 from .redis_url import RedisURL
 
@@ -26,7 +27,9 @@ class RedisHealth:
     limiter paces in-process at ``fallback_rate``); one warning when it fails, one when
     it answers again. State Redis held further ahead than the settings explain is
     counted in :attr:`repairs` and logged at most once in :data:`REPAIR_LOG_EVERY`.
-    Messages show the URL masked and redact its secrets from any error text.
+    Messages show the URL masked and redact its secrets from any error text. Calls of
+    every event loop and thread share it: its flags flip under a lock (held for no
+    I/O; each message is logged after it is released), so each warning is logged once.
     """
 
     def __init__(self, name: str, url: RedisURL, fallback_rate: float) -> None:
@@ -36,6 +39,7 @@ class RedisHealth:
         #: How many implausible slots the limiter found in Redis and repaired.
         self.repairs = 0
         self._repair_logged = -1e18
+        self._lock = Guard()
 
     def down(self) -> bool:
         """Whether Redis failed recently: pace in-process without asking it."""
@@ -43,9 +47,10 @@ class RedisHealth:
 
     def failed(self, e: BaseException) -> None:
         """Redis failed with ``e``: pace in-process for a while; warn once."""
-        self.down_until = time.monotonic() + RETRY_REDIS_AFTER
-        if not self.warned:
-            self.warned = True
+        with self._lock:
+            self.down_until = time.monotonic() + RETRY_REDIS_AFTER
+            first, self.warned = not self.warned, True
+        if first:
             logger.warning(
                 "rate limiter %r: Redis at %s failed (%s); pacing in this process at "
                 "%.3g requests/s until it is back",
@@ -57,18 +62,20 @@ class RedisHealth:
 
     def answered(self, keys: int, worst_ms: float) -> None:
         """Redis answered, having repaired ``keys`` (SCRIPT's bits) up to ``worst_ms`` ahead."""
-        if self.warned:
-            self.warned = False
+        with self._lock:
+            back, self.warned = self.warned, False
+        if back:
             logger.warning("rate limiter %r: Redis is back; pacing is shared again", self.name)
         if keys:
             self._repaired(keys, worst_ms)
 
     def _repaired(self, keys: int, worst_ms: float) -> None:
-        self.repairs += 1
         now = time.monotonic()
-        if now - self._repair_logged < REPAIR_LOG_EVERY:
-            return
-        self._repair_logged = now
+        with self._lock:
+            self.repairs += 1
+            if now - self._repair_logged < REPAIR_LOG_EVERY:
+                return
+            self._repair_logged = now
         which = [k for bit, k in enumerate(KEY_NAMES) if keys >> bit & 1]
         logger.warning(
             "rate limiter %r: Redis held %s state %.0f s ahead, further than these settings "

@@ -71,8 +71,11 @@ class RedisRateLimiter:
     trying Redis again every few seconds; a create never fails because of it. No wait
     is slept in one piece: at most a second, then Redis is asked again. A slot further
     ahead than the settings explain (a clock that went back on a failover, a stale key)
-    is logged and repaired, not obeyed. A forked child never touches the parent's
-    connection; it opens its own. The URL's credentials never appear in a repr, a log
+    is logged and repaired, not obeyed. It works from any asyncio event loop: one
+    Redis connection per loop it is used from (``asyncio.run`` twice, a loop per test,
+    threads each running a loop), made on that loop's first call and closed when the
+    loop ends; ``aclose()`` closes them all. A forked child never touches the
+    parent's connections; it opens its own. The URL's credentials never appear in a repr, a log
     or an error. Every argument is checked here (``ValidationError``, a ``ValueError``).
     """
 
@@ -131,7 +134,10 @@ class RedisRateLimiter:
         self._keys = budget_keys(self.name)
         self._connection = RedisConnection(self._url, cluster=cluster, timeout=self.redis_timeout)
         self._health = RedisHealth(self.name, self._url, self.fallback.rate)
-        self._batch_turn = 0.0  # (monotonic) when Redis said the batch's next turn comes
+        # (monotonic) when Redis said the batch's next turn comes. Shared by every loop
+        # and thread without a lock: a stale value only makes an item ask Redis early
+        # (Redis decides), or wait for a turn that was just given (at most a slice).
+        self._batch_turn = 0.0
 
     def __repr__(self) -> str:
         # getattr: also a limiter whose __init__ raised (a traceback rendered with locals)
@@ -159,10 +165,6 @@ class RedisRateLimiter:
         """SCRIPT's ARGV for a live call or a batch item of this limiter."""
         return budget_args(batch, self.rate, self.batch_share, self.recovery)
 
-    async def _failed(self, e: BaseException) -> None:
-        self._health.failed(e)
-        await self._connection.close()  # never used again, whatever state it was left in
-
     async def _ask(self, batch: bool) -> float | None:
         """Seconds to wait from Redis (0: slot taken), or None when Redis failed."""
         if self._health.down():
@@ -181,9 +183,8 @@ class RedisRateLimiter:
             self._health.answered(repaired, worst)
             return wait / 1000.0
         if cancelled:  # a fresh one: no frame of redis-py's (and its locals) in its traceback
-            self._connection.drop()
             raise asyncio.CancelledError
-        await self._failed(failure)
+        self._health.failed(failure)  # (its client is retired: see RedisConnection.call)
         return None
 
     async def acquire(self, *, batch: bool, timeout: float) -> None:
@@ -233,10 +234,15 @@ class RedisRateLimiter:
         else:
             return
         if cancelled:
-            self._connection.drop()
             raise asyncio.CancelledError
-        await self._failed(failure)
+        self._health.failed(failure)
 
     async def aclose(self) -> None:
-        """Close the Redis connection (a new one is made on next use)."""
+        """Close the Redis connections of every event loop (new ones are made on next use).
+
+        This loop's at once (or as soon as its calls in flight are done with it);
+        another running loop's (a thread's) on that loop, waited for up to
+        ``4 x redis_timeout + 1`` s; a closed loop's quietly. Each loop's connection
+        also closes by itself when its loop ends (``asyncio.run``, ``asyncio.Runner``).
+        """
         await self._connection.aclose()

@@ -1,0 +1,243 @@
+"""One event loop's Redis client for a limiter: made on the loop's first call, closed with it.
+
+A redis.asyncio client, its connections and its locks belong to the loop they were
+made on. A limiter used from several loops (``asyncio.run`` twice, a loop per test,
+threads each running a loop, clients on different loops sharing one limiter) keeps
+one :class:`LoopRedis` per loop, as the connection pool keeps one aiohttp session per
+loop (``_http.loops``), and closes each the same way:
+
+- with its loop: on its first call it starts a tiny async generator that asyncio
+  registers with the loop; ``asyncio.run``, ``asyncio.Runner``, uvicorn and the sync
+  client's loop close a loop's async generators before closing it, and this one then
+  closes the client, on its own loop, while that can still be awaited;
+- when retired (a failed or cancelled call, ``aclose()``): at once if no call of its
+  loop is using it, else when the last one ends, never under a call in flight;
+- a loop closed by hand (``loop.close()`` without ``shutdown_asyncgens``) leaves a
+  client that cannot be awaited any more: :func:`discard_quietly` closes its sockets
+  as the loop would have and marks it closed, so nothing warns when it is collected.
+
+The hook helpers are this module's own (``_http.loops`` has the same for aiohttp):
+they are small, and each package keeps its private helpers to itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, Final
+
+from .redis_scripts import PAUSE_SCRIPT, SCRIPT
+
+__all__ = ["LoopRedis", "close_quietly", "discard_quietly"]
+
+logger: Final = logging.getLogger("stripe_sessions")
+
+
+class _Holder:
+    """One loop's client, shared by its LoopRedis and its end-of-loop generator.
+
+    The generator holds this, not the LoopRedis: a limiter dropped while its loop
+    runs still has its client closed (the loop's finalizer closes the generator).
+    ``done`` ends once the client is closed or discarded (any thread may wait on it).
+    """
+
+    __slots__ = ("done", "redis")
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+        self.done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    async def aclose(self) -> None:
+        redis, self.redis = self.redis, None
+        if redis is not None:
+            try:
+                await close_quietly(redis)
+            finally:
+                self._finish()
+
+    def discard(self) -> None:
+        redis, self.redis = self.redis, None
+        if redis is not None:
+            discard_quietly(redis)
+            self._finish()
+
+    def _finish(self) -> None:
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            self.done.set_result(None)
+
+
+class LoopRedis:
+    """A limiter's Redis client on one event loop: scripts, gate, calls using it, its end.
+
+    Made on its loop, running. ``users``, ``retired`` and the close are only ever
+    touched on that loop's thread (another thread asks through ``call_soon_threadsafe``),
+    so they need no lock.
+    """
+
+    __slots__ = ("__weakref__", "_end", "_holder", "discovery", "gate", "loop", "pause",
+                 "retired", "script", "users")  # fmt: skip
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        redis: Any,
+        cluster: bool,
+        on_end: Callable[..., None],
+    ) -> None:
+        self.loop = loop
+        self._holder = _Holder(redis)
+        self.script: Any = redis.register_script(SCRIPT)
+        self.pause: Any = redis.register_script(PAUSE_SCRIPT)
+        #: The lock the batch items of this loop queue at before asking Redis.
+        self.gate = asyncio.Lock()
+        #: Held while a cluster is discovered (None: not a cluster, or discovered).
+        self.discovery: asyncio.Lock | None = asyncio.Lock() if cluster else None
+        self.users = 0  # calls of this loop using the client now
+        self.retired = False  # never used for a new call; closed when the last one ends
+        end = _until_loop_end(self._holder, _weakly(self, on_end))
+        _first_step(end)
+        self._end: AsyncGenerator[None, None] | None = end
+
+    @property
+    def redis(self) -> Any:
+        """The client (None once closed)."""
+        return self._holder.redis
+
+    @property
+    def done(self) -> concurrent.futures.Future[None]:
+        """Ends once the client is closed (or discarded with its closed loop)."""
+        return self._holder.done
+
+    def retire(self) -> None:
+        """On this loop: no new call uses it; closed now if idle, else after the last call."""
+        self.retired = True
+        if self.users == 0:
+            self._close_soon()
+
+    def leave(self) -> None:
+        """On this loop: a call stopped using the client (closed if it was the last, retired)."""
+        self.users -= 1
+        if self.retired and self.users == 0:
+            self._close_soon()
+
+    def _close_soon(self) -> None:
+        if self._holder.redis is None:
+            return
+        end, self._end = self._end, None
+        if end is not None:  # its finally closes the client: one close, on this loop
+            task = self.loop.create_task(end.aclose())
+            _CLOSING.add(task)  # referenced until done
+            task.add_done_callback(_CLOSING.discard)
+
+    def discard(self) -> None:
+        """The loop is closed: drop what cannot be closed any more, without a warning."""
+        self._holder.discard()
+        self._end = None  # a closed loop's finalizer does nothing with it
+
+    def __del__(self) -> None:
+        # Dropped with a loop closed by hand (its limiter collected): quietly (see module).
+        with contextlib.suppress(Exception):
+            if self.loop.is_closed():
+                self._holder.discard()
+
+
+#: Closes under way (kept referenced until done: the loop holds tasks only weakly).
+_CLOSING: Final[set[asyncio.Task[None]]] = set()
+
+
+def _weakly(entry: LoopRedis, on_end: Callable[[LoopRedis], None]) -> Callable[[], None]:
+    """``on_end(entry)``, holding neither: the hook must keep no dropped limiter alive."""
+    me, method = weakref.ref(entry), weakref.WeakMethod(on_end)
+
+    def ended() -> None:
+        entry, call = me(), method()
+        if entry is not None and call is not None:
+            call(entry)
+
+    return ended
+
+
+async def _until_loop_end(holder: _Holder, ended: Callable[[], None]) -> AsyncGenerator[None, None]:
+    """Suspended for the loop's life; closed by ``shutdown_asyncgens`` (or a retirement)."""
+    try:
+        yield
+    finally:
+        ended()
+        await holder.aclose()
+
+
+def _first_step(agen: AsyncGenerator[None, None]) -> None:
+    """Run ``agen`` to its ``yield`` now: its first step registers it with the running loop.
+
+    It awaits nothing before the ``yield``, so one send finishes the step.
+    """
+    step: Any = agen.asend(None)
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the end-of-loop hook did not stop at its yield")  # pragma: no cover
+
+
+async def close_quietly(redis: Any) -> None:
+    """Close a client's connections now, on its loop; a dead server is only logged (debug)."""
+    try:
+        if hasattr(redis, "connection_pool"):  # a Redis: its pool too (made by from_url)
+            await redis.aclose(close_connection_pool=True)
+        else:  # a RedisCluster closes its nodes' connections
+            await redis.aclose()
+    except Exception as e:  # a dead server: nothing more to do than drop the sockets
+        logger.debug("closing a Redis client failed: %s", type(e).__name__)
+
+
+def discard_quietly(redis: Any) -> None:
+    """Drop a client whose loop is closed: its sockets closed, itself marked closed, no warning.
+
+    Nothing of it can be awaited any more, and asyncio closes a transport's socket in a
+    callback of its loop, which a closed loop never runs: so that last step is done
+    here, and each connection and stream is marked closed so that neither redis-py nor
+    asyncio warns when collecting it. Hand-written on private attributes (each looked
+    up with a default): nothing public closes a connection without its loop.
+    """
+    for connection in _connections(redis):
+        writer = getattr(connection, "_writer", None)
+        with contextlib.suppress(Exception):
+            if writer is not None:
+                _close_socket(writer.transport)
+        with contextlib.suppress(Exception):
+            connection._writer = connection._reader = None
+    if getattr(redis, "_initialize", True) is False:  # a RedisCluster: "closed"
+        redis._initialize = True
+
+
+def _connections(redis: Any) -> list[Any]:
+    """Every connection of a Redis (its pool's) or a RedisCluster (its nodes')."""
+    found: list[Any] = []
+    pool = getattr(redis, "connection_pool", None)
+    if pool is not None:
+        found += getattr(pool, "_available_connections", [])
+        found += getattr(pool, "_in_use_connections", [])
+    nodes = getattr(redis, "nodes_manager", None)
+    for cache in ("nodes_cache", "startup_nodes"):
+        for node in getattr(nodes, cache, {}).values():
+            found += getattr(node, "_connections", [])
+    return found
+
+
+def _close_socket(transport: Any) -> None:
+    """Close a transport's socket as its loop would have, and mark it closing."""
+    ssl = getattr(transport, "_ssl_protocol", None)
+    if ssl is not None:  # TLS: the app's transport over the socket's own
+        transport._closed = True  # what its __del__ checks
+        transport = getattr(ssl, "_transport", None)
+    if transport is None:
+        return
+    transport._closing = True  # StreamWriter.__del__ warns unless is_closing()
+    sock = getattr(transport, "_sock", None)
+    if sock is not None:
+        sock.close()
+        transport._sock = None
