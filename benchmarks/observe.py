@@ -12,6 +12,8 @@ difference per create), its ``sdk`` harness (``customer_sessions.create``, gathe
 - ``off``: the API installed, ``tracing=False``: no observer, the same path as ``absent``;
 - ``api``: the API installed, no SDK configured (no provider set): at most 2% above
   ``absent``, the bound;
+- ``off-imported``: the API imported but ``tracing=False``: what the API's modules on the
+  heap cost a create (the garbage collector's full passes walk them), without a call;
 - ``sdk``: the SDK's TracerProvider and MeterProvider with in-memory exporters
   (``SimpleSpanProcessor``, ``InMemoryMetricReader``): what tracing costs;
 - ``hooks``: no OpenTelemetry, one plain ``event_hooks`` callable per kind that does
@@ -37,6 +39,7 @@ VARIANTS = {
     "absent": "opentelemetry not importable (no otel extra): today's path",
     "off": "opentelemetry-api installed, tracing=False",
     "api": "opentelemetry-api installed, no SDK configured",
+    "off-imported": "opentelemetry-api imported (its modules in the heap), tracing=False",
     "sdk": "OpenTelemetry SDK, in-memory span exporter and metric reader",
     "hooks": "no OpenTelemetry; a no-op hook for request, response and retry",
     "batch-absent": "create_many, opentelemetry not importable",
@@ -51,6 +54,10 @@ def _set_up(variant: str) -> dict[str, Any]:
     if kind in ("absent", "hooks"):
         sys.modules["opentelemetry"] = None  # type: ignore[assignment] - import fails
     if kind == "off":
+        return {"tracing": False}
+    if kind == "off-imported":  # the API's weight on the heap (GC), without its calls
+        from opentelemetry import context, metrics, trace  # noqa: F401
+
         return {"tracing": False}
     if kind == "hooks":
         return {"event_hooks": {"request": id, "response": id, "retry": id}}
