@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from .._lifecycle import CLOSE_GRACE, ClientClosedError, refused
+from . import native
 from .interrupts import carry, closed_under
 from .native import Signal, current_ident, new_thread, result, signal
 
@@ -29,7 +30,6 @@ __all__ = [
     "next_item",
     "close_stream",
     "inherit",
-    "on_a_loop_thread",
     "shutdown",
     "wait",
 ]
@@ -53,15 +53,6 @@ def inherit(obj: object) -> None:
 
 class LoopThread(threading.Thread):
     """A portal's loop thread: code running on one must never block on a loop."""
-
-
-#: The OS threads running a portal's loop now (under gevent they are no LoopThread).
-_LOOP_THREADS: set[int] = set()
-
-
-def on_a_loop_thread() -> bool:
-    """Whether this code runs on some portal's loop thread (which must never wait on a loop)."""
-    return current_ident() in _LOOP_THREADS
 
 
 class Loop:
@@ -183,7 +174,7 @@ def _run(state: Loop, running: Signal, failed: list[BaseException]) -> None:
         return
     asyncio.set_event_loop(loop)
     state.ident = ident = current_ident()
-    _LOOP_THREADS.add(ident)
+    native.LOOP_THREADS.add(ident)
     loop.call_soon(running.set)
     try:
         loop.run_forever()
@@ -202,7 +193,7 @@ def _run(state: Loop, running: Signal, failed: list[BaseException]) -> None:
             # A call submitted before the loop closed whose task never started.
             for future in list(state.pending):
                 future.cancel()
-            _LOOP_THREADS.discard(ident)
+            native.LOOP_THREADS.discard(ident)
             state.ident = None
 
 
@@ -232,14 +223,16 @@ def shutdown(
     """Close the client on its loop, stop the loop, join the thread (the portal's finalizer).
 
     ``strict`` (an explicit ``close()``) raises what closing raised; from the garbage
-    collector or at exit nothing can be raised to, so nothing is. On a portal's loop
+    collector or at exit nothing can be raised to, so nothing is: not even a Ctrl-C or
+    ``sys.exit()`` from a signal handler (a server's second SIGINT) that interrupts the
+    wait, which would only print "Exception ignored". On a portal's loop
     thread (this one's, from ``on_progress`` or the collector; or another's, whose
     collector found this portal) nothing waits: the close is scheduled on the loop.
     """
     loop, thread = state.loop, state.thread
     if not state.alive() or loop.is_closed():  # a forked child's (the parent's), or ending
         return
-    if on_a_loop_thread():
+    if native.on_a_loop_thread():
 
         async def close_then_stop() -> None:
             try:
@@ -252,13 +245,17 @@ def shutdown(
         return
     try:
         result(asyncio.run_coroutine_threadsafe(on_close(), loop), timeout)
-    except Exception:  # the loop is stopped and the thread joined whatever happened
+    except BaseException:  # the loop is stopped and the thread joined whatever happened
         if strict:
             raise
     finally:
         with contextlib.suppress(RuntimeError):  # the loop already stopped and closed
             loop.call_soon_threadsafe(loop.stop)
-        thread.join(UNWIND_TIMEOUT)
+        try:
+            thread.join(UNWIND_TIMEOUT)
+        except BaseException:
+            if strict:
+                raise
 
 
 def _schedule(loop: asyncio.AbstractEventLoop, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -23,7 +23,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Signal", "current_ident", "green", "new_thread", "result", "signal"]
+__all__ = [
+    "LOOP_THREADS",
+    "Signal",
+    "current_ident",
+    "green",
+    "new_thread",
+    "on_a_loop_thread",
+    "result",
+    "signal",
+]
 
 T = TypeVar("T")
 
@@ -46,6 +55,15 @@ def current_ident() -> int:
     """The OS thread's identifier (under gevent, not the greenlet's, as ``threading``'s)."""
     get_ident: Callable[[], int] = _original("_thread", "get_ident")
     return get_ident()
+
+
+#: The OS threads running a portal's loop now (under gevent they are no LoopThread).
+LOOP_THREADS: set[int] = set()
+
+
+def on_a_loop_thread() -> bool:
+    """Whether this code runs on some portal's loop thread (which must never wait on a loop)."""
+    return current_ident() in LOOP_THREADS
 
 
 class Signal(Protocol):
