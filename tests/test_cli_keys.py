@@ -83,7 +83,9 @@ def test_api_key_file_from_stdin(fake: FakeStripe) -> None:
 def test_api_key_file_beats_the_environment(fake: FakeStripe, tmp_path: Path) -> None:
     path = tmp_path / "key"
     path.write_text(SECRET + "\n")
-    out = cli(fake, "create", "--customer", "cus_c", "--api-key-file", str(path), key_env="sk_test_env")
+    out = cli(
+        fake, "create", "--customer", "cus_c", "--api-key-file", str(path), key_env="sk_test_env"
+    )
     assert out.returncode == 0, out.stderr
     assert fake.requests[0].headers["Authorization"] == f"Bearer {SECRET}"
 

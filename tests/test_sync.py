@@ -195,7 +195,9 @@ def test_call_from_the_loops_own_thread_is_an_error(fake_stripe: FakeStripe) -> 
 
         with pytest.raises(RuntimeError, match="deadlock"):
             client.customer_sessions.create_many(
-                [{"customer": "cus_c", "components": PRICING}], on_progress=progress, rate_limit=None
+                [{"customer": "cus_c", "components": PRICING}],
+                on_progress=progress,
+                rate_limit=None,
             )
         # Still usable afterwards.
         assert client.customer_sessions.create(customer="cus_c", components=PRICING).request_id
