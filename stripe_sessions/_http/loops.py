@@ -72,7 +72,12 @@ class LoopPool:
         self.calls = calls
         self._holder = _Holder(owned)
         self._end: AsyncGenerator[None, None] | None = None
-        if on_end is not None:  # called on ``loop``, running: register the end hook now
+        # Called on ``loop``, running: register the end hook now; unless the loop has
+        # closed its async generators already (a call from an async generator's
+        # ``finally`` or a thread during ``asyncio.run``'s shutdown): one started then
+        # would never be closed, and asyncio warns (ResourceWarning). Such a pool is
+        # dropped quietly once its loop is closed, as one of a loop closed by hand.
+        if on_end is not None and not _shut_down(loop):
             end = _until_loop_end(self._holder, _weakly(self, on_end))
             _first_step(end)
             self._end = end
@@ -104,6 +109,15 @@ class LoopPool:
         with contextlib.suppress(Exception):
             if self.loop.is_closed():
                 self._holder.discard()
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop.shutdown_asyncgens()`` has run: its async generators are closed.
+
+    asyncio's private flag, looked up with a default (nothing public says so): a loop
+    without it (uvloop) is taken to be running as usual.
+    """
+    return getattr(loop, "_asyncgens_shutdown_called", False) is True
 
 
 def _weakly(pool: LoopPool, on_end: Callable[[LoopPool], None]) -> Callable[[], None]:
