@@ -256,3 +256,37 @@ def test_any_mapping_is_read_like_a_dict() -> None:
     with pytest.raises(ss.ValidationError) as info:
         encode_create(frozen(11), "cus_1")
     assert info.value.message == f"{LIMIT_PATH}: must be between 0 and 10, got 11"
+
+
+@pytest.mark.parametrize(
+    ("extra_keys", "name"),
+    [
+        ({"zz": 1, "b": 2}, "b"),  # the first unknown key in sorted order
+        ({1: True, "zz": 1}, "1"),  # keys of any type, compared by their repr
+        ({"\ud800": 1}, "'\\ud800'"),  # text that cannot be sent: its repr
+        ({None: 1}, "None"),
+    ],
+)
+def test_an_unknown_key_is_named_with_the_known_ones(extra_keys: dict[Any, Any], name: str) -> None:
+    components = {"customer_sheet": {"enabled": True, **extra_keys}}
+    with pytest.raises(ss.ValidationError) as info:
+        encode_create(components, "cus_1")
+    assert info.value.param == f"components.customer_sheet.{name}"
+    assert info.value.message == (
+        f"components.customer_sheet.{name}: unknown parameter (known here: enabled, features)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("expand", "param", "reason"),
+    [
+        ("customer", "expand", "expected a list, got str"),
+        ({"customer": 1}, "expand", "expected a list, got dict"),
+        (["customer", 5], "expand[1]", "expected a string, got int"),
+    ],
+)
+def test_expand_is_a_list_of_strings(expand: Any, param: str, reason: str) -> None:
+    with pytest.raises(ss.ValidationError) as info:
+        encode_create({"pricing_table": {"enabled": True}}, "cus_1", expand=expand)
+    assert info.value.param == param
+    assert info.value.message == f"{param}: {reason}"
