@@ -388,3 +388,32 @@ def test_limiters_still_pickle_with_their_locks() -> None:
     shared = pickle.loads(pickle.dumps(ss.RedisRateLimiter("redis://127.0.0.1:1/0", rate=5)))
     assert shared.rate == 5
     assert shared._connection.loops == 0
+
+
+def test_a_cancelled_call_never_fails_the_calls_beside_it(
+    redis_server: RedisServer, raw: redis.Redis
+) -> None:
+    """A call cancelled mid-command retires its loop's client, which closes once the
+    calls still using it are done: they finish through Redis, none fails over to the
+    fallback, and no connection is left to the collector (before: 58 "unclosed
+    Connection" warnings in 30 rounds)."""
+    limiter = ss.RedisRateLimiter(redis_server.url, rate=1e5, name="cancel", redis_timeout=5)
+
+    async def main() -> int:
+        cancelled = 0
+        for _ in range(30):
+            tasks = [asyncio.create_task(limiter.acquire(batch=False, timeout=5)) for _ in range(6)]
+            await asyncio.sleep(0)  # every one has sent its command, none has its answer
+            await asyncio.sleep(0)
+            tasks[0].cancel()
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+            cancelled += isinstance(done[0], asyncio.CancelledError)
+            assert done[1:] == [None] * 5
+        await limiter.aclose()
+        return cancelled
+
+    with Quiet() as quiet:
+        assert asyncio.run(main()) >= 1  # (almost all are cancelled mid-command)
+    assert not limiter._warned
+    assert quiet.problems == []
+    until_sync(lambda: _clients(raw) == 1, "every client closed")

@@ -3,7 +3,8 @@
 A limiter may be used from several threads, each running its own event loop (threads
 with their own ``asyncio.run``, the sync client's loop thread next to an async app's).
 A booking reads a slot and writes the next one; two threads doing so at once could
-both take the same slot (seen: with 3 threads, a third of the bookings lost). So each
+both take the same slot (seen: 3 threads with a 1 us switch interval lost 2-42% of
+60,000 bookings). So each
 booking runs under a :class:`Guard`: a ``threading.Lock``, never an ``asyncio.Lock``
 (that belongs to one loop, and a task of another loop cannot wait on it).
 

@@ -67,7 +67,7 @@ class RedisConnection:
         self._pid = os.getpid()
         self._lock = threading.Lock()  # held for dict updates only, never across an await
         self._loops: dict[asyncio.AbstractEventLoop, LoopRedis] = {}
-        self._retired: list[LoopRedis] = []  # retired from another loop, not yet closed
+        self._retired: list[LoopRedis] = []  # retired, not yet closed
         _CONNECTIONS.add(self)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -130,11 +130,15 @@ class RedisConnection:
         for entry in self._retired:
             if entry.loop.is_closed():
                 entry.discard()
-        self._retired = [e for e in self._retired if e.redis is not None]
+        self._retired = [e for e in self._retired if not e.done.done()]
 
     def _retire(self, entry: LoopRedis) -> None:
         """On ``entry``'s loop: never use it again (closed once its calls are done)."""
-        self.ended(entry)
+        with self._lock:
+            if self._loops.get(entry.loop) is entry:
+                del self._loops[entry.loop]
+            if not entry.retired:
+                self._retired.append(entry)  # until closed: aclose() waits for it
         entry.retire()
 
     async def call(self, pause: bool, keys: list[str], args: list[Any]) -> Any:
@@ -144,20 +148,26 @@ class RedisConnection:
         """
         here = self._here()
         here.users += 1
+        script = here.pause if pause else here.script
         try:
-            script = here.pause if pause else here.script
             # Bounded by the client's socket timeouts (redis_timeout). A cluster client
             # may also rediscover the cluster (several round trips): bounded as a whole.
             if self.cluster:
-                return await asyncio.wait_for(
+                answer = await asyncio.wait_for(
                     _cluster_call(here, script, keys, args), 4 * self.timeout + 0.5
                 )
-            return await script(keys=keys, args=args)
-        except BaseException:
+            else:
+                answer = await script(keys=keys, args=args)
+        except Exception:
             self._retire(here)
+            await here.leave_and_close()  # the last call out closes it now
             raise
-        finally:
+        except BaseException:  # cancelled mid-command: closed in the background
+            self._retire(here)
             here.leave()
+            raise
+        here.leave()
+        return answer
 
     async def aclose(self) -> None:
         """Close every loop's client (a new one is made on next use).
@@ -173,10 +183,10 @@ class RedisConnection:
         with self._lock:
             self._sweep()
             entries, self._loops = list(self._loops.values()), {}
-            others = [e for e in entries if e.loop is not loop]
-            self._retired += [e for e in others if not e.loop.is_running()]
+            self._retired += entries  # until closed (or discarded with a closed loop)
+            retired = list(self._retired)
         waits: list[concurrent.futures.Future[None]] = []
-        for entry in entries:
+        for entry in retired:
             if entry.loop is loop:
                 entry.retire()
                 waits.append(entry.done)

@@ -124,14 +124,26 @@ class LoopRedis:
         if self.retired and self.users == 0:
             self._close_soon()
 
+    async def leave_and_close(self) -> None:
+        """:meth:`leave`, awaiting the close if this call was the last (after a failure)."""
+        self.users -= 1
+        end = self._closing_end() if self.retired and self.users == 0 else None
+        if end is not None:
+            await end.aclose()
+
     def _close_soon(self) -> None:
-        if self._holder.redis is None:
-            return
-        end, self._end = self._end, None
-        if end is not None:  # its finally closes the client: one close, on this loop
+        end = self._closing_end()
+        if end is not None:
             task = self.loop.create_task(end.aclose())
             _CLOSING.add(task)  # referenced until done
             task.add_done_callback(_CLOSING.discard)
+
+    def _closing_end(self) -> AsyncGenerator[None, None] | None:
+        """The end hook, taken to be closed now (its finally closes the client), or None."""
+        if self._holder.redis is None:
+            return None
+        end, self._end = self._end, None  # one close, on this loop
+        return end
 
     def discard(self) -> None:
         """The loop is closed: drop what cannot be closed any more, without a warning."""
