@@ -1,7 +1,8 @@
 """Validate a decoded form against this endpoint's OpenAPI request schema, as Stripe does.
 
 The schema ships with the package (``customer_sessions.openapi.json``, Stripe's
-spec for API version 2026-09-30.endive, this endpoint only).
+spec for API version 2026-09-30.endive, this endpoint only; the endpoint is the same
+at 2026-10-28.endive, the version the SDK pins).
 """
 
 from __future__ import annotations
