@@ -5,23 +5,20 @@ A client and its limiter, built once (at import time, say), are used from sequen
 from loops closed by hand. Every request is still paced through Redis (the account's
 spacing is checked on the slots the script itself granted, in Redis's clock), no
 client is left for the garbage collector (no ResourceWarning, no unclosed connection,
-nothing logged), and no dead loop is kept alive. The in-process limiter books
-atomically across threads.
+nothing logged), and no dead loop is kept alive. (The in-process limiter from several
+loops at once: test_limits_loops_local.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import logging
-import pickle
 import subprocess
 import sys
 import textwrap
 import threading
-import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,80 +26,13 @@ import redis
 
 import stripe_sessions as ss
 from stripe_sessions._limits import redis_loops
-from stripe_sessions._limits.gcra import PACING_TOLERANCE
-from stripe_sessions._limits.redis_scripts import SCRIPT
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import PATIENCE, PRELUDE, PRICING, until, until_sync
-from tests.pacing import FakeTime, Recorder, check_account
+from tests.limits_loops_support import RECORDING, Quiet, clients, grants_of, in_threads
+from tests.pacing import check_account
 
 RATE = 40.0
 CUSTOMER = "cus_limits20"
-
-#: SCRIPT as Redis runs it, also appending each slot it grants to ``<account key>:grants``
-#: ("start ms,batch?,booked wait ms", in Redis's clock, in grant order): what the
-#: spacing is checked on. Its one ``local now`` becomes an upvalue the wrapper reads.
-RECORDING = (
-    "local now\nlocal function inner()\n"
-    + SCRIPT.replace("local now = ", "now = ", 1)
-    + """
-end
-local r = inner()
-if ARGV[1] ~= '1' then
-  redis.call('RPUSH', KEYS[1] .. ':grants',
-             string.format('%.6f,0,%s', now + tonumber(r[1]), r[1]))
-elseif r[1] == '0' then
-  redis.call('RPUSH', KEYS[1] .. ':grants', string.format('%.6f,1,0', now))
-end
-return r
-"""
-)
-
-
-class Quiet:
-    """Everything that would say a client was left behind or Redis failed."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def __enter__(self) -> Quiet:
-        self._warnings = warnings.catch_warnings(record=True)
-        self._caught = self._warnings.__enter__()
-        warnings.simplefilter("always")
-        self._hook = sys.unraisablehook
-        sys.unraisablehook = lambda u: self.problems.append(f"unraisable: {u.exc_value!r}")
-        self._handler = _Collect(self.problems)
-        for name in ("asyncio", "stripe_sessions"):
-            logging.getLogger(name).addHandler(self._handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            for _ in range(3):
-                gc.collect()
-        finally:
-            for name in ("asyncio", "stripe_sessions"):
-                logging.getLogger(name).removeHandler(self._handler)
-            sys.unraisablehook = self._hook
-            self._warnings.__exit__(None, None, None)
-        self.problems += [f"{w.category.__name__}: {w.message}" for w in self._caught]
-
-
-class _Collect(logging.Handler):
-    def __init__(self, into: list[str]) -> None:
-        super().__init__(logging.WARNING)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(f"log {record.name}: {record.getMessage()}")
-
-
-def grants_of(raw: redis.Redis, limiter: ss.RedisRateLimiter) -> list[tuple[float, bool, float]]:
-    """The slots Redis granted, in grant order: (start s, batch?, booked wait s)."""
-    out = []
-    for item in raw.lrange(limiter._keys[0] + ":grants", 0, -1):
-        start, batch, wait = item.decode().split(",")
-        out.append((float(start) / 1000, batch == "1", float(wait) / 1000))
-    return out
 
 
 async def work(client: ss.AsyncClient, tag: str) -> int:
@@ -117,29 +47,6 @@ async def work(client: ss.AsyncClient, tag: str) -> int:
     made = await asyncio.gather(*lives, batch)
     assert all(r.ok for r in made[-1])
     return 7
-
-
-def in_threads(go: Callable[[int], Any], threads: int = 3) -> None:
-    """``go(i)`` in ``threads`` threads at once, each in its own ``asyncio.run``."""
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
-
-    def one(i: int) -> None:
-        async def main() -> None:
-            barrier.wait(PATIENCE)  # every loop runs before any asks
-            await go(i)
-
-        try:
-            asyncio.run(main())
-        except BaseException as e:
-            errors.append(e)
-
-    started = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
-    for t in started:
-        t.start()
-    for t in started:
-        t.join(PATIENCE)
-    assert not errors, errors
 
 
 @pytest.fixture
@@ -179,12 +86,7 @@ def test_one_client_and_limiter_across_runs_and_threads_pace_every_call_through_
         check_account(grants, 1 / RATE, 2e-6)  # n starts never span less than n - 2.25 slots
         del client, limiter
     assert quiet.problems == []
-    until_sync(lambda: _clients(raw) == 1, "every limiter client closed")  # only `raw`
-
-
-def _clients(raw: redis.Redis) -> int:
-    """How many clients Redis has connected (``raw`` is one)."""
-    return len(raw.client_list())
+    until_sync(lambda: clients(raw) == 1, "every limiter client closed")  # only `raw`
 
 
 def test_two_hundred_runs_keep_no_dead_loop_and_close_every_client(
@@ -206,7 +108,7 @@ def test_two_hundred_runs_keep_no_dead_loop_and_close_every_client(
             assert limiter._connection.loops == 0  # closed as its loop ended
         gc.collect()
         assert [r for r in loops if r() is not None] == []  # no loop kept alive
-        until_sync(lambda: _clients(raw) == 1, "every client closed")  # none left to gc
+        until_sync(lambda: clients(raw) == 1, "every client closed")  # none left to gc
         hand: list[weakref.ref[asyncio.AbstractEventLoop]] = []
         for _ in range(20):
             loop = asyncio.new_event_loop()
@@ -222,7 +124,7 @@ def test_two_hundred_runs_keep_no_dead_loop_and_close_every_client(
         gc.collect()
         assert sum(r() is not None for r in hand) == 0
     assert quiet.problems == []
-    until_sync(lambda: _clients(raw) == 1, "every client closed")
+    until_sync(lambda: clients(raw) == 1, "every client closed")
 
 
 def test_aclose_on_one_loop_closes_a_running_loops_client_without_failing_its_calls(
@@ -256,10 +158,10 @@ def test_aclose_on_one_loop_closes_a_running_loops_client_without_failing_its_ca
         async def main() -> None:
             await limiter.acquire(batch=False, timeout=5)
             assert limiter._connection.loops == 2
-            assert _clients(raw) == 3
+            assert clients(raw) == 3
             await limiter.aclose()  # this loop's now, the thread's on its loop, waited for
             assert limiter._connection.loops == 0
-            await until(lambda: _clients(raw) == 1, "both clients closed")
+            await until(lambda: clients(raw) == 1, "both clients closed")
 
         asyncio.run(main())
         closed.set()
@@ -268,7 +170,7 @@ def test_aclose_on_one_loop_closes_a_running_loops_client_without_failing_its_ca
     assert seen["after"] == 0
     assert not limiter._warned
     assert quiet.problems == []
-    until_sync(lambda: _clients(raw) == 1, "the thread's new client closed with its loop")
+    until_sync(lambda: clients(raw) == 1, "the thread's new client closed with its loop")
 
 
 EXIT = """
@@ -328,68 +230,6 @@ def test_a_module_level_client_and_limiter_exit_without_a_warning(
 # --- LocalRateLimiter from threads each running a loop ----------------------------------
 
 
-class Switchy:
-    """A tiny thread switch interval: the interpreter switches threads between any lines."""
-
-    def __enter__(self) -> None:
-        self._was = sys.getswitchinterval()
-        sys.setswitchinterval(1e-6)
-
-    def __exit__(self, *exc: object) -> None:
-        sys.setswitchinterval(self._was)
-
-
-def test_live_bookings_from_three_loops_at_once_each_take_their_own_slot() -> None:
-    # The clock stands still: each live call books the next slot, a quarter of a slot
-    # of tolerance aside, so n bookings move the account's next slot n - 1/4 slots on.
-    # A booking lost to a race moves it less (seen: a fifth of them, without the lock).
-    lim = ss.LocalRateLimiter(1000.0)
-    lim._clock = lambda: 1000.0
-    per = 20_000
-
-    async def go(_: int) -> None:
-        for _ in range(per):
-            await lim.acquire(batch=False, timeout=0)
-
-    with Switchy():
-        in_threads(go)
-    booked = (lim._account_next - 1000.0) * 1000.0 + PACING_TOLERANCE
-    assert booked == pytest.approx(3 * per, abs=1e-3)
-
-
-def test_mixed_bookings_from_three_loops_keep_the_accounts_spacing() -> None:
-    # A clock every thread moves on a little at each read: live calls and batch items of
-    # three loops interleave, and the grants (recorded in booking order) keep GCRA's
-    # spacing exactly, the documented guarantee.
-    lock, now = threading.Lock(), [1000.0]
-
-    def clock() -> float:
-        with lock:
-            now[0] += 0.1 / 1000.0
-            return now[0]
-
-    lim = Recorder(FakeTime(), 1000.0, batch_share=0.5)
-    lim._clock, lim._sleep = clock, lambda _: asyncio.sleep(0)
-
-    async def go(i: int) -> None:
-        for k in range(3000):
-            await lim.acquire(batch=bool((k + i) % 2), timeout=0)
-
-    with Switchy():
-        in_threads(go, threads=4)
-    assert len(lim.grants) == 12_000
-    check_account(lim.grants, 1 / 1000.0, 1e-9)
-
-
-def test_limiters_still_pickle_with_their_locks() -> None:
-    local = pickle.loads(pickle.dumps(ss.LocalRateLimiter(5, batch_share=0.2)))
-    assert local.batch_share == 0.2
-    asyncio.run(local.acquire(batch=False, timeout=0))  # its lock works
-    shared = pickle.loads(pickle.dumps(ss.RedisRateLimiter("redis://127.0.0.1:1/0", rate=5)))
-    assert shared.rate == 5
-    assert shared._connection.loops == 0
-
-
 def test_a_cancelled_call_never_fails_the_calls_beside_it(
     redis_server: RedisServer, raw: redis.Redis
 ) -> None:
@@ -416,4 +256,4 @@ def test_a_cancelled_call_never_fails_the_calls_beside_it(
         assert asyncio.run(main()) >= 1  # (almost all are cancelled mid-command)
     assert not limiter._warned
     assert quiet.problems == []
-    until_sync(lambda: _clients(raw) == 1, "every client closed")
+    until_sync(lambda: clients(raw) == 1, "every client closed")
