@@ -5,8 +5,8 @@ made on, and so do the tasks of the calls in flight. A client used from several 
 (``asyncio.run`` twice, a loop per test, threads each running a loop) therefore keeps
 one :class:`LoopPool` per loop, made on that loop's first call.
 
-A pool closes with its loop. On its first call it starts a tiny async generator,
-:func:`_until_loop_end`, which asyncio registers with the loop (as it does every async
+A pool closes with its loop. On its first call it starts a tiny async generator
+(``_loop_end.start_end_hook``), which asyncio registers with the loop (as it does every async
 generator); ``asyncio.run``, ``asyncio.Runner`` (pytest-asyncio, anyio), uvicorn and the
 sync client's loop all close a loop's async generators before closing it
 (``loop.shutdown_asyncgens()``), and this one closes the pool's session there, on its
@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
 import aiohttp
 
 from .._lifecycle import InFlight
+from .._loop_end import close_socket, shut_down, start_end_hook, weakly
 
 __all__ = ["LoopPool", "close_on", "closed_calls", "discard_quietly"]
 
@@ -77,10 +77,8 @@ class LoopPool:
         # ``finally`` or a thread during ``asyncio.run``'s shutdown): one started then
         # would never be closed, and asyncio warns (ResourceWarning). Such a pool is
         # dropped quietly once its loop is closed, as one of a loop closed by hand.
-        if on_end is not None and not _shut_down(loop):
-            end = _until_loop_end(self._holder, _weakly(self, on_end))
-            _first_step(end)
-            self._end = end
+        if on_end is not None and not shut_down(loop):
+            self._end = start_end_hook(self._holder.aclose, weakly(self, on_end))
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -111,53 +109,6 @@ class LoopPool:
                 self._holder.discard()
 
 
-def _shut_down(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether ``loop.shutdown_asyncgens()`` has run: its async generators are closed.
-
-    asyncio's private flag, looked up with a default (nothing public says so): a loop
-    without it (uvloop) is taken to be running as usual.
-    """
-    return getattr(loop, "_asyncgens_shutdown_called", False) is True
-
-
-def _weakly(pool: LoopPool, on_end: Callable[[LoopPool], None]) -> Callable[[], None]:
-    """``on_end(pool)``, holding neither: the end hook must keep no dropped client alive.
-
-    ``on_end`` is a bound method (``ConnectionPool.ended``), held by a WeakMethod.
-    """
-    me, method = weakref.ref(pool), weakref.WeakMethod(on_end)
-
-    def ended() -> None:
-        pool, call = me(), method()
-        if pool is not None and call is not None:
-            call(pool)
-
-    return ended
-
-
-async def _until_loop_end(holder: _Holder, ended: Callable[[], None]) -> AsyncGenerator[None, None]:
-    """Suspended for the loop's life; closed by ``shutdown_asyncgens``: close the session."""
-    try:
-        yield
-    finally:
-        ended()
-        await holder.aclose()
-
-
-def _first_step(agen: AsyncGenerator[None, None]) -> None:
-    """Run ``agen`` to its ``yield`` now, synchronously, on the running loop's thread.
-
-    Its first step registers it with the running loop (asyncio's ``firstiter`` hook) and
-    enters its ``try``; it awaits nothing before the ``yield``, so one send finishes it.
-    """
-    step: Any = agen.asend(None)
-    try:
-        step.send(None)
-    except StopIteration:
-        return
-    raise RuntimeError("the end-of-loop hook did not stop at its yield")  # pragma: no cover
-
-
 def discard_quietly(session: aiohttp.ClientSession) -> None:
     """Drop a session whose loop is closed: marked closed, its sockets closed, no warning.
 
@@ -181,7 +132,7 @@ def discard_quietly(session: aiohttp.ClientSession) -> None:
         _drive(waiter)
     for transport in transports:
         with contextlib.suppress(Exception):
-            _close_socket(transport)
+            close_socket(transport)
 
 
 def _drive(awaitable: Any) -> None:
@@ -192,22 +143,6 @@ def _drive(awaitable: Any) -> None:
     except StopIteration:
         return
     steps.close()
-
-
-def _close_socket(transport: Any) -> None:
-    """Close a transport's socket as its loop would have (``_call_connection_lost``)."""
-    if transport is None:
-        return
-    ssl = getattr(transport, "_ssl_protocol", None)
-    if ssl is not None:  # TLS: the app's transport over the socket's own
-        transport._closed = True  # what its __del__ checks
-        transport = getattr(ssl, "_transport", None)
-        if transport is None:
-            return
-    sock = getattr(transport, "_sock", None)
-    if sock is not None:
-        sock.close()
-        transport._sock = None
 
 
 def closed_calls() -> InFlight:

@@ -16,8 +16,8 @@ loop (``_http.loops``), and closes each the same way:
   client that cannot be awaited any more: :func:`discard_quietly` closes its sockets
   as the loop would have and marks it closed, so nothing warns when it is collected.
 
-The hook helpers are this module's own (``_http.loops`` has the same for aiohttp):
-they are small, and each package keeps its private helpers to itself.
+The end hook and the socket closing are :mod:`stripe_sessions._loop_end`'s, shared with
+the connection pool's ``_http.loops``.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, Final
 
+from .._loop_end import close_socket, start_end_hook, weakly
 from .redis_scripts import PAUSE_SCRIPT, SCRIPT
 
 __all__ = ["LoopRedis", "close_quietly", "discard_quietly"]
@@ -98,9 +98,9 @@ class LoopRedis:
         self.discovery: asyncio.Lock | None = asyncio.Lock() if cluster else None
         self.users = 0  # calls of this loop using the client now
         self.retired = False  # never used for a new call; closed when the last one ends
-        end = _until_loop_end(self._holder, _weakly(self, on_end))
-        _first_step(end)
-        self._end: AsyncGenerator[None, None] | None = end
+        self._end: AsyncGenerator[None, None] | None = start_end_hook(
+            self._holder.aclose, weakly(self, on_end)
+        )
 
     @property
     def redis(self) -> Any:
@@ -161,40 +161,6 @@ class LoopRedis:
 _CLOSING: Final[set[asyncio.Task[None]]] = set()
 
 
-def _weakly(entry: LoopRedis, on_end: Callable[[LoopRedis], None]) -> Callable[[], None]:
-    """``on_end(entry)``, holding neither: the hook must keep no dropped limiter alive."""
-    me, method = weakref.ref(entry), weakref.WeakMethod(on_end)
-
-    def ended() -> None:
-        entry, call = me(), method()
-        if entry is not None and call is not None:
-            call(entry)
-
-    return ended
-
-
-async def _until_loop_end(holder: _Holder, ended: Callable[[], None]) -> AsyncGenerator[None, None]:
-    """Suspended for the loop's life; closed by ``shutdown_asyncgens`` (or a retirement)."""
-    try:
-        yield
-    finally:
-        ended()
-        await holder.aclose()
-
-
-def _first_step(agen: AsyncGenerator[None, None]) -> None:
-    """Run ``agen`` to its ``yield`` now: its first step registers it with the running loop.
-
-    It awaits nothing before the ``yield``, so one send finishes the step.
-    """
-    step: Any = agen.asend(None)
-    try:
-        step.send(None)
-    except StopIteration:
-        return
-    raise RuntimeError("the end-of-loop hook did not stop at its yield")  # pragma: no cover
-
-
 async def close_quietly(redis: Any) -> None:
     """Close a client's connections now, on its loop; a dead server is only logged (debug)."""
     try:
@@ -219,7 +185,7 @@ def discard_quietly(redis: Any) -> None:
         writer = getattr(connection, "_writer", None)
         with contextlib.suppress(Exception):
             if writer is not None:
-                _close_socket(writer.transport)
+                close_socket(writer.transport)
         with contextlib.suppress(Exception):
             connection._writer = connection._reader = None
     if getattr(redis, "_initialize", True) is False:  # a RedisCluster: "closed"
@@ -238,18 +204,3 @@ def _connections(redis: Any) -> list[Any]:
         for node in getattr(nodes, cache, {}).values():
             found += getattr(node, "_connections", [])
     return found
-
-
-def _close_socket(transport: Any) -> None:
-    """Close a transport's socket as its loop would have, and mark it closing."""
-    ssl = getattr(transport, "_ssl_protocol", None)
-    if ssl is not None:  # TLS: the app's transport over the socket's own
-        transport._closed = True  # what its __del__ checks
-        transport = getattr(ssl, "_transport", None)
-    if transport is None:
-        return
-    transport._closing = True  # StreamWriter.__del__ warns unless is_closing()
-    sock = getattr(transport, "_sock", None)
-    if sock is not None:
-        sock.close()
-        transport._sock = None
