@@ -231,8 +231,9 @@ class AsyncClient:
         loop's is dropped quietly; a loop neither running nor closed closes its pool
         when it ends. A lent ``session`` is left open.
 
-        A ``rate_limiter`` with an ``aclose()`` has it called too: its connections
-        belong to this event loop (a shared limiter reconnects on its next use).
+        A ``rate_limiter`` with an ``aclose()`` has it called too: its Redis
+        connections on every event loop are closed (a shared limiter reconnects on its
+        next use).
         """
         grace = GRACE(grace)  # first: a bad grace closes nothing
         if self._owns_session:
