@@ -16,6 +16,8 @@ difference per create), its ``sdk`` harness (``customer_sessions.create``, gathe
   heap cost a create (the garbage collector's full passes walk them), without a call;
 - ``sdk``: the SDK's TracerProvider and MeterProvider with in-memory exporters
   (``SimpleSpanProcessor``, ``InMemoryMetricReader``): what tracing costs;
+- ``sdk-batched``: the same with a ``BatchSpanProcessor`` (spans exported from its own
+  thread, as a production set-up does; callgrind counts every thread);
 - ``hooks``: no OpenTelemetry, one plain ``event_hooks`` callable per kind that does
   nothing: what events cost;
 - ``batch-absent``, ``batch-api``, ``batch-sdk``: the same over ``create_many``.
@@ -41,6 +43,7 @@ VARIANTS = {
     "api": "opentelemetry-api installed, no SDK configured",
     "off-imported": "opentelemetry-api imported (its modules in the heap), tracing=False",
     "sdk": "OpenTelemetry SDK, in-memory span exporter and metric reader",
+    "sdk-batched": "OpenTelemetry SDK, BatchSpanProcessor (as in production) to memory",
     "hooks": "no OpenTelemetry; a no-op hook for request, response and retry",
     "batch-absent": "create_many, opentelemetry not importable",
     "batch-api": "create_many, opentelemetry-api installed, no SDK configured",
@@ -61,16 +64,17 @@ def _set_up(variant: str) -> dict[str, Any]:
         return {"tracing": False}
     if kind == "hooks":
         return {"event_hooks": {"request": id, "response": id, "retry": id}}
-    if kind == "sdk":
+    if kind in ("sdk", "sdk-batched"):
         from opentelemetry import metrics, trace
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
         provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        processor = BatchSpanProcessor if kind == "sdk-batched" else SimpleSpanProcessor
+        provider.add_span_processor(processor(InMemorySpanExporter()))
         trace.set_tracer_provider(provider)
         metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
     return {}
