@@ -10,6 +10,7 @@ the hub would hold the relay shut until its own timeout (ticks are counted, no c
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -24,7 +25,7 @@ HOLD = 3  # ticks the relay waits for, after the request, before it forwards an 
 PRELUDE = """
 from gevent import monkey
 
-monkey.patch_all()
+monkey.patch_all(thread=%(thread)s)
 
 import asyncio, json, sys, threading
 import gevent
@@ -182,8 +183,12 @@ print(json.dumps({"created": created}))
 """
 
 
-def _run(body: str) -> dict[str, Any]:
-    script = textwrap.dedent(PRELUDE % {"hold": HOLD}) + textwrap.dedent(body)
+#: asyncio's debug mode (-X dev) logs "Executing <Task ...> took 0.123 seconds".
+SLOW_CALLBACK = re.compile(r"Executing <.*> took \d+\.\d+ seconds").fullmatch
+
+
+def _run(body: str, thread: bool = True) -> dict[str, Any]:
+    script = textwrap.dedent(PRELUDE % {"hold": HOLD, "thread": thread}) + textwrap.dedent(body)
     proc = subprocess.run(
         [sys.executable, "-X", "dev", "-W", "error", "-c", script],
         capture_output=True,
@@ -192,19 +197,24 @@ def _run(body: str) -> dict[str, Any]:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert proc.stderr == ""  # no warning, no "Unclosed", nothing at exit
+    # Nothing on stderr: no warning, no "Unclosed", nothing at exit. Only -X dev's asyncio
+    # debug lines for callbacks slower than 100 ms are left out (a busy machine's).
+    assert [line for line in proc.stderr.splitlines() if not SLOW_CALLBACK(line)] == []
     out: dict[str, Any] = json.loads(proc.stdout)
     return out
 
 
-def test_sync_client_under_gevent_lets_other_greenlets_run_and_warns_nothing() -> None:
-    out = _run(CONCURRENT)
+@pytest.mark.parametrize("thread", [True, False], ids=["patch_all", "threads-unpatched"])
+def test_sync_client_under_gevent_lets_other_greenlets_run_and_warns_nothing(thread: bool) -> None:
+    # patch_all(thread=False) keeps real threads (the loop's is one anyway); the wait
+    # must still yield to the hub, as the sockets the app's greenlets use are gevent's.
+    out = _run(CONCURRENT, thread)
     assert out["secrets"] == 7 and out["created"] == 7
     # Every create (and the batch) waited while the ticker ticked: the hub ran meanwhile.
     assert len(out["waits"]) == 5 and min(out["waits"]) >= HOLD
     # Under monkey-patching threading.enumerate lists greenlet "threads": the client's
     # loop runs on a real OS thread, which is not among them.
-    assert out["loop_threads"] == []
+    assert out["loop_threads"] == ([] if thread else ["stripe-sessions-loop"])
 
 
 def test_a_gevent_timeout_cancels_the_call_and_carries_its_keys() -> None:

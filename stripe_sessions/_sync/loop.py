@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from .._lifecycle import CLOSE_GRACE, ClientClosedError, refused
 from . import native
 from .interrupts import carry, closed_under
-from .native import Signal, current_ident, new_thread, result, signal
+from .native import Signal, current_ident, locked_signal, new_thread, result, signal
 
 __all__ = [
     "UNWIND_TIMEOUT",
@@ -78,7 +78,7 @@ class Loop:
         self.stopping = False
         #: The async streams sync iterators drive: closed one by one when the loop ends.
         self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
-        running = signal()
+        running = locked_signal()  # waited for under the portal's lock
         failed: list[BaseException] = []
         # Under gevent's monkey-patching a real OS thread, not a greenlet (see .native).
         self.thread = new_thread(_run, (self, running, failed), name, LoopThread)

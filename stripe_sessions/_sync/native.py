@@ -26,7 +26,9 @@ from typing import Any, Protocol, TypeVar
 __all__ = [
     "LOOP_THREADS",
     "Signal",
+    "cooperative",
     "current_ident",
+    "locked_signal",
     "green",
     "new_thread",
     "on_a_loop_thread",
@@ -41,6 +43,16 @@ def green() -> bool:
     """Whether gevent has monkey-patched ``threading`` (so its threads are greenlets)."""
     monkey = sys.modules.get("gevent.monkey")  # patching imports it: not there, not patched
     return monkey is not None and bool(monkey.is_module_patched("threading"))
+
+
+def cooperative() -> bool:
+    """Whether gevent has monkey-patched anything: a wait must then yield to the hub.
+
+    Also with ``patch_all(thread=False)``: the threads are real, but the app's greenlets
+    (and the gevent sockets they serve) share the waiting thread.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_anything_patched())
 
 
 def _original(module: str, name: str) -> Any:
@@ -129,6 +141,16 @@ class _GreenSignal:
 
 def signal() -> Signal:
     """A new :class:`Signal`: ``threading.Event``, or one greenlets can wait for under gevent."""
+    return _GreenSignal() if cooperative() else threading.Event()
+
+
+def locked_signal() -> Signal:
+    """A :class:`Signal` to wait for while holding a ``threading`` lock.
+
+    It yields to the hub only where that lock is gevent's (``threading`` patched): with
+    ``patch_all(thread=False)`` the lock is native, and a greenlet yielding while it holds
+    it lets the next one block the whole thread on it, the holder's wake-up included.
+    """
     return _GreenSignal() if green() else threading.Event()
 
 
@@ -179,7 +201,7 @@ def result(future: concurrent.futures.Future[T], timeout: float | None = None) -
     patched locks behave when released from a foreign OS thread. A :class:`Signal`
     wakes the hub the way gevent documents for other threads.
     """
-    if not future.done() and green():
+    if not future.done() and cooperative():
         ready = signal()
         future.add_done_callback(lambda _: ready.set())
         if not ready.wait(timeout):
