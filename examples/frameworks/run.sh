@@ -94,11 +94,16 @@ flask() {
     done
 }
 celery() {
-    echo "== Celery prefork (2 pool processes), filesystem broker"
     export CELERY_DATA=$LOGS/celery-data
-    start celery celery "$PY" "${DEV[@]}" -m celery -A tasks worker --pool prefork --concurrency 2 --loglevel INFO
-    (cd celery && "$PY" -c "import tasks; print('  results:', tasks.send_and_wait(6))")
-    ctrlc celery; report celery
+    for pool in prefork gevent; do
+        echo "== Celery, --pool $pool (concurrency 4), filesystem broker"
+        start "celery-$pool" celery "$PY" "${DEV[@]}" -m celery -A tasks worker --pool "$pool" --concurrency 4 --loglevel INFO
+        fault '{"kind": "slow", "seconds": 1, "count": 8}'
+        local t0; t0=$(date +%s.%N)
+        (cd celery && "$PY" -c "import tasks; print('  results:', tasks.send_and_wait(8))")
+        echo "  8 tasks (each 1 s at the fake) in $(echo "$(date +%s.%N) - $t0" | bc) s, worker start included"
+        ctrlc "celery-$pool"; report "celery-$pool"
+    done
 }
 jupyter() {
     echo "== Jupyter: nbclient runs jupyter/sessions.ipynb in an ipykernel"

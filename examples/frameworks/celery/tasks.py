@@ -1,10 +1,8 @@
-"""Celery (prefork): one sync Client in each pool process, made after the fork."""
+"""Celery: one sync Client per worker process (prefork, gevent, threads or solo pools)."""
 
 import os
-from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
 
 import stripe_sessions as ss
 
@@ -23,27 +21,16 @@ app.conf.broker_transport_options = {
     "data_folder_out": f"{DATA}/queue",
     "processed_folder": f"{DATA}/processed",
 }
-stripe: ss.Client | None = None
-
-
-@worker_process_init.connect
-def open_client(**_: Any) -> None:
-    """Each pool process gets its own client (and loop thread), after the fork."""
-    global stripe  # noqa: PLW0603 - one per process, by design
-    stripe = ss.Client()  # api_key from $STRIPE_API_KEY, base_url from $STRIPE_BASE_URL
-
-
-@worker_process_shutdown.connect
-def close_client(**_: Any) -> None:
-    """Close it as the pool process ends (calls in flight get a grace period)."""
-    if stripe is not None:
-        stripe.close()
+# One client per worker process, for every pool: prefork (a forked child gets a fresh
+# loop and connections on its first call), gevent (the loop runs on a real OS thread;
+# a task waiting for Stripe lets the pool's other greenlets run), threads and solo.
+# Closed at exit. (A client made in worker_process_init would exist under prefork only.)
+stripe = ss.Client()  # api_key from $STRIPE_API_KEY, base_url from $STRIPE_BASE_URL
 
 
 @app.task
 def pricing_session(customer: str) -> str:
     """Create a session; return its request id (never the secret: results are stored)."""
-    assert stripe is not None, "worker_process_init did not run"
     session = stripe.customer_sessions.create(
         customer=customer, components={"pricing_table": {"enabled": True}}, timeout=10
     )
