@@ -63,10 +63,16 @@ def _original(module: str, name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+# The interpreter's own primitives, taken once: imported before gevent patches, these are
+# the originals already (patching replaces the module's attributes, not these references).
+_get_ident: Callable[[], int] = _original("_thread", "get_ident")
+_allocate_lock: Callable[[], Any] = _original("_thread", "allocate_lock")
+_start_new_thread: Callable[..., int] = _original("_thread", "start_new_thread")
+
+
 def current_ident() -> int:
     """The OS thread's identifier (under gevent, not the greenlet's, as ``threading``'s)."""
-    get_ident: Callable[[], int] = _original("_thread", "get_ident")
-    return get_ident()
+    return _get_ident()
 
 
 #: The OS threads running a portal's loop now (under gevent they are no LoopThread).
@@ -104,7 +110,7 @@ class _GreenSignal:
     """
 
     def __init__(self) -> None:
-        self._lock = _original("_thread", "allocate_lock")()
+        self._lock = _allocate_lock()
         self._flag = False
         self._waiters: list[Any] = []
 
@@ -171,7 +177,7 @@ class NativeThread:
 
     def start(self) -> None:
         """Start the thread."""
-        self.ident = _original("_thread", "start_new_thread")(self._run, ())
+        self.ident = _start_new_thread(self._run, ())
 
     def _run(self) -> None:
         try:
