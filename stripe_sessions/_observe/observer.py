@@ -132,7 +132,8 @@ class Observer:
             pending = call_hooks(
                 self.on_request, "request", RequestEvent(**described), self.secrets
             )
-            await await_hooks(pending, self.secrets)
+            if pending:  # async hooks' awaitables (no coroutine made for none)
+                await await_hooks(pending, self.secrets)
         telemetry = self.telemetry if call.span is not None else None
         span = token = None
         if telemetry is not None:
@@ -151,7 +152,8 @@ class Observer:
         if self.on_response:
             event = ResponseEvent(**described, **outcome, elapsed=elapsed)
             pending = call_hooks(self.on_response, "response", event, self.secrets)
-            await await_hooks(pending, self.secrets)
+            if pending:
+                await await_hooks(pending, self.secrets)
         if failure is not None:
             raise failure
         return cast(T, answer)  # what send returned
