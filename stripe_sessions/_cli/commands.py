@@ -173,7 +173,7 @@ async def fake_server_command(args: argparse.Namespace) -> int:
     customers = None
     if args.customer or args.strict_customers:
         customers = set(args.customer or ())
-    async with FakeStripe(
+    server = FakeStripe(
         host=args.host,
         port=args.port,
         rate_limit=args.rate_limit,
@@ -186,15 +186,23 @@ async def fake_server_command(args: argparse.Namespace) -> int:
         max_records=args.max_records,
         max_idempotency_keys=args.max_idempotency_keys,
         control=not args.no_control,
-    ) as fake:
-        say(f"FakeStripe listening on {fake.url}")
-        say(f"use api key {fake.api_key} (any sk_test_... key works); Ctrl-C stops")
+    )
+    try:
+        await server.start()
+    except OSError as e:  # a --host that does not resolve, a --port taken or privileged
+        where = printable(f"{args.host} port {args.port}", 300)
+        raise UsageError(f"--host/--port: cannot listen on {where}: {e.strerror or e}") from None
+    try:  # started above (not ``async with``, which would start it again)
+        say(f"FakeStripe listening on {server.url}")
+        say(f"use api key {server.api_key} (any sk_test_... key works); Ctrl-C stops")
         if faults is not None:
             kinds = ", ".join(dict.fromkeys(args.fault_kinds))
             say(f"faults: {args.fault_rate:.0%} of requests ({kinds})")
         if customers is not None:
             say(f"strict customers: {len(customers)} exist (POST /_fake/customers adds)")
-        if fake.control:
-            say(f"control endpoint: {fake.url}/_fake/ (see fake-server --help)")
+        if server.control:
+            say(f"control endpoint: {server.url}/_fake/ (see fake-server --help)")
         await asyncio.Event().wait()
+    finally:
+        await server.stop()
     return 0  # pragma: no cover - ends with Ctrl-C

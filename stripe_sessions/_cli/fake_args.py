@@ -39,7 +39,7 @@ control endpoint (same port, JSON, no API key; --no-control turns it off):
        {"kind": "slow", "seconds": 3}
        kinds: status (status, code, reason), server_error (status), rate_limit
        (reason), lock_timeout, conflict, reset_before, reset_after, slow (seconds),
-       malformed, truncated; count defaults to 1
+       malformed, truncated; count defaults to 1 (10,000 may wait at once)
   POST /_fake/reset               forget requests, sessions, keys and queued faults
   POST /_fake/customers           {"id": "cus_..."} (or {} for a new id): make it
                                   exist, and make the fake strict
@@ -60,6 +60,19 @@ def _fault_kinds(text: str) -> list[str]:
             f"{printable(', '.join(bad) or text)}: not a fault kind ({', '.join(MIX_KINDS)})"
         )
     return kinds
+
+
+def _customer(text: str) -> str:
+    # The control endpoint's rule (POST /_fake/customers), so both say the same.
+    from ..testing._control import MAX_CUSTOMER_ID  # noqa: PLC0415 - the CLI starts light
+    from ..testing._customers import is_customer_id  # noqa: PLC0415
+
+    if not is_customer_id(text) or len(text) > MAX_CUSTOMER_ID:
+        raise argparse.ArgumentTypeError(
+            f"must be cus_ and letters, digits or underscores, {MAX_CUSTOMER_ID} characters "
+            f"at most, got '{printable(text, 80)}'"
+        )
+    return text
 
 
 def _fraction(text: str) -> float:
@@ -158,6 +171,7 @@ def fake_server_options(sub: Any, common: argparse.ArgumentParser, run: Any) -> 
     fake.add_argument(
         "--customer",
         action="append",
+        type=_customer,
         metavar="ID",
         help="a customer that exists, repeatable: makes the fake strict (other ids are "
         "'No such customer'); without it any cus_... id exists",

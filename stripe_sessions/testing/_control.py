@@ -30,6 +30,12 @@ MAX_CONTROL_BODY = 64 * 1024
 MAX_LISTED = 1000
 #: Most faults one ``POST /_fake/faults`` may queue.
 MAX_COUNT = 10_000
+#: Most faults waiting at once, however many posts queued them: each is an object, and a
+#: test (or a loop gone wrong) posting for days must not grow the server without bound.
+MAX_QUEUED = 10_000
+#: Most customers the endpoint adds (a strict fake's set), and the longest id it takes.
+MAX_CUSTOMERS = 100_000
+MAX_CUSTOMER_ID = 255
 #: Longest ``slow`` fault, in seconds.
 MAX_SLOW = 3600.0
 
@@ -103,6 +109,13 @@ def _queue_fault(fake: Controlled, body: Mapping[str, Any]) -> None:
             unknown[0],
         )
     n = _int(body, "count", 1, 1, MAX_COUNT)
+    queued = fake.queued_faults
+    if queued + n > MAX_QUEUED:
+        raise ControlError(
+            f"count: at most {MAX_QUEUED:,} faults may wait at once and {queued:,} do; "
+            "POST /_fake/reset drops them",
+            "count",
+        )
     if kind in ("status", "server_error"):
         low = 500 if kind == "server_error" else 400
         status = _int(body, "status", 500 if kind == "server_error" else None, low, 599)
@@ -273,7 +286,14 @@ def _add_customer(fake: Controlled, body: Mapping[str, Any]) -> dict[str, Any]:
     customer = body.get("id")
     if customer is None:
         customer = new_customer_id()
-    elif not is_customer_id(customer) or len(customer) > 5000:
-        raise ControlError(f"id: must be cus_ and letters or digits, got {_shown(customer)}", "id")
+    elif not is_customer_id(customer) or len(customer) > MAX_CUSTOMER_ID:
+        raise ControlError(
+            f"id: must be cus_ and letters, digits or underscores, {MAX_CUSTOMER_ID} "
+            f"characters at most, got {_shown(customer)}",
+            "id",
+        )
+    known = fake.customers
+    if known is not None and customer not in known and len(known) >= MAX_CUSTOMERS:
+        raise ControlError(f"at most {MAX_CUSTOMERS:,} customers may be added", "id")
     fake.add_customer(customer)
     return {"id": customer, "object": "customer"}
