@@ -68,15 +68,20 @@ def _say(text: str) -> None:
     write_stderr(sys.stderr, text + "\n")
 
 
-def resume_command(args: argparse.Namespace, key: str) -> str:
+def resume_command(args: argparse.Namespace, key: str, base_url: str | None = None) -> str:
     """The command that runs this batch again under ``key``: the options that decide
-    what is created (file, components, base URL, key file, --skip-invalid), never a key."""
+    what is created (file, components, base URL, key file, --skip-invalid), never a key.
+
+    ``base_url``: the one the batch sends to when it came from ``$STRIPE_BASE_URL``
+    (never holding credentials): a resume run from a shell without the variable would
+    otherwise go to Stripe itself, where the batch key replays nothing.
+    """
     from_stdin = args.file in (None, "-")
     words = ["stripe-sessions", "batch"] + ([] if from_stdin else [args.file])
     for name in args.component or []:
         words += ["--component", name]
-    if args.base_url:
-        words += ["--base-url", args.base_url]
+    if args.base_url or base_url:
+        words += ["--base-url", args.base_url or base_url]
     if args.api_key_file not in (None, "-"):
         words += ["--api-key-file", args.api_key_file]
     if args.skip_invalid:
@@ -99,7 +104,8 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
     source: BinaryIO = args.source
     key = make_batch_key(args.batch_key)
     components = {name: {"enabled": True} for name in args.component or ["pricing_table"]}
-    command = resume_command(args, key)
+    config = client.config
+    command = resume_command(args, key, config.base_url if config.base_url_from else None)
     resume = f"run again with --batch-key {shlex.quote(key)} to create nothing twice: {command}"
     pending: dict[int, str | _Skipped] = {}  # index -> customer, from read until written
     counter = itertools.count()
@@ -129,7 +135,7 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
         except OSError as e:  # EIO, a file truncated under us...
             stop.append(e)
 
-    stats = Stats()
+    stats = Stats(resumed=getattr(args, "resumed", True))
     progress = Progress(stats, None)
     with contextlib.suppress(OSError, ValueError):  # a total for the progress line
         if stat.S_ISREG(os.fstat(source.fileno()).st_mode):
@@ -167,14 +173,16 @@ async def run_batch(args: argparse.Namespace, client: AsyncClient) -> int:
     # result, failures included, is on stdout; and a non-zero code for a batch that
     # did its work would invite a re-run, which without the key creates everything
     # again. So a broken stderr is silenced (pointed at /dev/null) and nothing else.
-    try:  # the key, flushed, before the first request: even a SIGKILL leaves it behind
-        sys.stderr.write(f"batch key: {key}  (resume with: {command})\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        return EXIT_OUTPUT  # nowhere to say how to resume: start nothing
+    # Ctrl-C and SIGTERM are ours before the key is out: one that lands just after it
+    # ends with the summary and the resume command, not a bare "interrupted".
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     try:
+        try:  # the key, flushed, before the first request: even a SIGKILL leaves it behind
+            sys.stderr.write(f"batch key: {key}  (resume with: {command})\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            return EXIT_OUTPUT  # nowhere to say how to resume: start nothing
         stream = client.customer_sessions.stream_many(
             params(),
             concurrency=args.concurrency,

@@ -55,7 +55,7 @@ async def demo_command(args: argparse.Namespace) -> int:
                 {"customer": f"cus_{i:05d}", "components": _components(args.component)}
                 for i in range(args.count)
             ]
-            stats = Stats()
+            stats = Stats(resumed=False)  # a fresh fake: no earlier run made any
             progress = Progress(stats, args.count)
             async for r in stripe.customer_sessions.stream_many(
                 params, concurrency=args.concurrency, rate_limit=args.rate, batch_key="demo"

@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "batch":
             from .._batch.keys import make_batch_key  # noqa: PLC0415 - the CLI starts light
 
+            # A key given resumes a batch; a fresh one has no earlier run (see Stats).
+            args.resumed = args.batch_key is not None
             try:
                 args.batch_key = make_batch_key(args.batch_key)
             except ValueError as e:

@@ -30,11 +30,14 @@ class Stats(Counts):
 
     ``skipped``: lines ``--skip-invalid`` skipped (not in ``done``, which counts sessions).
     ``replayed``: sessions Stripe answered with ``Idempotent-Replayed: true`` (made
-    before under the same key: by an earlier run of the batch, or by an attempt of this
-    one whose answer was lost); ``new`` the rest of ``succeeded``.
+    before under the same key) in a ``resumed`` run (``--batch-key`` given): an earlier
+    run may have made them. A run under a fresh random key has no earlier run: a replay
+    there is of this run's own attempt whose answer was lost, so it counts as ``new``
+    (this run created it). ``new``: the rest of ``succeeded``.
     """
 
     replayed: int = 0
+    resumed: bool = True
     skipped: int = 0
     held: int = 0  # skipped lines that hold an index (their results are not counted)
     started: float = attrs.field(factory=time.monotonic)
@@ -45,7 +48,8 @@ class Stats(Counts):
     def add(self, result: BatchResult) -> None:
         """Count one result and sample its latency."""
         super().add(result)
-        if result.session is not None and result.session.idempotent_replayed:
+        session = result.session
+        if session is not None and session.idempotent_replayed and self.resumed:
             self.replayed += 1
         if result.attempts:  # reservoir sampling (Algorithm R): each latency equally likely
             self._seen += 1
