@@ -10,13 +10,14 @@ the hub would hold the relay shut until its own timeout (ticks are counted, no c
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import textwrap
 from typing import Any
 
 import pytest
+
+from tests.helpers import dev_stderr
 
 pytest.importorskip("gevent")
 
@@ -183,10 +184,6 @@ print(json.dumps({"created": created}))
 """
 
 
-#: asyncio's debug mode (-X dev) logs "Executing <Task ...> took 0.123 seconds".
-SLOW_CALLBACK = re.compile(r"Executing <.*> took \d+\.\d+ seconds").fullmatch
-
-
 def _run(body: str, thread: bool = True) -> dict[str, Any]:
     script = textwrap.dedent(PRELUDE % {"hold": HOLD, "thread": thread}) + textwrap.dedent(body)
     proc = subprocess.run(
@@ -199,7 +196,7 @@ def _run(body: str, thread: bool = True) -> dict[str, Any]:
     assert proc.returncode == 0, proc.stderr[-4000:]
     # Nothing on stderr: no warning, no "Unclosed", nothing at exit. Only -X dev's asyncio
     # debug lines for callbacks slower than 100 ms are left out (a busy machine's).
-    assert [line for line in proc.stderr.splitlines() if not SLOW_CALLBACK(line)] == []
+    assert dev_stderr(proc.stderr) == ""
     out: dict[str, Any] = json.loads(proc.stdout)
     return out
 
