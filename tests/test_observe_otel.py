@@ -181,3 +181,52 @@ async def test_no_doubling_with_the_aiohttp_instrumentation(fake: FakeStripe, ot
     assert "stripe.idempotency_key" not in (untraced[0].attributes or {})
     # and no traceparent went to Stripe from inside the SDK's attempt
     assert "traceparent" not in {h.lower() for h in fake.requests[0].headers}
+
+
+async def test_a_batch_is_one_span_over_its_items(fake: FakeStripe, otel: Otel) -> None:
+    params = [{"customer": f"cus_{i}", "components": PRICING} for i in range(3)]
+    fake.fail_next(429, reason="global-rate")
+    async with _client(fake) as client:
+        first = await client.customer_sessions.create_many(params, concurrency=3, rate_limit=None)
+        otel.exporter.clear()
+        fake.fail_next(429, reason="global-rate")
+        await client.customer_sessions.create_many(params, concurrency=3, rate_limit=None)
+        retried = tree(otel.spans())
+        otel.exporter.clear()
+        again = await client.customer_sessions.create_many(params, batch_key=first[0].batch_key)
+    assert all(r.ok for r in first + again)
+    spans = otel.spans()
+    (batch,) = (s for s in spans if s.name == "customer_sessions.batch")
+    assert dict(batch.attributes or {}) == {
+        "stripe.batch_key": first[0].batch_key,
+        "stripe.batch.created": 0,
+        "stripe.batch.replayed": 3,
+        "stripe.batch.failed": 0,
+        "stripe.batch.retried": 0,
+    }
+    items = [s for s in spans if s.name == CREATE]
+    assert all(s.parent and s.parent.span_id == batch.context.span_id for s in items)
+    assert sorted((s.attributes or {})["stripe.batch.index"] for s in items) == [0, 1, 2]
+    lines = retried.splitlines()
+    assert lines[0] == (
+        "customer_sessions.batch (INTERNAL) stripe.batch.created=3 stripe.batch.replayed=0 "
+        "stripe.batch.failed=0 stripe.batch.retried=1"
+    )
+    assert sum(line.startswith(f"  {CREATE} (INTERNAL)") for line in lines) == 3
+    assert sum(line.startswith(f"    {POST} (CLIENT)") for line in lines) == 4
+    assert sum("error.type=429" in line for line in lines) == 1
+    assert sum("[event stripe.retry attempt=1]" in line for line in lines) == 1
+    # every item's attempts are marked a batch's on the histogram too (low cardinality)
+    assert {p.attributes["url.template"] for p in otel.points()} == {"/v1/customer_sessions"}
+
+
+def test_a_sync_batch_is_a_child_of_the_callers_span(fake_stripe: FakeStripe, otel: Otel) -> None:
+    tracer = trace.get_tracer("test")
+    params = [{"customer": "cus_1", "components": PRICING}] * 2
+    with ss.Client(api_key=fake_stripe.api_key, base_url=fake_stripe.url) as client:
+        with tracer.start_as_current_span("caller") as caller:
+            streamed = list(client.customer_sessions.stream_many(params, rate_limit=None))
+    assert len(streamed) == 2
+    (batch,) = (s for s in otel.spans() if s.name == "customer_sessions.batch")
+    assert batch.parent is not None and batch.parent.span_id == caller.get_span_context().span_id
+    assert len([s for s in otel.spans() if s.name == POST]) == 2

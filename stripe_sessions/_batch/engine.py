@@ -26,6 +26,7 @@ from .._http.options import RequestOptions
 from .._http.retry import retry_after
 from .._http.transport import Transport
 from .._lifecycle import ClientClosedError
+from .._observe.batch import BatchTrace, observe_batch
 from .._safe_text import redact
 from .._wire.create import PATH, session_of
 from .._wire.models import CustomerSession
@@ -91,11 +92,14 @@ class Batch:
         self.slots = asyncio.Semaphore(2 * options.concurrency)
         #: Set when the run ends: a worker takes no further item.
         self.ending = False
+        #: observe (#21): the batch's span and its items' scopes, when something observes.
+        self.trace: BatchTrace | None = None
 
     async def results(self) -> AsyncGenerator[BatchResult, None]:
         """Run the batch, yielding each result as it finishes (completion order)."""
         concurrency, on_progress = self.options.concurrency, self.options.on_progress
         self.transport.pool.check_loop()  # under trio: EventLoopError, before any task
+        trace = self.trace = observe_batch(self.transport.observer, self.batch_key)  # (#21)
         source = Source(self.items, concurrency)
         workers = [
             asyncio.create_task(self._worker(source), name=f"{WORKER_NAME} {self.batch_key}")
@@ -113,14 +117,20 @@ class Batch:
                     raise got
                 self.slots.release()
                 self.counts.add(got)
+                if trace is not None:  # observe (#21)
+                    trace.add(got)
                 if on_progress is not None:
                     on_progress(self.counts.progress(self.total))
                 if self.options.fail_fast and got.error is not None:
                     raise got.error
                 yield got
             ended = True
+            if trace is not None:  # observe (#21)
+                trace.end(None)
         except BaseException as e:
             mark_batch_key(e, self.batch_key)
+            if trace is not None:  # observe (#21)
+                trace.end(e)
             raise
         finally:
             if not ended:
@@ -178,7 +188,11 @@ class Batch:
         item = _Item(index, body, request)
         failure: StripeError
         try:
-            session = await self._send(item)
+            if self.trace is None:
+                session = await self._send(item)
+            else:  # observe (#21): the item's span and events
+                async with self.trace.item(request, index):
+                    session = await self._send(item)
         except StripeError as e:
             failure = e
         except Exception as e:  # a bug or an unforeseen answer: still only this item's
