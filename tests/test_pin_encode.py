@@ -5,6 +5,7 @@ whole numbers at the 64-bit edges, and what each refusal names.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -290,3 +291,73 @@ def test_expand_is_a_list_of_strings(expand: Any, param: str, reason: str) -> No
         encode_create({"pricing_table": {"enabled": True}}, "cus_1", expand=expand)
     assert info.value.param == param
     assert info.value.message == f"{param}: {reason}"
+
+
+class _FailingMapping(Mapping[str, Any]):
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("the caller's mapping fails")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["enabled"])
+
+    def __len__(self) -> int:
+        return 1
+
+
+class _FailingSequence(Sequence[str]):
+    def __getitem__(self, index: Any) -> Any:
+        raise LookupError("the caller's sequence fails")
+
+    def __len__(self) -> int:
+        return 1
+
+
+PRICING: Any = {"pricing_table": {"enabled": True}}
+
+
+@pytest.mark.parametrize(
+    ("components", "kwargs", "param", "reason"),
+    [
+        (None, {}, "components", "is required: enable at least one component"),
+        (
+            {"pricing_table": {"enabled": False}},
+            {},
+            "components",
+            "at least one component must be enabled",
+        ),
+        ({}, {}, "components", "at least one component must be enabled"),
+        (
+            PRICING,
+            {"customer": None},
+            "customer",
+            "give customer (cus_...) or customer_account (acct_...)",
+        ),
+        (PRICING, {"extra_params": [("a", 1)]}, "extra_params", "expected a mapping, got list"),
+        (PRICING, {"extra_params": "a=1"}, "extra_params", "expected a mapping, got str"),
+        ({"pricing_table": _FailingMapping()}, {}, "params", "could not be read: RuntimeError"),
+        (PRICING, {"expand": _FailingSequence()}, "params", "could not be read: LookupError"),
+    ],
+    ids=["none", "disabled", "empty", "no-customer", "extra-list", "extra-str", "mapping", "seq"],
+)
+def test_a_create_is_refused_by_name(
+    components: Any, kwargs: dict[str, Any], param: str, reason: str
+) -> None:
+    kwargs = {"customer": "cus_1", **kwargs}
+    with pytest.raises(ss.ValidationError) as info:
+        encode_create(components, **kwargs)
+    assert info.value.param == param
+    assert info.value.message == f"{param}: {reason}"
+    assert info.value.type == "validation_error"
+    # raised outside any handler: no chained error holds the caller's objects
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+def test_a_preview_component_needs_a_preview_version() -> None:
+    tax_id = {"tax_id_element": {"enabled": True}}
+    body = encode_create(tax_id, "cus_1", stripe_version="2025-10-29.preview")
+    assert body == "components[tax_id_element][enabled]=true&customer=cus_1"
+    for version in ["2026-10-28.endive", None]:
+        with pytest.raises(ss.ValidationError) as info:
+            encode_create(tax_id, "cus_1", stripe_version=version)
+        assert info.value.param == "components.tax_id_element"
+        assert "preview" in info.value.message
