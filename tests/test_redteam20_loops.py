@@ -165,3 +165,36 @@ def test_a_call_from_a_generators_finally_at_shutdown_exits_without_a_warning(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["cus_fin", "done"]
     assert dev_stderr(done.stderr) == ""  # no warning, no "Unclosed ...", nothing ignored
+
+
+def test_calls_from_generators_closed_at_shutdown_are_not_cut_by_the_pools_close(
+    module_fake: FakeStripe,
+) -> None:
+    # shutdown_asyncgens closes the app's generators and the pool's end hook at once:
+    # the hook waits for the calls in flight on its loop before closing their session
+    # (it closed it under them: APIConnectionError, ~1 call in 3 here).
+    client = ss.AsyncClient(api_key=module_fake.api_key, base_url=module_fake.url, max_retries=0)
+    made: list[str] = []
+
+    async def gen(i: int) -> AsyncIterator[int]:
+        try:
+            yield i
+        finally:
+            s = await client.customer_sessions.create(customer=f"cus_g{i}", components=PRICING)
+            made.append(s.customer_id)
+
+    left_open: list[AsyncIterator[int]] = []
+
+    async def main() -> None:
+        await client.customer_sessions.create(customer="cus_first", components=PRICING)
+        for i in range(10):
+            g = gen(i)
+            await g.__anext__()
+            left_open.append(g)
+
+    for _ in range(3):
+        asyncio.run(main())
+        left_open.clear()
+    assert len(made) == 30  # a failed one is only logged by asyncio: counted here
+    client._session.sweep()
+    assert client._session.loops == 0

@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
 import aiohttp
 
-from .._lifecycle import InFlight
+from .._lifecycle import CLOSE_GRACE, InFlight
 from .._loop_end import close_socket, shut_down, start_end_hook, weakly
 
 __all__ = ["LoopPool", "close_on", "closed_calls", "discard_quietly"]
@@ -55,6 +56,22 @@ class _Holder:
             discard_quietly(session)
 
 
+async def _after_calls(calls: InFlight, holder: _Holder) -> None:
+    """The end hook's close: the calls still in flight on this loop end first (up to
+    ``CLOSE_GRACE`` seconds), then the session closes.
+
+    ``shutdown_asyncgens`` closes every async generator of the loop at once, so an
+    app's generator whose ``finally`` creates a session runs alongside this hook:
+    closing the session under its request failed it (``APIConnectionError``). The
+    pool is forgotten first (``ended``), so a call started now gets a pool of its own.
+    """
+    me = asyncio.current_task()
+    tasks = [task for task in calls.calls if task is not me and not task.done()]
+    if tasks:
+        await asyncio.wait(tasks, timeout=CLOSE_GRACE)
+    await holder.aclose()
+
+
 class LoopPool:
     """What a ConnectionPool keeps for one event loop: the session and the calls in flight."""
 
@@ -78,7 +95,8 @@ class LoopPool:
         # would never be closed, and asyncio warns (ResourceWarning). Such a pool is
         # dropped quietly once its loop is closed, as one of a loop closed by hand.
         if on_end is not None and not shut_down(loop):
-            self._end = start_end_hook(self._holder.aclose, weakly(self, on_end))
+            close = functools.partial(_after_calls, calls, self._holder)
+            self._end = start_end_hook(close, weakly(self, on_end))
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
