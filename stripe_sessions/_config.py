@@ -96,14 +96,29 @@ MAX_CONNECTIONS: Final = whole("max_connections", 1)
 STRIPE_VERSION: Final = header("stripe_version")
 STRIPE_ACCOUNT: Final = header("stripe_account")
 STRIPE_CONTEXT: Final = header("stripe_context")
-BASE_URL: Final = url("base_url", example=DEFAULT_BASE_URL, credentials=False, base=True)
+#: The longest base URL taken: every request line starts with it, servers refuse
+#: request lines of a few KB, and a client's repr shows it whole.
+MAX_BASE_URL: Final = 2048
+
+
+def _base_url(name: str) -> Any:
+    """``url(name, ...)`` for a base URL, at most :data:`MAX_BASE_URL` characters."""
+    check = url(name, example=DEFAULT_BASE_URL, credentials=False, base=True)
+
+    def bounded(value: Any) -> str:
+        if isinstance(value, str) and len(value) > MAX_BASE_URL:
+            raise refuse(name, f"must be at most {MAX_BASE_URL} characters, got {len(value):,}")
+        return check(value)
+
+    return bounded
+
+
+BASE_URL: Final = _base_url("base_url")
 #: The environment variable a client reads its base URL from when ``base_url`` is not
 #: given (as ``STRIPE_API_KEY`` for the key): checked as ``base_url`` is, its errors
 #: naming the variable.
 BASE_URL_VARIABLE: Final = "STRIPE_BASE_URL"
-_ENV_BASE_URL: Final = url(
-    BASE_URL_VARIABLE, example=DEFAULT_BASE_URL, credentials=False, base=True
-)
+_ENV_BASE_URL: Final = _base_url(BASE_URL_VARIABLE)
 PROXY: Final = url("proxy", example="http://proxy:3128", credentials=True)
 TRUST_ENV: Final = flag("trust_env")
 _TRACING: Final = flag("tracing")
