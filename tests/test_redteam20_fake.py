@@ -134,3 +134,28 @@ def test_an_address_it_cannot_listen_on_is_a_usage_error(
     err = capsys.readouterr().err
     assert f"error: --host/--port: cannot listen on 127.0.0.1 port {port}" in err
     assert "OSError" not in err and "Traceback" not in err
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cut_sessions=st.integers(0, 4), cut_keys=st.integers(0, 4), limit=st.integers(1, 5))
+async def test_listing_sessions_after_a_test_cut_the_lists_pairs_them_right(
+    http: aiohttp.ClientSession, cut_sessions: int, cut_keys: int, limit: int
+) -> None:
+    # A test may cut fake.sessions or fake.session_keys (oldest first) as it reads them;
+    # the listing paired them with a strict zip and answered a 500.
+    async with FakeStripe() as fake:
+        for i in range(4):
+            headers = {"Authorization": f"Bearer {fake.api_key}", "Idempotency-Key": f"k{i}"}
+            form = {"customer": f"cus_{i}", "components[pricing_table][enabled]": "true"}
+            async with http.post(f"{fake.url}/v1/customer_sessions", data=form, headers=headers):
+                pass
+        del fake.sessions[:cut_sessions]
+        del fake.session_keys[:cut_keys]
+        async with http.get(f"{fake.url}/_fake/sessions?limit={limit}") as answer:
+            assert answer.status == 200, await answer.text()
+            listed = (await answer.json())["data"]
+        assert len(listed) == min(limit, 4 - max(cut_sessions, cut_keys))
+        for entry in listed:  # each session with its own key
+            assert entry["idempotency_key"] == "k" + entry["session"]["customer"][4:]
