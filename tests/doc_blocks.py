@@ -8,6 +8,10 @@ A block's fence says how it is checked (docs/development.md, "The docs"):
 - ```` ```python {.typecheck-only} ````: not run (it needs a server, a framework's runner
   or api.stripe.com); the page says why.
 
+A block may also have a title naming a file (```` ```python {.typecheck-only title="app.py"} ````,
+shown above the block on the site): a ``.pytest-file`` block of the same page may import
+it (``from app import app``), and the suite saves it beside that test file.
+
 Every block, whatever its fence, is type-checked by one mypy run (tests/test_typing.py).
 """
 
@@ -40,12 +44,19 @@ class Block:
     info: str
 
     @property
+    def title(self) -> str | None:
+        """The file name the fence gives the block (``title="app.py"``), if any."""
+        m = re.search(r'\btitle="([^"]+)"', self.info)
+        return m[1] if m else None
+
+    @property
     def id(self) -> str:
         return f"{self.page}:{self.line}"
 
 
-def _classes(info: str) -> list[str]:
-    return re.findall(r"\.([\w-]+)", info)
+def classes(info: str) -> list[str]:
+    """The ``.class`` names of a fence's attributes (not the ``.py`` of a ``title=``)."""
+    return re.findall(r"(?:^|[\s{])\.([\w-]+)", re.sub(r'"[^"]*"', '""', info))
 
 
 def blocks() -> list[Block]:
@@ -53,7 +64,7 @@ def blocks() -> list[Block]:
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         for m in FENCE.finditer(text):
-            kinds = [c for c in _classes(m["info"]) if c in KINDS]
+            kinds = [c for c in classes(m["info"]) if c in KINDS]
             indent = m["indent"]
             code = "".join(
                 line[len(indent) :] if line.startswith(indent) else line
@@ -76,3 +87,8 @@ BLOCKS = blocks()
 
 def of_kind(kind: str) -> list[Block]:
     return [b for b in BLOCKS if b.kind == kind]
+
+
+def titled(page: str) -> list[Block]:
+    """The blocks of ``page`` that name a Python file (``title="app.py"``)."""
+    return [b for b in BLOCKS if b.page == page and (b.title or "").endswith(".py")]

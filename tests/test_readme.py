@@ -19,7 +19,7 @@ import pytest
 
 import stripe_sessions
 from stripe_sessions.testing import FakeStripe
-from tests.doc_blocks import BLOCKS, KINDS, Block, of_kind
+from tests.doc_blocks import BLOCKS, KINDS, PAGES, ROOT, Block, classes, of_kind, titled
 
 EXAMPLES = of_kind("run")
 PYTEST_FILES = of_kind("pytest-file")
@@ -59,8 +59,23 @@ def test_readme_has_examples() -> None:
 def test_every_fence_names_a_known_kind() -> None:
     # A misspelt kind ({.typecheck_only}) would silently run, or silently not.
     for b in BLOCKS:
-        for cls in re.findall(r"\.([\w-]+)", b.info):
+        for cls in classes(b.info):
             assert cls in KINDS, f"{b.id}: unknown block kind {cls!r} (known: {KINDS})"
+
+
+def test_every_python_fence_is_collected() -> None:
+    # A block the extractor misses is neither run nor type-checked: a misspelt key in it
+    # would pass. Every fence that opens Python code (```python, ```py, ```python3, in any
+    # case, indented or not) must be one of BLOCKS, spelt ```python.
+    for page in PAGES:
+        name = str(page.relative_to(ROOT))
+        opened = [
+            i + 1
+            for i, line in enumerate(page.read_text(encoding="utf-8").splitlines())
+            if re.match(r"[ \t]*(```+|~~~+)[ \t]*\{?[ \t]*\.?(py|python3?|pycon)\b", line, re.I)
+        ]
+        found = [b.line for b in BLOCKS if b.page == name]
+        assert opened == found, f"{name}: Python fences at lines {opened}, collected {found}"
 
 
 @pytest.mark.parametrize("block", EXAMPLES, ids=ids(EXAMPLES))
@@ -81,6 +96,9 @@ def test_the_docs_pytest_examples_pass_as_written(block: Block, pytester: pytest
     # pytest-asyncio's defaults (strict mode): only the example's own marks make it async.
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_docs_example=block.code)
+    for module in titled(block.page):  # e.g. the page's app.py, which the test imports
+        assert module.title is not None
+        pytester.makepyfile(**{module.title.removesuffix(".py"): module.code})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=len(re.findall(r"^(?:async )?def test_", block.code, flags=re.M)))
 
@@ -160,9 +178,10 @@ def test_worker_pool_examples(pool: str, sdk_at_fake: FakeStripe, redis_server: 
     exec(compile(code, f"{pool} worker-pool example", "exec"), namespace)
     ids = [f"cus_{i}" for i in range(5)]
     if pool == "celery":
-        namespace["open_stripe"]()  # worker_process_init, in the pool process
-        assert namespace["create_sessions"](ids) == 5  # a task called directly runs here
-        namespace["close_stripe"]()
+        try:  # the module-level client, as in a pool process after the import
+            assert namespace["create_sessions"](ids) == 5  # a task called directly runs here
+        finally:
+            namespace["stripe"].close()  # at the pool process's exit
     else:
 
         async def worker() -> int:
