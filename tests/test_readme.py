@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import functools
 import re
 import subprocess
 import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,14 +37,15 @@ def ids(blocks: list[Block]) -> list[str]:
 
 @pytest.fixture
 def sdk_at_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripe]:
-    """`import stripe_sessions as ss` in an example gets clients that default to the fake."""
+    """Clients an example makes without arguments go to the fake, as in a dev setup.
+
+    Through the environment (``STRIPE_API_KEY``, ``STRIPE_BASE_URL``), as the docs tell
+    users to point an app at ``stripe-sessions fake-server``: the example sees the real
+    module and the real classes.
+    """
     with FakeStripe.running() as fake:
-        proxy = types.ModuleType("stripe_sessions")
-        proxy.__dict__.update(vars(stripe_sessions))
-        proxy.AsyncClient = functools.partial(stripe_sessions.AsyncClient, base_url=fake.url)  # type: ignore[attr-defined]
-        proxy.Client = functools.partial(stripe_sessions.Client, base_url=fake.url)  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "stripe_sessions", proxy)
         monkeypatch.setenv("STRIPE_API_KEY", fake.api_key)
+        monkeypatch.setenv("STRIPE_BASE_URL", fake.url)
         yield fake
 
 
