@@ -12,6 +12,9 @@ loop (``_http.loops``), and closes each the same way:
   closes the client, on its own loop, while that can still be awaited;
 - when retired (a failed or cancelled call, ``aclose()``): at once if no call of its
   loop is using it, else when the last one ends, never under a call in flight;
+- once: a second close (the loop's end while a retired client closes) waits for the
+  first, and a close cut short (its task cancelled as ``asyncio.run`` ends) aborts
+  the connections it had not closed yet (:func:`abort_quietly`), none left open;
 - a loop closed by hand (``loop.close()`` without ``shutdown_asyncgens``) leaves a
   client that cannot be awaited any more: :func:`discard_quietly` closes its sockets
   as the loop would have and marks it closed, so nothing warns when it is collected.
@@ -29,10 +32,10 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, Final
 
-from .._loop_end import close_socket, start_end_hook, weakly
+from .._loop_end import close_socket, shut_down, start_end_hook, weakly
 from .redis_scripts import PAUSE_SCRIPT, SCRIPT
 
-__all__ = ["LoopRedis", "close_quietly", "discard_quietly"]
+__all__ = ["LoopRedis", "abort_quietly", "close_quietly", "discard_quietly"]
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -45,19 +48,33 @@ class _Holder:
     ``done`` ends once the client is closed or discarded (any thread may wait on it).
     """
 
-    __slots__ = ("done", "redis")
+    __slots__ = ("closing", "done", "redis")
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
+        self.closing = False
         self.done: concurrent.futures.Future[None] = concurrent.futures.Future()
 
     async def aclose(self) -> None:
-        redis, self.redis = self.redis, None
-        if redis is not None:
-            try:
-                await close_quietly(redis)
-            finally:
-                self._finish()
+        """Close the client, once, on its loop; a second caller waits for the first's close.
+
+        ``redis`` is let go only once the close is over: a close cancelled before it
+        began (its task cancelled as ``asyncio.run`` ends) leaves it to the loop's end
+        hook, or to ``discard``. One cut short aborts what it had not closed.
+        """
+        redis = self.redis
+        if redis is None:
+            return  # closed: nothing awaited (the end hook then ends in one step)
+        if self.closing:
+            await asyncio.shield(asyncio.wrap_future(self.done))
+            return
+        self.closing = True
+        try:
+            await close_quietly(redis)
+        finally:
+            abort_quietly(redis)  # whatever a close cut short (or redis-py) left open
+            self.redis = None
+            self._finish()
 
     def discard(self) -> None:
         redis, self.redis = self.redis, None
@@ -98,9 +115,11 @@ class LoopRedis:
         self.discovery: asyncio.Lock | None = asyncio.Lock() if cluster else None
         self.users = 0  # calls of this loop using the client now
         self.retired = False  # never used for a new call; closed when the last one ends
-        self._end: AsyncGenerator[None, None] | None = start_end_hook(
-            self._holder.aclose, weakly(self, on_end)
-        )
+        # No end hook on a loop past ``shutdown_asyncgens`` (a call from an async
+        # generator's ``finally``): asyncio would warn. Dropped quietly once it is closed.
+        self._end: AsyncGenerator[None, None] | None = None
+        if not shut_down(loop):
+            self._end = start_end_hook(self._holder.aclose, weakly(self, on_end))
 
     @property
     def redis(self) -> Any:
@@ -127,23 +146,18 @@ class LoopRedis:
     async def leave_and_close(self) -> None:
         """:meth:`leave`, awaiting the close if this call was the last (after a failure)."""
         self.users -= 1
-        end = self._closing_end() if self.retired and self.users == 0 else None
-        if end is not None:
-            await end.aclose()
+        if self.retired and self.users == 0:
+            await self._holder.aclose()
 
     def _close_soon(self) -> None:
-        end = self._closing_end()
-        if end is not None:
-            task = self.loop.create_task(end.aclose())
+        # The client only, not the end hook: the loop's end may close that meanwhile
+        # (``asyncio.run`` ending as a cancelled call retires it), and two closes of
+        # one generator fail ("aclose(): asynchronous generator is already running").
+        # The hook's own close then waits for this one (``_Holder.aclose``).
+        if self._holder.redis is not None and not self._holder.closing:
+            task = self.loop.create_task(self._holder.aclose())
             _CLOSING.add(task)  # referenced until done
             task.add_done_callback(_CLOSING.discard)
-
-    def _closing_end(self) -> AsyncGenerator[None, None] | None:
-        """The end hook, taken to be closed now (its finally closes the client), or None."""
-        if self._holder.redis is None:
-            return None
-        end, self._end = self._end, None  # one close, on this loop
-        return end
 
     def discard(self) -> None:
         """The loop is closed: drop what cannot be closed any more, without a warning."""
@@ -170,6 +184,24 @@ async def close_quietly(redis: Any) -> None:
             await redis.aclose()
     except Exception as e:  # a dead server: nothing more to do than drop the sockets
         logger.debug("closing a Redis client failed: %s", type(e).__name__)
+
+
+def abort_quietly(redis: Any) -> None:
+    """On its running loop: abort every connection a close left open, mark each closed.
+
+    A close cut short (cancelled) leaves connections redis-py never reached: each
+    transport is aborted (off the loop's selector at once, its socket closed in the
+    loop's next callback, which ``asyncio.run`` and every runner still run) and each
+    connection marked closed, so that neither redis-py nor asyncio warns when
+    collecting it. Private attributes, looked up with defaults, as in ``discard_quietly``.
+    """
+    for connection in _connections(redis):
+        writer = getattr(connection, "_writer", None)
+        with contextlib.suppress(Exception):
+            if writer is not None:
+                writer.transport.abort()
+        with contextlib.suppress(Exception):
+            connection._writer = connection._reader = None
 
 
 def discard_quietly(redis: Any) -> None:
