@@ -20,6 +20,15 @@ from ._serverlog import ServerLog
 
 __all__ = ["FakeStripe"]
 
+
+def url_host(host: str) -> str:
+    """``host`` as a URL's authority spells it: an IPv6 address in brackets (RFC 3986),
+    its zone's ``%`` as ``%25`` (RFC 6874): ``::1`` -> ``[::1]``."""
+    if ":" in host and not host.startswith("["):
+        return "[" + host.replace("%", "%25") + "]"
+    return host
+
+
 #: Seconds a stopping fake waits for answers still in progress (slow faults) before dropping them.
 SHUTDOWN_TIMEOUT = 0.5
 #: Seconds an idle connection (no complete request head since it opened, or since its
@@ -201,6 +210,7 @@ class FakeStripe(StripeEndpoint):
         self.record = record
         super().__init__(seed=seed, rate_limit=rate_limit)
         self._runner: web.AppRunner | None = None
+        self._bound_host = host
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -210,7 +220,7 @@ class FakeStripe(StripeEndpoint):
         if self._runner is None:
             raise RuntimeError("FakeStripe is not running: use 'async with FakeStripe()'")
         scheme = "http" if self.ssl_context is None else "https"
-        return f"{scheme}://{self.host}:{self.port}"
+        return f"{scheme}://{url_host(self.host or self._bound_host)}:{self.port}"
 
     async def start(self) -> None:
         """Start serving on ``host``:``port`` (a free port when 0)."""
@@ -232,6 +242,8 @@ class FakeStripe(StripeEndpoint):
         )
         await site.start()
         self._runner = runner
+        # With host "" (every interface) each socket has its own port: the URL names the first.
+        self._bound_host = str(runner.addresses[0][0])
         self.port = runner.addresses[0][1]
 
     async def stop(self) -> None:
