@@ -200,8 +200,14 @@ class RequestLog:
         """Count ``rec``'s memory (again, once its body is in); drop the oldest beyond bounds."""
         if rec._cost < 0:  # dropped since
             return
-        if len(requests) < self._len:  # cut from outside: count again
-            self._bytes = sum(r._cost for r in requests)
+        # Only what the list holds is counted: a record cleared (``reset()``) or cut from
+        # it while its body was arriving is no longer (searched from the end, where
+        # records in flight are).
+        if not any(r is rec for r in reversed(requests)):
+            rec._cost = -1
+            return
+        if len(requests) != self._len + (rec._cost == 0):  # changed from outside: recount
+            self._bytes = sum(max(r._cost, 0) for r in requests)
         cost = retained(rec)
         self._bytes += cost - rec._cost
         rec._cost = cost
@@ -213,6 +219,11 @@ class RequestLog:
         del requests[:drop]
         self._bytes = kept
         self._len = len(requests)
+
+    @property
+    def counted(self) -> int:
+        """The bytes the list is counted for: the sum of its records' costs."""
+        return self._bytes
 
     def clear(self) -> None:
         """Forget the counts (the list was cleared)."""
