@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ._faults import Fault, FaultQueue, check_reason
 
-__all__ = ["FaultInjection"]
+__all__ = ["FaultInjection", "check_headers"]
+
+# What aiohttp refuses to write in a header line (RFC 9110 5.5, RFC 9112 4): control
+# characters but tab. Its check runs only as the answer is sent, where a refusal
+# crashes that connection; the same one runs here, when the fault is queued.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """``headers`` as a dict, or a ValueError naming the first one aiohttp cannot send
+    (a name or value that is not a ``str``, or holds a control character but tab)."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise TypeError(f"headers: must be a mapping of str to str, not {type(headers).__name__}")
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or _FORBIDDEN.search(name):
+            raise ValueError(f"headers: {name!r} is not a header name aiohttp can send")
+        if not isinstance(value, str) or _FORBIDDEN.search(value):
+            raise ValueError(
+                f"headers[{name}]: {value!r} cannot be sent (a str without control "
+                "characters but tab)"
+            )
+        checked[name] = value
+    return checked
 
 
 class FaultInjection:
@@ -40,12 +66,14 @@ class FaultInjection:
         sent as is, e.g. an HTML 502). A 429 with no code is a ``rate_limit``, with no
         ``Retry-After`` (as Stripe's) unless the fake's ``retry_after`` is set, and with
         ``reason`` (e.g. ``"endpoint-concurrency"``) as ``Stripe-Rate-Limited-Reason``
-        when given. ``headers`` are added to the answer, over any of the above.
+        when given. ``headers`` are added to the answer, over any of the above: a name
+        or value aiohttp cannot send (not a ``str``, a control character but tab) is a
+        ``ValueError`` naming it here, where aiohttp would fail the answer's connection.
         """
         check_reason(reason)
+        extra = check_headers(headers)
         self._queue.extend(
-            Fault("status", status, code, body, dict(headers or {}), reason=reason)
-            for _ in range(times)
+            Fault("status", status, code, body, extra, reason=reason) for _ in range(times)
         )
 
     def reset_next(self, times: int = 1, *, after_create: bool = False) -> None:
