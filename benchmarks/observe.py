@@ -47,6 +47,7 @@ VARIANTS = {
     "hooks": "no OpenTelemetry; a no-op hook for request, response and retry",
     "batch-absent": "create_many, opentelemetry not importable",
     "batch-api": "create_many, opentelemetry-api installed, no SDK configured",
+    "batch-off-imported": "create_many, opentelemetry-api imported, tracing=False",
     "batch-sdk": "create_many, OpenTelemetry SDK with in-memory exporters",
 }
 
