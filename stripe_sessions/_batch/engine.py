@@ -94,6 +94,8 @@ class Batch:
         self.ending = False
         #: observe (#21): the batch's span and its items' scopes, when something observes.
         self.trace: BatchTrace | None = None
+        #: Set when every item has its result (the run was not ended early).
+        self.completed = False
 
     async def results(self) -> AsyncGenerator[BatchResult, None]:
         """Run the batch, yielding each result as it finishes (completion order)."""
@@ -124,7 +126,7 @@ class Batch:
                 if self.options.fail_fast and got.error is not None:
                     raise got.error
                 yield got
-            ended = True
+            ended = self.completed = True
             if trace is not None:  # observe (#21)
                 trace.end(None)
         except BaseException as e:

@@ -6,6 +6,8 @@ from collections.abc import AsyncGenerator, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .._errors import StripeError
+from .keys import mark_batch_key
 from .results import BatchResult
 
 if TYPE_CHECKING:
@@ -29,15 +31,30 @@ class BatchStream(AsyncGenerator[BatchResult, None]):
     down, and a generator wrapping another would then close it twice at the same time.
     """
 
-    __slots__ = ("__weakref__", "_results", "batch_key")
+    __slots__ = ("__weakref__", "_batch", "_results", "batch_key")
 
     def __init__(self, batch: Batch) -> None:
         #: The batch's key: run it again with ``batch_key=`` this to create nothing twice.
         self.batch_key = batch.batch_key
+        self._batch = batch
         self._results = batch.results()
 
-    def __anext__(self) -> Coroutine[Any, Any, BatchResult]:
-        return self._results.__anext__()
+    async def __anext__(self) -> BatchResult:
+        """The next result; a :class:`StripeError` naming ``batch_key`` once the stream
+        ended early (closed, by ``aclose()`` or its loop's end, or ended by an error):
+        a closed async generator would just stop, and look like a short batch done."""
+        try:
+            return await self._results.__anext__()
+        except StopAsyncIteration:
+            if self._batch.completed:
+                raise
+        error = StripeError(
+            f"this stream_many stream ended early after {self._batch.counts.done} items "
+            f"(closed, or ended by an error) and has no more results; run the batch again "
+            f"with batch_key={self.batch_key!r} to create nothing twice"
+        )
+        mark_batch_key(error, self.batch_key)
+        raise error
 
     def asend(self, value: None) -> Coroutine[Any, Any, BatchResult]:
         """Like the async generator's ``asend``."""
