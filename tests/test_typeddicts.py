@@ -153,6 +153,9 @@ def _pyright_errors(module: Path, tmp_path: Path) -> tuple[set[int], str]:
     return lines, done.stdout[-4000:] + done.stderr[-2000:]
 
 
+# A static check: what mypy (pinned to python_version 3.10) and pyright find does not
+# depend on the Python running them, so CI runs it on one Python (.ci/test-pythons).
+@pytest.mark.typecheck
 @pytest.mark.parametrize("checker", ["mypy", "pyright"])
 def test_dict_literals_are_type_checked(checker: str, tmp_path: Path) -> None:
     text, bad, good = user_module()

@@ -25,6 +25,10 @@ from tests.doc_blocks import BLOCKS, Block, titled
 
 mypy_api = pytest.importorskip("mypy.api")
 
+#: Static checks: what they find does not depend on the Python running them (mypy is
+#: pinned to python_version 3.10 in pyproject.toml), so CI runs them on one Python.
+pytestmark = pytest.mark.typecheck
+
 PREAMBLE = "from __future__ import annotations\n"
 
 #: Django and gevent ship no types (a user would add django-stubs, types-gevent): their
