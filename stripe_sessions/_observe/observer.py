@@ -1,8 +1,11 @@
 """Observer: what a create, a batch and each attempt do when someone observes them.
 
 A client has one when it has ``event_hooks`` or may trace (``tracing`` on and
-``opentelemetry-api`` importable); otherwise ``Transport.observer`` is None and the
-request path checks that one attribute and nothing more.
+``opentelemetry`` importable); otherwise ``Transport.observer`` is None and the
+request path checks that one attribute and nothing more. The API is loaded, and the
+client's :class:`Telemetry` made, the first time a call finds that the application has
+imported it (:meth:`Observer.active`): a client built before OpenTelemetry is configured
+is traced all the same, and one never traced never imports it.
 
 A logical call (a create, a batch item) opens a :class:`Call` scope when
 :meth:`Observer.active` (hooks, or a provider set): its ``INTERNAL`` span, made
@@ -28,7 +31,7 @@ from .events import (
     call_hooks,
     close_hooks,
 )
-from .otel import Telemetry, error_type, load
+from .otel import Telemetry, available, error_type, imported, load, named_provider
 from .spans import end_attempt, outcome_of, start_attempt
 
 __all__ = ["CALL", "Call", "Observer", "observer_for", "retried"]
@@ -72,7 +75,7 @@ class Observer:
     def __init__(
         self,
         hooks: Hooks,
-        telemetry: Telemetry | None,
+        tracing: bool,
         *,
         base_url: str,
         secrets: tuple[str, ...],
@@ -84,15 +87,37 @@ class Observer:
         self.on_request = kinds.get("request", ())
         self.on_response = kinds.get("response", ())
         self.on_retry = kinds.get("retry", ())
-        self.telemetry = telemetry
+        #: Made by :meth:`active` once the application has imported the API.
+        self.telemetry: Telemetry | None = None
+        #: Whether :attr:`telemetry` may still be made (``tracing`` on, not tried yet).
+        self._untried = tracing
         self.secrets = secrets
+        self._base_url = base_url
         self._base = len(base_url)
         self._account = stripe_account
         self._version = stripe_version
 
     def active(self) -> bool:
-        """Whether a call started now is observed: hooks, or a tracer or meter provider set."""
-        return self.hooked or (self.telemetry is not None and self.telemetry.live())
+        """Whether a call started now is observed: hooks, or a tracer or meter provider set.
+
+        Asked before every logical call (and batch) and before :attr:`telemetry` is read.
+        """
+        telemetry = self.telemetry
+        if telemetry is None:
+            if not (self._untried and imported()):
+                return self.hooked
+            telemetry = self.load()
+            if telemetry is None:
+                return self.hooked
+        return telemetry.live() or self.hooked
+
+    def load(self) -> Telemetry | None:
+        """Import the API and make :attr:`telemetry` (once; None when the API cannot load)."""
+        self._untried = False
+        api = load()
+        if api is not None:
+            self.telemetry = Telemetry(api, self._base_url)
+        return self.telemetry
 
     def create(self, options: Any, parent: Any = None, index: int | None = None) -> Scope:
         """The scope of one create, or batch item ``index`` (``async with``): its span,
@@ -232,15 +257,22 @@ def observer_for(
     stripe_account: str | None,
     stripe_version: str,
 ) -> Observer | None:
-    """A client's observer, or None when nothing can observe it (the request path's check)."""
-    api = load() if tracing else None
-    if not hooks and api is None:
+    """A client's observer, or None when nothing can observe it (the request path's check).
+
+    Does not import OpenTelemetry (see :func:`.otel.available`), unless an environment
+    variable names a provider: the API's getters load it, so it is loaded now.
+    """
+    tracing = tracing and available()
+    if not hooks and not tracing:
         return None
-    return Observer(
+    observer = Observer(
         hooks,
-        None if api is None else Telemetry(api, base_url),
+        tracing,
         base_url=base_url,
         secrets=secrets,
         stripe_account=stripe_account,
         stripe_version=stripe_version,
     )
+    if tracing and named_provider():
+        observer.load()
+    return observer

@@ -1,9 +1,12 @@
 """OpenTelemetry, when ``opentelemetry-api`` is importable: the SDK's tracer, meter and spans.
 
 Native instrumentation: the global tracer and meter providers, no code from the user.
-Nothing is imported until a client is built, and nothing is made per call until a
-provider is set (:meth:`Telemetry.live`): with the API alone, every span would be a
-no-op, so none is started. Attributes follow the stable HTTP client semantic
+The API is not imported by this package: a client only asks once per process whether
+it is installed (:func:`available`), and its observer loads it the first time the
+application has imported ``opentelemetry.trace`` or ``.metrics`` (:func:`imported`; no
+provider can be set before). Nothing is made per call until a provider is set
+(:meth:`Telemetry.live`): with the API alone, every span would be a no-op, so none is
+started. Attributes follow the stable HTTP client semantic
 conventions (``http.request.method``, ``server.address``, ``url.full``,
 ``http.response.status_code``, ``error.type``, ``http.request.resend_count``), plus
 ``stripe.*``; never the API key, a client secret or a body.
@@ -11,13 +14,25 @@ conventions (``http.request.method``, ``server.address``, ``url.full``,
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from .._version import __version__
 
-__all__ = ["BUCKETS", "ENV_FLAG", "Telemetry", "error_type", "load", "tracing_default"]
+__all__ = [
+    "BUCKETS",
+    "ENV_FLAG",
+    "Telemetry",
+    "available",
+    "error_type",
+    "imported",
+    "load",
+    "named_provider",
+    "tracing_default",
+]
 
 #: ``STRIPE_SESSIONS_OTEL_ENABLED=false`` turns tracing off for clients that do not say.
 ENV_FLAG: Final = "STRIPE_SESSIONS_OTEL_ENABLED"
@@ -30,6 +45,11 @@ _SET: Final = ("_TRACER_PROVIDER", "_METER_PROVIDER")
 
 #: The API's modules once imported, False when it is not installed, None before the try.
 _api: Any = None
+#: Whether ``opentelemetry`` can be imported; None before the first look.
+_found: bool | None = None
+#: The environment variables naming a provider the API's getters load themselves.
+_PROVIDER_VARS: Final = ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
+_modules: Final = sys.modules
 
 
 class _Api:
@@ -83,6 +103,34 @@ def load() -> _Api | None:
         except ImportError:
             _api = False
     return _api or None
+
+
+def available() -> bool:
+    """Whether ``opentelemetry`` could be imported, without importing it (looked once per process).
+
+    Importing the API costs every later create of the process about 2% more instructions
+    (its objects on the heap, walked by the garbage collector's full passes), so a
+    client that may trace does not import it until the application has (:func:`imported`).
+    """
+    global _found  # noqa: PLW0603 - a cache of one look-up
+    if _found is None:
+        try:
+            _found = importlib.util.find_spec("opentelemetry") is not None
+        except (ImportError, ValueError):  # a parent blocked, or a module without a spec
+            _found = False
+    return _found
+
+
+def imported() -> bool:
+    """Whether the application has imported the API's tracing or metrics module (two dict
+    look-ups: asked per call until it has; a provider cannot be set before)."""
+    return "opentelemetry.trace" in _modules or "opentelemetry.metrics" in _modules
+
+
+def named_provider() -> bool:
+    """Whether ``OTEL_PYTHON_TRACER_PROVIDER`` or ``..._METER_PROVIDER`` names a provider,
+    which the API's getters load without the application importing the API."""
+    return any(os.environ.get(name) for name in _PROVIDER_VARS)
 
 
 def tracing_default() -> bool:
