@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from ._lifecycle import ClientClosedError, EventLoopError, LoopThreadError
     from ._limits.local import LocalRateLimiter, RateLimiter
     from ._limits.redis_limiter import RedisRateLimiter
+    from ._observe.events import RequestEvent, ResponseEvent, RetryEvent
     from ._resource import AsyncCustomerSessions
     from ._sync.client import Client, CustomerSessions
     from ._wire.create_params import CreateParams
@@ -103,6 +104,9 @@ _LAZY: dict[str, str] = {
     "LocalRateLimiter": "._limits.local",
     "RateLimiter": "._limits.local",
     "RedisRateLimiter": "._limits.redis_limiter",
+    "RequestEvent": "._observe.events",
+    "ResponseEvent": "._observe.events",
+    "RetryEvent": "._observe.events",
     "Customer": "._wire.models",
     "CustomerSession": "._wire.models",
     "ActiveEntitlements": "._wire.params",
@@ -158,6 +162,10 @@ __all__ = [
     "BatchStream",
     "Customer",
     "CustomerSession",
+    # what event_hooks are called with
+    "RequestEvent",
+    "ResponseEvent",
+    "RetryEvent",
     # parameters (also the components of a result)
     "ActiveEntitlements",
     "AllowRedisplay",
