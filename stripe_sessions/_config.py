@@ -204,7 +204,6 @@ class Config:
     trust_env: bool = checked(TRUST_ENV, False)
     #: The TLS context that verifies the server (None: the system's default CAs).
     ssl: _ssl.SSLContext | None = checked(optional(SSL), None)  # noqa: RUF009 - attrs, not a default
-    # --- observe (issue #21) ---
     #: Called with each request event: ``{"request": [...], "response": [...], "retry": [...]}``
     #: (given as a mapping of callables or lists; kept as ``(kind, hooks)`` pairs).
     event_hooks: Hooks = attrs.field(default=(), converter=check_event_hooks, repr=False)

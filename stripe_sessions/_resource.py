@@ -89,7 +89,7 @@ class AsyncCustomerSessions:
         version = options.stripe_version or self._transport.config.stripe_version
         body = encode_create(components, customer, customer_account, expand, extra_params, version)
         observer = self._transport.observer
-        if observer is not None and observer.active():  # observe (#21): the call's span
+        if observer is not None and observer.active():  # the call's span and events
             async with observer.create(options):
                 return session_of(await self._transport.post(PATH, body, options))
         return session_of(await self._transport.post(PATH, body, options))

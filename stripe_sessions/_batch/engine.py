@@ -92,7 +92,7 @@ class Batch:
         self.slots = asyncio.Semaphore(2 * options.concurrency)
         #: Set when the run ends: a worker takes no further item.
         self.ending = False
-        #: observe (#21): the batch's span and its items' scopes, when something observes.
+        #: The batch's span and its items' scopes, when something observes (else None).
         self.trace: BatchTrace | None = None
         #: Set when every item has its result (the run was not ended early).
         self.completed = False
@@ -101,7 +101,7 @@ class Batch:
         """Run the batch, yielding each result as it finishes (completion order)."""
         concurrency, on_progress = self.options.concurrency, self.options.on_progress
         self.transport.pool.check_loop()  # under trio: EventLoopError, before any task
-        trace = self.trace = observe_batch(self.transport.observer, self.batch_key)  # (#21)
+        trace = self.trace = observe_batch(self.transport.observer, self.batch_key)
         source = Source(self.items, concurrency)
         workers = [
             asyncio.create_task(self._worker(source), name=f"{WORKER_NAME} {self.batch_key}")
@@ -119,7 +119,7 @@ class Batch:
                     raise got
                 self.slots.release()
                 self.counts.add(got)
-                if trace is not None:  # observe (#21)
+                if trace is not None:
                     trace.add(got)
                 if on_progress is not None:
                     on_progress(self.counts.progress(self.total))
@@ -127,11 +127,11 @@ class Batch:
                     raise got.error
                 yield got
             ended = self.completed = True
-            if trace is not None:  # observe (#21)
+            if trace is not None:
                 trace.end(None)
         except BaseException as e:
             mark_batch_key(e, self.batch_key)
-            if trace is not None:  # observe (#21)
+            if trace is not None:
                 trace.end(e)
             raise
         finally:
@@ -192,7 +192,7 @@ class Batch:
         try:
             if self.trace is None:
                 session = await self._send(item)
-            else:  # observe (#21): the item's span and events
+            else:  # the item's span and events
                 async with self.trace.item(request, index):
                     session = await self._send(item)
         except StripeError as e:

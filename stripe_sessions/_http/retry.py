@@ -225,7 +225,7 @@ def _before_sleep(
     """Before the wait after attempt ``attempt``: tell the pacer of a 429, log the retry."""
     if on_rate_limited is not None and is_rate_limit(failure):
         on_rate_limited(failure)
-    observe_retry(failure, attempt, sleep)  # observe (#21): the call's retry event, if observed
+    observe_retry(failure, attempt, sleep)  # the call's retry event, if it is observed
     if logger.isEnabledFor(logging.INFO):
         _log_retry(failure, attempt, sleep)
 
