@@ -10,8 +10,8 @@ difference per create), its ``sdk`` harness (``customer_sessions.create``, gathe
 - ``absent``: ``opentelemetry`` cannot be imported (as without the ``otel`` extra):
   today's cost, the yardstick;
 - ``off``: the API installed, ``tracing=False``: no observer, the same path as ``absent``;
-- ``api``: the API installed, no SDK configured (no provider set): at most 2% above
-  ``absent``, the bound;
+- ``api``: the API installed, no SDK configured (no provider set, the API never
+  imported, by the application or by the client): at most 2% above ``absent``, the bound;
 - ``off-imported``: the API imported but ``tracing=False``: what the API's modules on the
   heap cost a create (the garbage collector's full passes walk them), without a call;
 - ``sdk``: the SDK's TracerProvider and MeterProvider with in-memory exporters
