@@ -55,3 +55,39 @@ def test_otel_is_imported_only_by_the_application_and_traced_once_it_is(
         "after: ['POST /v1/customer_sessions', 'customer_sessions.create',"
         " 'POST /v1/customer_sessions', 'customer_sessions.create', 'customer_sessions.batch']",
     ]
+
+
+NAMED = """
+import sys
+import stripe_sessions as ss
+
+url, key = sys.argv[1], sys.argv[2]
+client = ss.Client(api_key=key, base_url=url)
+print("loaded:", "opentelemetry.trace" in sys.modules)
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+client.customer_sessions.create(customer="cus_1", components={"pricing_table": {"enabled": True}})
+client.close()
+print("spans:", len(exporter.get_finished_spans()))
+"""
+
+
+def test_a_provider_named_by_the_environment_is_loaded_with_the_client(
+    fake_stripe: FakeStripe,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "OTEL_"))}
+    env["OTEL_PYTHON_TRACER_PROVIDER"] = "sdk_tracer_provider"
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(NAMED), fake_stripe.url, fake_stripe.api_key],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+    assert out == ["loaded: True", "spans: 2"]
