@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import attrs
 
-from .._safe_text import redact
+from .._safe_text import printable, redact
 from .._validate import refuse
 
 __all__ = [
@@ -131,19 +131,34 @@ def check_event_hooks(value: Any) -> Hooks:
 
 
 def _hook_name(hook: EventHook) -> str:
-    return getattr(hook, "__qualname__", None) or type(hook).__qualname__
+    name = getattr(hook, "__qualname__", None)
+    return name if isinstance(name, str) and name else type(hook).__qualname__
+
+
+def _message(e: Exception, secrets: tuple[str, ...]) -> str:
+    # str() of the caller's exception runs the caller's code: it may raise, or be huge.
+    try:
+        text = str(e)
+    except Exception:  # the failure is logged without its message, never raised
+        return "<str() failed>"
+    return printable(redact(text, *secrets), 500)
 
 
 def _failed(hook: EventHook, kind: str, e: Exception, secrets: tuple[str, ...]) -> None:
     # The message only, masked: a hook's error is the caller's, but it must not carry the
     # key into the log (no traceback: its frames' locals are not rendered, its lines
-    # are; the hook's name and the error say where to look).
+    # are; the hook's name and the error say where to look). Logging it never raises:
+    # a hook's failure is ignored, whatever its name or its message do.
+    try:
+        name = printable(_hook_name(hook), 200)
+    except Exception:
+        name = "<unnamed>"
     logger.warning(
         "stripe_sessions: %s hook %s raised %s: %s (ignored; the call goes on)",
         kind,
-        _hook_name(hook),
+        name,
         type(e).__name__,
-        redact(str(e), *secrets)[:500],
+        _message(e, secrets),
     )
 
 
