@@ -9,6 +9,7 @@ metric point and ``stripe_sessions`` log record is searched for the key and secr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -88,18 +89,14 @@ async def _run(script_answers: list[bytes]) -> list[str]:
                 api_key=KEY, base_url=server.url, event_hooks=hooks, max_retries=1
             ) as client,
         ):
-            try:
+            with contextlib.suppress(ss.StripeError):
                 await client.customer_sessions.create(customer="cus_1", components=PRICING)
-            except ss.StripeError:
-                pass
-            try:
+            with contextlib.suppress(ss.StripeError):
                 await client.customer_sessions.create_many(
                     [{"customer": "cus_1", "components": PRICING}] * 2,
                     concurrency=1,
                     rate_limit=None,
                 )
-            except ss.StripeError:
-                pass
         for span in otel.spans():
             seen += [span.name, str(span.status.description)]
             seen += [f"{k}={v}" for k, v in (span.attributes or {}).items()]

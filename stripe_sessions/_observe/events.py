@@ -27,8 +27,10 @@ __all__ = [
     "RequestEvent",
     "ResponseEvent",
     "RetryEvent",
+    "Secrets",
     "call_hooks",
     "check_event_hooks",
+    "masked_secrets",
 ]
 
 logger: Final = logging.getLogger("stripe_sessions")
@@ -130,6 +132,26 @@ def check_event_hooks(value: Any) -> Hooks:
     return tuple((kind, kept[kind]) for kind in HOOK_KINDS if kind in kept)
 
 
+class Secrets(tuple[str, ...]):
+    """The client's secrets (its API key...) with a repr that shows none of them.
+
+    Hooks are the caller's code: a timeout, a cancel or a ``KeyboardInterrupt`` raised
+    in one puts the frames that called it on a traceback, and an error tracker renders
+    their locals (Sentry, ``capture_locals``). The tuple they hold is this, not a bare
+    tuple whose repr is the key.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} secrets>"
+
+
+def masked_secrets(secrets: tuple[str, ...]) -> Secrets:
+    """``secrets`` as a :class:`Secrets` (the same object when it already is one)."""
+    return secrets if isinstance(secrets, Secrets) else Secrets(secrets)
+
+
 def _hook_name(hook: EventHook) -> str:
     name = getattr(hook, "__qualname__", None)
     return name if isinstance(name, str) and name else type(hook).__qualname__
@@ -169,6 +191,7 @@ def call_hooks(
 
     A hook that raises is logged (``stripe_sessions`` logger, WARNING) and skipped.
     """
+    secrets = masked_secrets(secrets)  # a local a hook's traceback shows: no key in its repr
     pending: list[Any] = []
     for hook in hooks:
         try:
@@ -183,6 +206,7 @@ def call_hooks(
 
 async def await_hooks(pending: list[Any], secrets: tuple[str, ...]) -> None:
     """Await what async hooks returned, in order; one that raises is logged and skipped."""
+    secrets = masked_secrets(secrets)  # a local a hook's traceback shows: no key in its repr
     for hook, kind, awaitable in pending:
         try:
             await awaitable
