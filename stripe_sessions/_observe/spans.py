@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Final
 
-from .._safe_text import server_text
+from .._safe_text import redact, server_text
 from .otel import Telemetry, error_type
 
 __all__ = ["end_attempt", "outcome_of", "start_attempt"]
@@ -44,13 +45,20 @@ def outcome_of(
     }
 
 
+@lru_cache(maxsize=32)
+def _url_full(url: str) -> str:
+    # A base URL's path may hold a key (a gateway's ``https://gw/sk_live_.../``): errors
+    # mask it, and so must a span. One URL per client, so a cache lookup per attempt.
+    return redact(url)
+
+
 def start_attempt(telemetry: Telemetry, request: Any, described: dict[str, Any]) -> Any:
     """An attempt's ``CLIENT`` span, made current with HTTP instrumentations suppressed."""
     api = telemetry.api
     path = described["path"]
     attributes = {
         **telemetry.server,
-        "url.full": request.url,  # the base URL (no credentials) and the path: no query
+        "url.full": _url_full(request.url),  # base URL (no credentials, keys masked) + path
         "url.template": path,
         "stripe.idempotency_key": described["idempotency_key"],
         "stripe.api_version": described["api_version"],
