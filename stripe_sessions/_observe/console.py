@@ -21,7 +21,7 @@ def _line(span: Any) -> str:
 
 
 def console_tracing(out: IO[str]) -> Any:
-    """Set the global tracer provider to one writing each finished span to ``out``.
+    """Write each finished span to ``out``: through the SDK provider already set, else one set now.
 
     Returns the provider (``shutdown()`` flushes it); raises ImportError with
     :data:`MISSING` when the SDK is not installed.
@@ -36,7 +36,15 @@ def console_tracing(out: IO[str]) -> Any:
         )
     except ImportError:
         raise ImportError(MISSING) from None
+    processor = SimpleSpanProcessor(ConsoleSpanExporter(out=out, formatter=_line))
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        # One is set already (``opentelemetry-instrument stripe-sessions ... --trace``, or
+        # ``OTEL_PYTHON_TRACER_PROVIDER``): the API refuses a second one with a log line
+        # nobody sees, and --trace would write nothing. Its spans go to stderr too.
+        current.add_span_processor(processor)
+        return current
     provider = TracerProvider(resource=Resource.create({"service.name": "stripe-sessions-cli"}))
-    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out, formatter=_line)))
+    provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     return provider
