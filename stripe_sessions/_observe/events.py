@@ -199,6 +199,9 @@ def call_hooks(
         except Exception as e:
             _failed(hook, kind, e, secrets)
             continue
+        except BaseException:  # KeyboardInterrupt...: what earlier hooks returned, closed
+            close_hooks(pending)
+            raise
         if inspect.isawaitable(result):
             pending.append((hook, kind, result))
     return pending
@@ -207,11 +210,14 @@ def call_hooks(
 async def await_hooks(pending: list[Any], secrets: tuple[str, ...]) -> None:
     """Await what async hooks returned, in order; one that raises is logged and skipped."""
     secrets = masked_secrets(secrets)  # a local a hook's traceback shows: no key in its repr
-    for hook, kind, awaitable in pending:
+    for i, (hook, kind, awaitable) in enumerate(pending):
         try:
             await awaitable
         except Exception as e:
             _failed(hook, kind, e, secrets)
+        except BaseException:  # cut (a cancel, a timeout): the rest are closed, not leaked
+            close_hooks(pending[i + 1 :])
+            raise
 
 
 def close_hooks(pending: list[Any]) -> None:
