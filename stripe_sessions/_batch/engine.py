@@ -161,7 +161,11 @@ class Batch:
                     self.slots.release()
                     return
                 self.finished.put_nowait(await self._run(*got))
-        except Exception as e:  # the caller's input raised: end the stream with it
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # the input, or a hook, raised: end the stream with it
+            # Any BaseException, not only Exception: one a worker dropped would end the
+            # batch short, its item neither a result nor an error.
             self.finished.put_nowait(e)
         finally:
             self.finished.put_nowait(None)

@@ -19,7 +19,7 @@ from .._config import Config
 from .._errors import APIConnectionError, APIError, StripeError
 from .._limits.local import RateLimiter
 from .._observe.observer import CALL, observer_for
-from .._safe_text import request_id_of, safe_headers
+from .._safe_text import redact, request_id_of, safe_headers
 from .body import decode, read_body, why_unread
 from .error_answer import error_from_response
 from .failures import redirect_error, refused_request, timeout_error, why_unreachable
@@ -218,7 +218,9 @@ class Transport:
         options = request.options
         key = options.idempotency_key
         request_id = request_id_of(headers, self.config.secrets)  # any bytes: made safe
-        logger.debug("POST %s -> %d request_id=%s", request.url, status, request_id)
+        if logger.isEnabledFor(logging.DEBUG):  # the URL masked: a key may sit in its path
+            shown = redact(request.url, *self.config.secrets)
+            logger.debug("POST %s -> %d request_id=%s", shown, status, request_id)
         unread = None if raw is not None else why_unread(headers)
         if 300 <= status < 400:
             return redirect_error(status, headers, key, self.config.secrets)
