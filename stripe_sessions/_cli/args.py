@@ -68,7 +68,7 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
         default=argparse.SUPPRESS,
         help="show tracebacks on errors (also $STRIPE_SESSIONS_DEBUG)",
     )
-    common.add_argument(  # observe (#21)
+    common.add_argument(
         "--trace",
         action="store_true",
         default=argparse.SUPPRESS,

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         say(f"{parser.prog} {args.command}: error: {e}")
         return 2
-    if args.trace:  # observe (#21): spans on stderr, stdout left to the results
+    if args.trace:  # spans on stderr, stdout left to the results
         from .._observe.console import console_tracing  # noqa: PLC0415 - only --trace
 
         try:
