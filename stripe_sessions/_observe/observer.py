@@ -58,6 +58,15 @@ class Call:
         self.pending: list[Any] = []
 
 
+class _Shown:
+    """What an attempt's span is told of its request: its URL, the client's secrets masked."""
+
+    __slots__ = ("url",)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
 #: The logical call the running task is in, if it is observed.
 CALL: ContextVar[Call | None] = ContextVar("stripe_sessions_call", default=None)
 
@@ -116,7 +125,7 @@ class Observer:
         self._untried = False
         api = load()
         if api is not None:
-            self.telemetry = Telemetry(api, self._base_url)
+            self.telemetry = Telemetry(api, self._base_url, self.secrets)
         return self.telemetry
 
     def create(self, options: Any, parent: Any = None, index: int | None = None) -> Scope:
@@ -162,7 +171,9 @@ class Observer:
         telemetry = self.telemetry if call.span is not None else None
         span = token = None
         if telemetry is not None:
-            span, token = start_attempt(telemetry, request, described)
+            # The URL the span shows: the base masked with this client's secrets, then the path.
+            shown = _Shown(telemetry.url_base + described["path"])
+            span, token = start_attempt(telemetry, shown, described)
         failure: BaseException | None = None
         answer: Any = None
         start = time.perf_counter()

@@ -20,6 +20,7 @@ import sys
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from .._safe_text import redact
 from .._version import __version__
 
 __all__ = [
@@ -153,7 +154,7 @@ def error_type(e: BaseException) -> str:
 class Telemetry:
     """One client's tracer and duration histogram, and what every span of it says of the server."""
 
-    def __init__(self, api: _Api, base_url: str) -> None:
+    def __init__(self, api: _Api, base_url: str, secrets: tuple[str, ...] = ()) -> None:
         self.api = api
         self.tracer = api.trace.get_tracer(_NAME, __version__, schema_url=_SCHEMA)
         meter = api.metrics.get_meter(_NAME, __version__, schema_url=_SCHEMA)
@@ -172,6 +173,9 @@ class Telemetry:
             "server.port": port,
         }
         self.base_url = base_url
+        #: ``url.full``'s base: the base URL with the client's own secrets masked (a key
+        #: in a gateway's path of any shape, not only Stripe's usual one), masked once.
+        self.url_base = redact(base_url, *secrets)
         self._live = False
 
     def live(self) -> bool:
