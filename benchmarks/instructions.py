@@ -129,7 +129,8 @@ async def _client(variant: str, url: str, n: int) -> None:
     await session.close()
 
 
-def _instructions(variant: str, url: str, n: int) -> int:
+def instructions(script: str, variant: str, url: str, n: int) -> int:
+    """Instructions of one ``script --run variant url n`` under callgrind (all threads)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         subprocess.run(
@@ -138,7 +139,7 @@ def _instructions(variant: str, url: str, n: int) -> int:
                 "--tool=callgrind",
                 f"--callgrind-out-file={out}",
                 sys.executable,
-                __file__,
+                script,
                 "--run",
                 variant,
                 url,
@@ -152,12 +153,9 @@ def _instructions(variant: str, url: str, n: int) -> int:
         return int(found.group(1))
 
 
-def main() -> None:
-    if sys.argv[1:2] == ["--run"]:
-        variant, url, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
-        asyncio.run(_client(variant, url, n))
-        return
-    chosen = sys.argv[1:] or list(VARIANTS)
+def table(script: str, variants: dict[str, str], chosen: list[str], digits: int = 0) -> None:
+    """Print instructions per create of each chosen variant (``script`` runs one), against
+    the Stripe-like server: (I(N2) - I(N1)) / (N2 - N1), start-up and warm-up excluded."""
     server = subprocess.Popen(
         [sys.executable, str(HERE / "server.py")], stdout=subprocess.PIPE, text=True
     )
@@ -167,12 +165,21 @@ def main() -> None:
         print("| variant | instructions per create | what |")
         print("|---|---|---|")
         for variant in chosen:
-            low, high = _instructions(variant, url, N1), _instructions(variant, url, N2)
+            low = instructions(script, variant, url, N1)
+            high = instructions(script, variant, url, N2)
             per = (high - low) / (N2 - N1)
-            print(f"| {variant} | {per / 1000:.0f} K | {VARIANTS[variant]} |", flush=True)
+            print(f"| {variant} | {per / 1000:.{digits}f} K | {variants[variant]} |", flush=True)
     finally:
         server.terminate()
         server.wait()
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--run"]:
+        variant, url, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+        asyncio.run(_client(variant, url, n))
+        return
+    table(__file__, VARIANTS, sys.argv[1:] or list(VARIANTS))
 
 
 if __name__ == "__main__":

@@ -26,17 +26,11 @@ difference per create), its ``sdk`` harness (``customer_sessions.create``, gathe
 from __future__ import annotations
 
 import asyncio
-import re
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import instructions  # the harness: its _client runs N creates one way or another
 
-HERE = Path(__file__).parent
-N1, N2 = 300, 1300
 VARIANTS = {
     "absent": "opentelemetry not importable (no otel extra): today's path",
     "off": "opentelemetry-api installed, tracing=False",
@@ -95,40 +89,11 @@ def _run(variant: str, url: str, n: int) -> None:
     asyncio.run(instructions._client(harness, url, n))
 
 
-def _instructions(variant: str, url: str, n: int) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind.out"
-        subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-             __file__, "--run", variant, url, str(n)],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
-        found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
-        assert found, "no total in callgrind's output"
-        return int(found.group(1))
-
-
 def main() -> None:
     if sys.argv[1:2] == ["--run"]:
         _run(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
-    chosen = sys.argv[1:] or list(VARIANTS)
-    server = subprocess.Popen(
-        [sys.executable, str(HERE / "server.py")], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
-        print("| variant | instructions per create | what |")
-        print("|---|---|---|")
-        for variant in chosen:
-            low, high = _instructions(variant, url, N1), _instructions(variant, url, N2)
-            per = (high - low) / (N2 - N1)
-            print(f"| {variant} | {per / 1000:.1f} K | {VARIANTS[variant]} |", flush=True)
-    finally:
-        server.terminate()
-        server.wait()
+    instructions.table(__file__, VARIANTS, sys.argv[1:] or list(VARIANTS), digits=1)
 
 
 if __name__ == "__main__":
