@@ -30,6 +30,7 @@ from .events import (
     await_hooks,
     call_hooks,
     close_hooks,
+    masked_secrets,
 )
 from .otel import Telemetry, available, error_type, imported, load, named_provider
 from .spans import end_attempt, outcome_of, start_attempt
@@ -100,7 +101,9 @@ class Observer:
         self.telemetry: Telemetry | None = None
         #: Whether :attr:`telemetry` may still be made (``tracing`` on, not tried yet).
         self._untried = tracing
-        self.secrets = secrets
+        #: Its repr shows none of them: an error tracker rendering a frame's ``self``
+        #: (its attributes too, as some do) never shows the key.
+        self.secrets = masked_secrets(secrets)
         self._base_url = base_url
         self._base = len(base_url)
         self._account = stripe_account
