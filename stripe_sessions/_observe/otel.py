@@ -15,12 +15,13 @@ conventions (``http.request.method``, ``server.address``, ``url.full``,
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from .._safe_text import redact
+from .._safe_text import printable, redact
 from .._version import __version__
 
 __all__ = [
@@ -37,6 +38,12 @@ __all__ = [
 
 #: ``STRIPE_SESSIONS_OTEL_ENABLED=false`` turns tracing off for clients that do not say.
 ENV_FLAG: Final = "STRIPE_SESSIONS_OTEL_ENABLED"
+#: Its values read as off without a word (``false``, as OpenTelemetry's boolean variables
+#: say, and the spellings documented before); ``true`` (any case) or unset/empty is on.
+_OFF: Final = frozenset(("false", "0", "no", "off"))
+#: The unknown values already warned of (one warning each per process).
+_warned: set[str] = set()
+logger: Final = logging.getLogger("stripe_sessions")
 #: ``http.client.request.duration``'s buckets, as the semantic conventions advise (s).
 BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 _SCHEMA: Final = "https://opentelemetry.io/schemas/1.26.0"
@@ -135,9 +142,26 @@ def named_provider() -> bool:
 
 
 def tracing_default() -> bool:
-    """``tracing=None``: on, unless ``STRIPE_SESSIONS_OTEL_ENABLED`` says false (or 0, no, off)."""
-    flag = os.environ.get(ENV_FLAG, "").strip().lower()
-    return flag not in ("false", "0", "no", "off")
+    """``tracing=None``: on when ``STRIPE_SESSIONS_OTEL_ENABLED`` is unset, empty or ``true``.
+
+    Read as OpenTelemetry's specification reads its boolean variables: only ``true`` (any
+    case) is true; ``false`` (and the ``0``, ``no``, ``off`` documented before) is off;
+    any other value (``disabled``, ``1``...) is off too, with a warning once per value
+    (it was silently on: ``disabled`` traced).
+    """
+    raw = os.environ.get(ENV_FLAG, "")
+    flag = raw.strip().lower()
+    if flag in ("", "true"):
+        return True
+    if flag not in _OFF and flag not in _warned:
+        _warned.add(flag)
+        logger.warning(
+            "stripe_sessions: %s=%s is not true or false; tracing is off "
+            "(accepted: true, false; unset or empty: on)",
+            ENV_FLAG,
+            printable(raw, 40),
+        )
+    return False
 
 
 def error_type(e: BaseException) -> str:
