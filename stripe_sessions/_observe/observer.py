@@ -242,11 +242,19 @@ class Scope:
     ) -> None:
         call = self.call
         CALL.reset(self._reset)
-        if call.pending:  # retry hooks no attempt followed (the call was cut, or stopped)
-            if isinstance(exc, asyncio.CancelledError):
-                close_hooks(call.pending)
-            else:
-                await await_hooks(call.pending, self.observer.secrets)
+        try:
+            if call.pending:  # retry hooks no attempt followed (the call was cut, or stopped)
+                if isinstance(exc, asyncio.CancelledError):
+                    close_hooks(call.pending)
+                else:
+                    await await_hooks(call.pending, self.observer.secrets)
+        except BaseException as e:  # a hook's stop, a cancel while awaited: the span ends
+            self._end(call, e)
+            raise
+        self._end(call, exc)
+
+    def _end(self, call: Call, exc: BaseException | None) -> None:
+        """End the call's span (if any) with what ended the call, and detach its context."""
         span = call.span
         if span is None:
             return
