@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from .._version import STRIPE_API_VERSION, __version__
 from . import help_text as _help
 from .fake_args import fake_server_options
+from .numbers import positive
 from .text import printable
 
 __all__ = ["COMPONENTS", "Command", "Parser", "build_parser"]
@@ -39,22 +39,6 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``prog: error: message`` (escaped: it may quote argv) and exit 2."""
         self.exit(2, f"{self.prog}: error: {printable(message, 500)} (see --help)\n")
-
-
-def _positive(kind: type[int] | type[float], most: int | None = None) -> Any:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-        if most is not None and value > most:
-            raise argparse.ArgumentTypeError(f"must be at most {most:,}, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
 
 
 def build_parser(commands: Mapping[str, Command]) -> Parser:
@@ -119,8 +103,8 @@ def build_parser(commands: Mapping[str, Command]) -> Parser:
             help="API base URL (default: $STRIPE_BASE_URL, else https://api.stripe.com)",
         )
 
-    positive_int, positive_float = _positive(int), _positive(float)
-    concurrency = _positive(int, MAX_CONCURRENCY)
+    positive_int, positive_float = positive(int), positive(float)
+    concurrency = positive(int, MAX_CONCURRENCY)
     demo = sub.add_parser(
         "demo",
         parents=[common],

@@ -6,6 +6,7 @@ import argparse
 import math
 from typing import Any
 
+from .numbers import positive
 from .text import printable
 
 __all__ = ["FAKE_SERVER_DESCRIPTION", "RATE_LIMITED_REASONS", "fake_server_options"]
@@ -101,20 +102,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _positive(kind: type[int] | type[float]) -> Any:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
 def fake_server_options(sub: Any, common: argparse.ArgumentParser, run: Any) -> None:
     """The ``fake-server`` subcommand and its options (the fake's knobs)."""
     fake = sub.add_parser(
@@ -124,7 +111,7 @@ def fake_server_options(sub: Any, common: argparse.ArgumentParser, run: Any) -> 
         description=FAKE_SERVER_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    positive_int, positive_float = _positive(int), _positive(float)
+    positive_int, positive_float = positive(int), positive(float)
     fake.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     fake.add_argument("--port", type=_port, default=12111, help="port, 0 for any free (12111)")
     fake.add_argument(
