@@ -6,6 +6,7 @@ helpers that are not fixtures live in ``tests/helpers.py``.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -47,6 +48,16 @@ if (
 #: Stripe's retry rules with waits a hundred times shorter, and a batch's pause after a
 #: 429 at most 10 ms: what every client of the suite retries by.
 FAST_RETRIES = RetryPolicy(initial_wait=0.001, max_wait=0.005, pause=0.01, max_pause=0.01)
+
+
+@pytest.fixture(autouse=True)
+def sdk_log_level() -> Iterator[None]:
+    """Each test leaves the SDK's logger level as it found it (the CLI's ``main()``, run
+    in-process, sets it), so no test's log assertions depend on the tests before it."""
+    log = logging.getLogger("stripe_sessions")
+    level = log.level
+    yield
+    log.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

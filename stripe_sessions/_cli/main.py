@@ -69,26 +69,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The commands report batch ends and failures themselves; --debug shows the SDK's
     # own log too (each retry, each early end).
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("stripe_sessions").setLevel(logging.DEBUG if debug else logging.ERROR)
+    sdk_log = logging.getLogger("stripe_sessions")
+    level = sdk_log.level  # put back when main() returns: it may run in-process (a test)
+    sdk_log.setLevel(logging.DEBUG if debug else logging.ERROR)
     try:
-        code: int = asyncio.run(args.run(args))
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    except UsageError as e:  # found once the loop ran: the client's key, URL or options
-        say(f"{parser.prog} {args.command}: error: {e}")
-        return 2
-    except Exception as e:
-        from .._errors import StripeError, ValidationError  # noqa: PLC0415 - starts light
-
-        if not isinstance(e, (StripeError, ValueError, OSError)):
-            raise  # a bug: its traceback is the report
-        if debug:
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                traceback.print_exc()
-        if isinstance(e, ValidationError):  # checked before sending: a bad option
-            say(f"{parser.prog} {args.command}: error: {printable(e.message, 1000)}")
+        try:
+            code: int = asyncio.run(args.run(args))
+        except KeyboardInterrupt:
+            say("interrupted")
+            return 130
+        except UsageError as e:  # found once the loop ran: the client's key, URL or options
+            say(f"{parser.prog} {args.command}: error: {e}")
             return 2
-        say(printable(f"error: {type(e).__name__}: {e}", 1000))
-        return 1
-    return code
+        except Exception as e:
+            from .._errors import StripeError, ValidationError  # noqa: PLC0415 - starts light
+
+            if not isinstance(e, (StripeError, ValueError, OSError)):
+                raise  # a bug: its traceback is the report
+            if debug:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    traceback.print_exc()
+            if isinstance(e, ValidationError):  # checked before sending: a bad option
+                say(f"{parser.prog} {args.command}: error: {printable(e.message, 1000)}")
+                return 2
+            say(printable(f"error: {type(e).__name__}: {e}", 1000))
+            return 1
+        return code
+    finally:
+        sdk_log.setLevel(level)
