@@ -181,3 +181,14 @@ def cli_env(key: str, **extra: str) -> dict[str, str]:
     """This environment without any ``STRIPE_*`` variable, with ``STRIPE_API_KEY=key``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
     return {**base, "STRIPE_API_KEY": key, **extra}
+
+
+#: CI's older Pythons run each property test with a quarter of its examples (at least 5):
+#: every property still runs on every Python, and the newest runs them in full
+#: (``.ci/test-pythons`` sets ``SS_QUICK_PROPERTIES=1``; the suite's time stays in bounds).
+QUICK_PROPERTIES = os.environ.get("SS_QUICK_PROPERTIES") == "1"
+
+
+def examples(n: int) -> int:
+    """A property test's example count: ``n``, or a quarter of it under SS_QUICK_PROPERTIES."""
+    return max(5, n // 4) if QUICK_PROPERTIES else n

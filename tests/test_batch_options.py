@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._batch.options import MAX_CONCURRENCY, BatchOptions
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import Api, items
+from tests.helpers import Api, examples, items
 
 #: One bad value per keyword, and the name the error must carry.
 BAD: list[tuple[dict[str, Any], str]] = [
@@ -80,7 +80,7 @@ async def test_every_item_is_sent_with_the_batch_options(fake: FakeStripe) -> No
     assert {r.headers.get("Stripe-Version") for r in sent} == {"2026-09-30.endive"}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5)))
 def test_concurrency_is_a_whole_number_of_at_least_one_or_refused(value: Any) -> None:
     # At most MAX_CONCURRENCY (10,000): 10**30 blocked the loop creating tasks (redteam19).

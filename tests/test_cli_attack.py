@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from stripe_sessions._cli import ids as _cli_ids
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import cli_env
+from tests.helpers import cli_env, examples
 
 KEY = "sk_test_cli_attack_0123456789"
 PY = sys.executable
@@ -146,7 +146,7 @@ def _holds_index(data: bytes) -> bool:
     return bool(lines) and lines[0].would_be_id
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(text=line_text, spoil=st.data())
 def test_fixing_a_lines_encoding_never_changes_whether_it_holds_an_index(
     text: str, spoil: st.DataObject

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from stripe_sessions._cli import ids as _cli_ids
 from stripe_sessions.testing import FakeStripe
+from tests.helpers import examples
 
 CLI = (sys.executable, "-m", "stripe_sessions")
 CAP = 16  # the line cap in the in-process property
@@ -82,7 +83,7 @@ def reference(data: bytes, cap: int) -> list[tuple[int, str | None, str | None, 
     return out
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(400), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(line_bytes, max_size=30), final_newline=st.booleans())
 def test_the_reader_reports_every_line_as_the_model_does(
     monkeypatch: pytest.MonkeyPatch, lines: list[bytes], final_newline: bool
@@ -105,7 +106,7 @@ LINES = {
 }
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(
     kinds=st.lists(st.sampled_from([GOOD, GOOD, GOOD, BLANK, COMMENT, BAD_ID, BAD_COMMENT])),
     skip=st.booleans(),

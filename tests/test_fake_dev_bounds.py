@@ -22,6 +22,7 @@ from stripe_sessions._cli.main import COMMANDS
 from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe, FaultMix
 from stripe_sessions.testing._faults import RATE_LIMITED_REASONS
+from tests.helpers import examples
 
 GOOD: dict[str, Any] = {"components": {"pricing_table": {"enabled": True}}, "customer": "cus_1"}
 
@@ -93,7 +94,7 @@ async def test_the_default_fake_refuses_what_cannot_be_a_customer_id(
         assert fake.created == 0
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(suffix=st.text(st.sampled_from("abcXYZ019_"), min_size=1, max_size=40))
 async def test_any_id_of_stripes_shape_exists_by_default(suffix: str) -> None:
     async with FakeStripe() as fake, aiohttp.ClientSession() as http:

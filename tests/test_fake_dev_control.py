@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe
+from tests.helpers import examples
 
 GOOD: dict[str, Any] = {"components": {"pricing_table": {"enabled": True}}, "customer": "cus_1"}
 
@@ -280,7 +281,7 @@ FAULTISH = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=FAULTISH | JSON, path=st.sampled_from(["faults", "customers", "reset"]))
 async def test_any_json_body_is_a_200_or_a_400_never_a_crash(body: Any, path: str) -> None:
     # A property over the class of inputs, not the examples above: whatever JSON a

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe, FormLimits
 from stripe_sessions.testing._schema import request_schema
+from tests.helpers import examples
 
 GOOD = encode({"components": {"pricing_table": {"enabled": True}}, "customer": "cus_1"})
 #: Small caps, so that random bodies reach them often.
@@ -166,7 +167,9 @@ def fake() -> Iterator[FakeStripe]:
 
 
 @settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(400),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(body=bodies, key=idempotency_keys)
 def test_no_form_body_makes_the_fake_answer_500(
@@ -184,7 +187,9 @@ def test_no_form_body_makes_the_fake_answer_500(
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(leaf=st.sampled_from(LEAVES), value=values)
 @example("components[payment_element][features][payment_method_redisplay_limit]", "--5")
@@ -231,7 +236,9 @@ paths = st.one_of(
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     method=st.one_of(st.just(b"POST"), st.just(b"POST"), st.just(b"POST"), methods),

@@ -26,7 +26,7 @@ from stripe_sessions._batch.options import MAX_CONCURRENCY
 from stripe_sessions._cli import args as cli_args
 from stripe_sessions._http.reserved import NEVER, OWNED, owned_reason
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING, cli_env, items
+from tests.helpers import PRICING, cli_env, examples, items
 from tests.hostile_tcp import Conn, ScriptedServer, response
 from tests.leaks import KEY, rendered
 
@@ -43,7 +43,9 @@ _MUST_REFUSE = (
     "Stripe-Context",
 )
 _SETTLE = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -179,7 +181,7 @@ def _refusing(seen: list[list[tuple[str, str]]]) -> Any:
     return script
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(headers=st.dictionaries(free_names, values, min_size=1, max_size=6), lent=st.booleans())
 def test_every_other_valid_name_is_sent_once_as_given(headers: dict[str, str], lent: bool) -> None:
     lowered = [name.lower() for name in headers]

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stripe_sessions.testing import FakeStripe
+from tests.helpers import examples
 
 #: Header names and values: printable text with control characters mixed in.
 TEXT = st.text(
@@ -59,7 +60,7 @@ def test_a_control_character_is_refused_naming_the_header() -> None:
     assert fake.queued_faults == 1
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(name=NAMES, value=TEXT)
 def test_a_header_is_refused_at_the_call_exactly_when_aiohttp_would_not_send_it(
     name: str, value: str

@@ -10,6 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from stripe_sessions.testing import FakeStripe
 from stripe_sessions.testing._recording import RecordedRequest, RequestLog
+from tests.helpers import examples
 
 
 def _record(n: int) -> RecordedRequest:
@@ -71,7 +72,9 @@ class LogMachine(RuleBasedStateMachine):
         assert len(self.requests) <= self.most
 
 
-LogMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+LogMachine.TestCase.settings = settings(
+    max_examples=examples(150), stateful_step_count=40, deadline=None
+)
 TestRequestLog = LogMachine.TestCase
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._wire.converter import structure_session
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING, Exploding, fixture_json
+from tests.helpers import PRICING, Exploding, examples, fixture_json
 
 KEY = "sk_test_inputs0123456789"
 
@@ -210,7 +210,7 @@ _calls = st.fixed_dictionaries(
     },
 )
 
-EXAMPLES = 1000
+EXAMPLES = examples(1000)
 
 
 @pytest.fixture(scope="module")

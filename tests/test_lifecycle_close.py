@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions import ClientClosedError
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING, until, until_sync
+from tests.helpers import PRICING, examples, until, until_sync
 
 #: Generous: a bound for things that happen at once, so a busy machine never fails a test.
 PATIENCE = 30.0
@@ -189,7 +189,7 @@ async def test_aclose_leaves_no_task_behind(fake_stripe: FakeStripe) -> None:
 
 
 @settings(
-    max_examples=12,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
+from tests.helpers import examples
 
 #: One invalid value per constructor argument (each alone makes the constructor raise).
 BAD_ARGUMENTS: dict[str, Any] = {
@@ -78,7 +79,7 @@ def _check(error: BaseException, secrets: tuple[str, ...], skip: str | None = No
             assert secret not in block, f"{secret!r} in a frame's locals:\n{block}"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(argument=st.sampled_from(sorted(BAD_ARGUMENTS)), key=keys, password=keys)
 def test_async_client_constructor_errors_render_with_locals_and_no_secret(
     argument: str, key: str, password: str
@@ -89,7 +90,7 @@ def test_async_client_constructor_errors_render_with_locals_and_no_secret(
     _check(error, (key, password))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(option=st.sampled_from(sorted(BAD_OPTIONS)), key=keys, password=keys)
 def test_with_options_errors_render_with_locals_and_no_secret(
     option: str, key: str, password: str
@@ -109,7 +110,7 @@ def test_with_options_errors_render_with_locals_and_no_secret(
         sync.close()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(argument=st.sampled_from(sorted(BAD_ARGUMENTS)), key=keys)
 def test_client_constructor_errors_render_with_locals(argument: str, key: str) -> None:
     """The sync Client too (its generated ``__init__`` frame is checked separately below)."""

@@ -22,7 +22,7 @@ import stripe_sessions as ss
 from stripe_sessions._limits import redis_health
 from stripe_sessions._limits.gcra import MAX_SLEEP
 from stripe_sessions.testing import RedisServer
-from tests.helpers import free_port
+from tests.helpers import examples, free_port
 
 HOUR_MS = 3_600_000
 SECRET = "S3CRET-pw"
@@ -243,7 +243,7 @@ async def _exercise(lim: Any, timeout: float) -> None:
 
 
 @settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -283,7 +283,7 @@ def test_redis_limiter_numbers_are_checked_at_construction(
     asyncio.run(main())
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(kwargs=limiter_kwargs())
 def test_local_limiter_numbers_are_checked_at_construction(kwargs: dict[str, Any]) -> None:
     local = {k: v for k, v in kwargs.items() if k in ("rate", "batch_share", "recovery", "pause")}

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions.testing import RedisServer
-from tests.helpers import dev_stderr, until_sync
+from tests.helpers import dev_stderr, examples, until_sync
 from tests.limits_loops_support import clients
 
 #: One step of a run: start a call (batch?), cancel the n-th call started, make Redis
@@ -145,7 +145,9 @@ def _run(limiter: ss.RedisRateLimiter, raw: redis.Redis, steps: list[Any], end: 
 @example(steps=[*WARM, ("fail", None), ("call", False), ("call", True), ("yield", 5)])
 @given(steps=st.lists(STEP, max_size=10))
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @pytest.mark.parametrize("end", ["run", "hand"])
 def test_any_interleaving_closes_every_connection(

@@ -23,6 +23,7 @@ import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_RESERVE, PACING_TOLERANCE
 from stripe_sessions._limits.redis_scripts import SCRIPT
 from stripe_sessions.testing import RedisServer
+from tests.helpers import examples
 from tests.pacing import FakeTime, Recorder, Script, batch_workers, check_account, drive, now_ms
 
 TOL = PACING_TOLERANCE
@@ -123,7 +124,7 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rate=st.floats(1, 200),
     share=st.sampled_from([1.0, 0.5, 0.2]),

@@ -33,6 +33,7 @@ import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_RESERVE, PACING_TOLERANCE
 from stripe_sessions._limits.redis_scripts import PAUSE_SCRIPT, SCRIPT
 from stripe_sessions.testing import RedisServer
+from tests.helpers import examples
 from tests.pacing import FakeTime, Recorder, Script, batch_workers, check_account, drive, now_ms
 
 TOL = PACING_TOLERANCE
@@ -95,7 +96,7 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rate=st.floats(5, 200),
     share=st.sampled_from([1.0, 0.5, 0.2]),
@@ -272,7 +273,7 @@ REDIS_OPS = st.lists(
 )
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(  # a batch, five live calls at once, then saturating batches: n - 1.16 slots
     rate=30.02815244448115,
     share=1.0,

@@ -26,7 +26,7 @@ from stripe_sessions._batch.pacing import Pacer
 from stripe_sessions._limits.gcra import MAX_SLEEP, PACING_TOLERANCE
 from stripe_sessions._limits.pause import DEFAULT_PAUSE, MAX_PAUSE
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+from tests.helpers import PRICING, examples
 from tests.pacing import FakeTime, check_spacing
 
 #: The real pause after a 429 (1 s, Retry-After up to 60 s), not the suite's fast one.
@@ -152,7 +152,7 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rate=st.one_of(st.none(), st.floats(0.5, 500)),
     ops=OPS,

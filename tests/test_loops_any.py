@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._http.pool import ConnectionPool
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PATIENCE, PRICING
+from tests.helpers import PATIENCE, PRICING, examples
 
 CUSTOMER = "cus_loops123"
 
@@ -142,7 +142,7 @@ WAYS = {
 
 
 @settings(
-    max_examples=12,
+    max_examples=examples(12),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(steps=st.lists(st.tuples(st.sampled_from(sorted(WAYS)), st.integers(1, 3)), max_size=5))

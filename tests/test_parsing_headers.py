@@ -26,7 +26,7 @@ import stripe_sessions as ss
 from stripe_sessions._errors import MAX_MESSAGE, parse_retry_after
 from stripe_sessions._http.error_answer import error_from_response
 from stripe_sessions._http.failures import redirect_error
-from tests.helpers import PRICING
+from tests.helpers import PRICING, examples
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SESSION = (FIXTURES / "customer_session.json").read_bytes()
@@ -310,7 +310,7 @@ _headers = st.lists(
 
 
 @settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

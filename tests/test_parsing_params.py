@@ -17,7 +17,7 @@ import stripe_sessions as ss
 from stripe_sessions._wire.encode import encode_create
 from stripe_sessions._wire.form import encode
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING, decode
+from tests.helpers import PRICING, decode, examples
 
 _NAMES = (
     "components",
@@ -88,7 +88,7 @@ def merged(named: Any, extra: Any) -> Any:
     raise AssertionError("a collision reached the merge")
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(
     components=_components,
     expand=st.none() | st.just(["customer"]) | st.just([]),

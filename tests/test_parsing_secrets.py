@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._http.error_answer import error_from_response
 from stripe_sessions._safe_text import redact, unescape_json
-from tests.helpers import PRICING
+from tests.helpers import PRICING, examples
 from tests.hostile import Hostile, serve
 
 FIELDS = ("message", "type", "code", "param", "doc_url", "decline_code", "charge", "extra")
@@ -67,7 +67,7 @@ _secrets = st.tuples(
 _around = st.tuples(st.text(max_size=6), st.text(max_size=6))
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(secret=_secrets, seed=st.integers(0, 2**32), around=_around, known=st.booleans())
 def test_an_escaped_secret_in_every_field_never_survives(
     secret: str, seed: int, around: tuple[str, str], known: bool

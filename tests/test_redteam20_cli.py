@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from stripe_sessions._cli.main import main
 from stripe_sessions.testing import FakeStripe, FaultMix
-from tests.helpers import cli_env
+from tests.helpers import cli_env, examples
 
 KEY = "sk_test_redteam20_0123456789"
 
@@ -57,7 +57,7 @@ def _summary(err: str) -> dict[str, int]:
 
 
 @settings(
-    max_examples=6,
+    max_examples=examples(6),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

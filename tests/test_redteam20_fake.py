@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from stripe_sessions._cli.main import main
 from stripe_sessions.testing import FakeStripe
 from stripe_sessions.testing import _control as control
+from tests.helpers import examples
 
 
 @pytest.fixture
@@ -40,7 +41,9 @@ async def post(http: aiohttp.ClientSession, fake: FakeStripe, path: str, body: A
 
 
 @settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     posts=st.lists(
@@ -137,7 +140,9 @@ def test_an_address_it_cannot_listen_on_is_a_usage_error(
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(15),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(cut_sessions=st.integers(0, 4), cut_keys=st.integers(0, 4), limit=st.integers(1, 5))
 async def test_listing_sessions_after_a_test_cut_the_lists_pairs_them_right(

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRELUDE, PRICING, dev_stderr
+from tests.helpers import PRELUDE, PRICING, dev_stderr, examples
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,9 @@ WAYS = {
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(ways=st.lists(st.sampled_from(sorted(WAYS)), min_size=1, max_size=5))
 def test_any_sequence_of_loops_and_shutdown_calls_works_and_warns_nothing(

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._observe.events import RequestEvent, call_hooks
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+from tests.helpers import PRICING, examples
 
 KEY = "sk_test_REDTEAM21abcdefghijklmnop"
 EVENT = RequestEvent(
@@ -62,7 +62,7 @@ def _errors() -> st.SearchStrategy[Exception]:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     error=_errors(),
     qualname=st.one_of(st.text(max_size=30), st.none(), st.integers(), st.just(KeyError("x"))),

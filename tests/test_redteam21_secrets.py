@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
-from tests.helpers import PRICING
+from tests.helpers import PRICING, examples
 from tests.hostile_tcp import Conn, ScriptedServer
 from tests.observe_support import installed
 
@@ -111,7 +111,9 @@ async def _run(script_answers: list[bytes]) -> list[str]:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(script=st.lists(answers(), min_size=1, max_size=4))
 def test_no_secret_from_any_answer_reaches_telemetry_or_logs(script: list[bytes]) -> None:

@@ -15,7 +15,7 @@ import stripe_sessions as ss
 from stripe_sessions._observe.otel import Telemetry, load
 from stripe_sessions._observe.spans import start_attempt
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+from tests.helpers import PRICING, examples
 from tests.observe_support import installed
 
 KEY = "sk_live_RedTeam21GatewayKey0123456789"
@@ -40,7 +40,7 @@ class _Request:
         self.url = url
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     kind=st.sampled_from(["sk_live_", "sk_test_", "rk_live_", "sk_", "cuss_secret_"]),
     body=st.text("abcdefXYZ0123456789", min_size=8, max_size=40),

@@ -64,6 +64,7 @@ from hypothesis.stateful import (
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
 from stripe_sessions.testing._objects import session_object
+from tests.helpers import examples
 from tests.hostile_tcp import Proxy, cut_after, delay, drop, duplicate, response, trickle
 from tests.leaks import rendered
 
@@ -74,7 +75,7 @@ OTHER_KEY = "sk_test_STATEFULcopy0123456789abcd"
 #: Text that must never appear in an error, a rendered traceback or a log record.
 SECRETS = ("STATEFULmain", "STATEFULcopy", "cuss_secret_")
 COMPONENTS = {"pricing_table": {"enabled": True}}
-EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", examples(25)))
 STEPS = int(os.environ.get("STATEFUL_STEPS", "15"))
 #: Slack on every time bound: a busy 2-core CI machine must not flake the test.
 MARGIN = 5.0

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PRICING
+from tests.helpers import PRICING, examples
 
 KEY = "sk_test_validate0123456789"
 INF = math.inf
@@ -181,7 +181,7 @@ def _refusal(e: ss.ValidationError, param: str) -> None:
 
 @pytest.mark.parametrize("param", sorted(NUMBERS))
 @settings(
-    max_examples=120,
+    max_examples=examples(120),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -243,7 +243,7 @@ HEADERS: dict[str, tuple[Callable[[Any], bool], str, str]] = {
 
 @pytest.mark.parametrize("param", sorted(HEADERS))
 @settings(
-    max_examples=80,
+    max_examples=examples(80),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -301,7 +301,7 @@ shapes = st.tuples(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(shape=shapes, password=passwords)
 def test_a_proxy_password_is_never_shown_in_an_error_or_a_repr(
     shape: tuple[str, str, str, str], password: str
@@ -326,7 +326,7 @@ def test_a_proxy_password_is_never_shown_in_an_error_or_a_repr(
     assert any(MARK in s for s in config.secrets), (url, config.secrets)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(shape=shapes, password=passwords)
 def test_a_redis_password_is_never_shown_in_an_error_or_a_repr(
     shape: tuple[str, str, str, str], password: str
@@ -376,7 +376,7 @@ others = st.one_of(
 
 
 @pytest.mark.parametrize("param", sorted(OTHERS))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(value=others)
 def test_a_flag_a_tls_context_and_a_budget_name_take_only_what_they_say(
     param: str, value: Any
