@@ -45,6 +45,39 @@ if (
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+#: Test files CI runs on the newest Python only (``.ci/test-pythons``: ``-m "not
+#: newest_only"`` on the older three), to keep CI within its time. Each drives code every
+#: other file also drives on every Python, through a costly harness: the docs' examples,
+#: CLI subprocesses, the fake's own properties, several processes sharing one Redis
+#: budget, the long stateful run. ``make test`` runs them all.
+NEWEST_ONLY = frozenset(
+    {
+        "test_readme.py",
+        "test_cli.py",
+        "test_cli_input.py",
+        "test_cli_attack.py",
+        "test_cli_props.py",
+        "test_cli_keys.py",
+        "test_cli_replayed.py",
+        "test_fake_props.py",
+        "test_fake_stripe_python.py",
+        "test_stateful.py",
+        "test_limiter.py",
+        "test_limiter_cluster.py",
+        "test_limiter_live_burst.py",
+        "test_limiter_gcra.py",
+        "test_inputs.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`NEWEST_ONLY` files ``newest_only``."""
+    for item in items:
+        if item.path.name in NEWEST_ONLY:
+            item.add_marker(pytest.mark.newest_only)
+
+
 #: Stripe's retry rules with waits a hundred times shorter, and a batch's pause after a
 #: 429 at most 10 ms: what every client of the suite retries by.
 FAST_RETRIES = RetryPolicy(initial_wait=0.001, max_wait=0.005, pause=0.01, max_pause=0.01)
