@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -99,7 +100,10 @@ async def test_a_slot_an_hour_ahead_is_repaired_logged_once_and_not_obeyed(
     await asyncio.wait_for(limiter.acquire(batch=False, timeout=5), 10)
     assert limiter.repairs == 1
     repaired = [r.getMessage() for r in caplog.records if "repaired" in r.getMessage()]
-    assert len(repaired) == 1 and key in repaired[0] and "3600 s ahead" in repaired[0]
+    assert len(repaired) == 1 and key in repaired[0]
+    # An hour, less what passed between setting the key and Redis reading it (up to a
+    # second on a busy machine: "3599 s" was seen), as Redis's own clock says.
+    assert re.search(r"\b(3599|3600) s ahead", repaired[0]), repaired[0]
     assert all(s <= MAX_SLEEP for s in sleeps), sleeps
     for k, stored in zip(keys("bounds"), raw.mget(list(keys("bounds").values())), strict=True):
         assert stored is None or float(stored) <= redis_now_ms(raw) + 1000, (k, stored)
