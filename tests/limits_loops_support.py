@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 import stripe_sessions as ss
-from stripe_sessions._limits.redis_scripts import SCRIPT
+from stripe_sessions._limits.redis_scripts import SCRIPT, budget_keys
 from tests.helpers import PATIENCE
 
 __all__ = ["RECORDING", "Quiet", "clients", "grants_of", "in_threads"]
@@ -80,10 +80,14 @@ class _Collect(logging.Handler):
         self.into.append(f"log {record.name}: {record.getMessage()}")
 
 
-def grants_of(raw: redis.Redis, limiter: ss.RedisRateLimiter) -> list[tuple[float, bool, float]]:
-    """The slots Redis granted, in grant order: (start s, batch?, booked wait s)."""
+def grants_of(
+    raw: redis.Redis, budget: ss.RedisRateLimiter | str
+) -> list[tuple[float, bool, float]]:
+    """The slots Redis granted a limiter (or the budget so named), in grant order: (start
+    s, batch?, booked wait s)."""
+    account = budget_keys(budget)[0] if isinstance(budget, str) else budget._keys[0]
     out = []
-    for item in raw.lrange(limiter._keys[0] + ":grants", 0, -1):
+    for item in raw.lrange(account + ":grants", 0, -1):
         start, batch, wait = item.decode().split(",")
         out.append((float(start) / 1000, batch == "1", float(wait) / 1000))
     return out

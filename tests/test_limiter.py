@@ -2,9 +2,10 @@
 
 No assertion here can be broken by a slow machine: a busy machine sends less, never
 more. So the tests assert no 429, every item created once, and UPPER bounds on the rate
-the server recorded (:func:`assert_at_most`), or the waits Redis itself booked; how
-close a run gets to the budget (a lower bound, which a loaded machine can miss) is
-measured by ``benchmarks/pacing.py``, not here.
+the slots Redis itself granted (each worker runs the limiter's script with a line that
+records every grant: ``tests/limits_loops_support.py``'s RECORDING), checked by
+``tests/pacing.py``'s ``check_account``; how close a run gets to the budget (a lower
+bound, which a loaded machine can miss) is measured by ``benchmarks/pacing.py``, not here.
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_BURST, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import PRICING
-from tests.pacing import assert_at_most
+from tests.limits_loops_support import RECORDING, grants_of
+from tests.pacing import check_account
 
 WORKER = textwrap.dedent(
     """
     import asyncio, json, sys, time
     import stripe_sessions as ss
+    from stripe_sessions._limits import redis_loops
 
-    url, redis_url, mode, name, count, share = sys.argv[1:7]
+    url, redis_url, mode, name, count, share, script = sys.argv[1:8]
     count, share = int(count), float(share)
+    redis_loops.SCRIPT = script  # the limiter's script, recording each slot it grants
 
     async def main():
         # A generous redis_timeout: a machine so busy that Redis answers late must not
@@ -43,21 +47,11 @@ WORKER = textwrap.dedent(
         async with ss.AsyncClient(api_key="sk_test_123", base_url=url,
                                   rate_limiter=limiter) as client:
             if name.startswith("live"):
-                booked = []  # the wait Redis booked for each live call (None: no answer)
-                ask = limiter._ask
-
-                async def recording(batch):
-                    wait = await ask(batch)
-                    if not batch:
-                        booked.append(wait)
-                    return wait
-
-                limiter._ask = recording
                 for i in range(count):
                     await client.customer_sessions.create(
                         customer=f"cus_{name}_{i}", components={"buy_button": {"enabled": True}})
                     await asyncio.sleep(0.125)  # live traffic at about 8/s
-                print(json.dumps({"booked": booked}))
+                print(json.dumps({"ok": count}))
                 return
             results = await client.customer_sessions.create_many(
                 ({"customer": f"cus_{name}_{i}", "components": {"pricing_table": {"enabled": True}}}
@@ -72,11 +66,35 @@ WORKER = textwrap.dedent(
 )
 
 
+#: Redis's clock in the recorded grants: milliseconds with six decimals.
+EPS = 2e-6
+
+
+def granted(server: RedisServer) -> list[tuple[float, bool, float]]:
+    """The slots Redis granted budget "test": (start s, batch?, booked wait s)."""
+    client = redis.Redis.from_url(server.url)
+    try:
+        return grants_of(client, "test")
+    finally:
+        client.close()
+
+
 def start(
     fake: FakeStripe, redis: RedisServer, mode: str, name: str, count: int, share: float
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER, fake.url, redis.url, mode, name, str(count), str(share)],
+        [
+            sys.executable,
+            "-c",
+            WORKER,
+            fake.url,
+            redis.url,
+            mode,
+            name,
+            str(count),
+            str(share),
+            RECORDING,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -98,7 +116,9 @@ def test_four_processes_share_stripes_test_mode_budget(redis_server: RedisServer
         assert not [r for r in fake.requests if r.status == 429]
         assert fake.created == 800
         assert len(set(fake.session_keys)) == 800  # every item created exactly once
-        assert_at_most(fake, 25)  # (how close to 25/s: benchmarks/pacing.py)
+        grants = granted(redis_server)
+        assert len(grants) == 800  # each create took one slot Redis granted
+        check_account(grants, 1 / 25, EPS)  # never faster than 25/s (how close: benchmarks/)
 
 
 def test_the_same_run_without_sharing_meets_429s(redis_server: RedisServer) -> None:
@@ -116,16 +136,18 @@ def test_live_traffic_goes_first(redis_server: RedisServer) -> None:
         batches = [start(fake, redis_server, "shared", f"b{i}", 90, 0.5) for i in range(2)]
         time.sleep(2.0)  # the batches saturate their share (12.5/s)
         live = start(fake, redis_server, "shared", "live", 50, 0.5)
-        booked = finish(live)["booked"]
-        results = [finish(b) for b in batches]
-        assert [r["ok"] for r in results] == [90, 90]
+        results = [finish(p) for p in (live, *batches)]
+        assert [r["ok"] for r in results] == [50, 90, 90]
+        grants = granted(redis_server)
+        assert len(grants) == 50 + 180  # each create took one slot Redis granted
+        check_account(grants, 1 / 25, EPS)  # the account: never faster than 25/s
         # No queue behind the batches: a batch item takes an account slot only when one
         # is free now, so Redis books each live call at most one slot (1/25 s) ahead,
         # however slow this machine (the wait Redis booked, not the time it took).
-        assert isinstance(booked, list) and len(booked) == 50
-        assert all(w is not None and w <= 1 / 25 + 1e-6 for w in booked), booked
-        assert_at_most(fake, 12.5, "cus_b")  # the batches keep to their share
-        assert_at_most(fake, 25)
+        booked = [wait for _, batch, wait in grants if not batch]
+        assert len(booked) == 50 and max(booked) <= 1 / 25 + EPS, booked
+        batch_grants = [g for g in grants if g[1]]  # the batches keep to their share: 12.5/s
+        check_account(batch_grants, 1 / 12.5, EPS)
         assert not [r for r in fake.requests if r.status == 429]
 
 
