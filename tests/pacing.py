@@ -16,7 +16,6 @@ import redis
 import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_BURST, PACING_TOLERANCE
 from stripe_sessions._limits.redis_scripts import SCRIPT
-from stripe_sessions.testing import FakeStripe
 
 
 class FakeTime:
@@ -106,24 +105,6 @@ def check_account(grants: list[tuple[float, bool, float]], interval: float, eps:
             assert wait <= eps, (k, wait)
         else:
             assert wait <= max(0.0, grants[k - 1][0] + interval - arrived) + eps, (k, wait)
-
-
-def assert_at_most(fake: FakeStripe, rate: float, prefix: str = "", jitter: float = 1.0) -> None:
-    """No stretch of the creates the server accepted (``prefix``) ran faster than ``rate``.
-
-    For every i < j of their arrival times: ``j - i <= rate x (t[j] - t[i] + jitter) + 2``.
-    A limiter never grants faster than ``rate`` (beyond a quarter slot's tolerance); a
-    request may reach the server up to ``jitter`` seconds later than another granted
-    after it (a busy machine): that, and only that, can bunch arrivals. A slow machine
-    cannot break this; sending without the limiter does.
-    """
-    times = sorted(
-        r.at for r in fake.requests if r.status == 200 and r.form["customer"].startswith(prefix)
-    )
-    assert times
-    for i, a in enumerate(times):
-        for j in range(i + 1, len(times)):
-            assert j - i <= rate * (times[j] - a + jitter) + 2, (i, j, times[j] - a)
 
 
 # --- The limiters' GCRA on a fake clock, and the Redis script run directly ----------

@@ -19,7 +19,7 @@ from stripe_sessions._batch.pacing import Pacer
 from stripe_sessions._batch.reader import READ_AHEAD
 from stripe_sessions.testing import FakeStripe, FaultMix
 from tests.helpers import PRICING, Api, items, run_script
-from tests.pacing import assert_at_most, check_spacing
+from tests.pacing import check_spacing
 
 MIX = FaultMix(
     server_error=0.10,
@@ -176,15 +176,15 @@ def grants(monkeypatch: pytest.MonkeyPatch) -> Grants:
 
 async def test_rate_limiter_holds_the_target_rate(api: Api, grants: Grants) -> None:
     # 161 starts at 40/s. The pacer never granted faster than 40/s (beyond a quarter
-    # slot's tolerance, by its own clock), and the server never saw a stretch faster
-    # than 40/s: upper bounds only, which a slow machine cannot break (how close to
-    # 40/s a batch gets is benchmarks/pacing.py's to measure).
+    # slot's tolerance, by its own clock): an upper bound only, which a slow machine
+    # cannot break (how close to 40/s a batch gets is benchmarks/pacing.py's to
+    # measure). Not checked on the server's arrival times: a busy machine can bunch
+    # requests granted apart.
     results = await api.call("create_many", items(161), concurrency=16, rate_limit=40.0)
     assert all(r.ok for r in results)
     assert api.fake.created == len(set(api.fake.session_keys)) == 161
     assert len(grants.starts) == 161 and {rate for _, rate, _ in grants.starts} == {40.0}
     check_spacing(grants.starts)
-    assert_at_most(api.fake, 40.0)
 
 
 @pytest.mark.usefixtures("real_pauses")  # the real 1 s pause, not the suite's fast one
@@ -429,4 +429,3 @@ async def test_pacing_holds_against_stripes_429s_that_carry_no_retry_after() -> 
         # only the upper bounds are asserted.)
         limited = [r for r in fake.requests if r.status == 429]
         assert len(limited) <= 0.2 * len(fake.requests), len(limited)
-        assert_at_most(fake, 25)  # within the fake's bucket: 25/s, 25 at once
