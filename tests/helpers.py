@@ -150,11 +150,21 @@ def items(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
         yield {"customer": f"cus_{i}", "components": PRICING}
 
 
+#: The sockets behind free_port()'s ports, bound for the life of the test process.
+_HELD: list[socket.socket] = []
+
+
 def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port on 127.0.0.1 that nothing listens on: connecting is refused.
+
+    The port stays bound (never listening) for the rest of the test process: a port
+    released instead could be taken meanwhile by another worker's server (a Redis, a
+    fake), and the test would then reach that server instead of being refused.
+    """
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return int(s.getsockname()[1])
 
 
 #: How long a test waits for something that takes milliseconds: only a hang reaches it.

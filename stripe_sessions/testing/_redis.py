@@ -29,33 +29,46 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
         self.binary = binary
         self._tmp = tempfile.TemporaryDirectory() if workdir is None else None
         self.workdir = Path(self._tmp.name) if self._tmp is not None else workdir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._started = False
+        self._choose_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def _choose_port(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
     def start(self) -> None:
-        """Start the server and wait (up to 10 s) until it accepts connections."""
-        self.proc = subprocess.Popen(
-            [
-                self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.workdir), "--save", "", "--appendonly", "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        """Start the server and wait (up to 10 s) until it accepts connections.
+
+        The port was free when chosen, but another process can take it before the
+        server binds it: the server then exits, or another one answers there. So this
+        waits for the server's own process id in ``INFO``; on a first start it tries
+        another free port, on a restart (which must keep the port) it raises.
+        """
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+        while True:
+            self.proc = subprocess.Popen(
+                [
+                    self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                    "--dir", str(self.workdir), "--save", "", "--appendonly", "no",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                if _process_id(self.port) == self.proc.pid:
+                    self._started = True
                     return
-            except OSError:
                 time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
+            self.stop()
+            if self._started or time.monotonic() >= deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            self._choose_port()  # taken meanwhile: another one
 
     def stop(self) -> None:
         """Kill the server (its data is gone)."""
@@ -77,6 +90,25 @@ class RedisServer:
         self.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def _process_id(port: int) -> int | None:
+    """The process id of the redis-server answering on ``port`` (None: none answers)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"INFO server\r\n")
+            answer = b""
+            while b"process_id:" not in answer or not answer.endswith(b"\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                answer += chunk
+    except OSError:
+        return None
+    for line in answer.decode("latin-1").splitlines():
+        if line.startswith("process_id:"):
+            return int(line.split(":", 1)[1])
+    return None
 
 
 def _free_ports(count: int) -> list[int]:
