@@ -1,4 +1,4 @@
-"""What the limiter-loop tests share (issue #20): a recording script, Quiet, threads.
+"""What the limiter-loop tests share (issue #20): a recording script, threads.
 
 Not a test module: ``tests/test_limits_loops*.py`` import it.
 """
@@ -6,11 +6,7 @@ Not a test module: ``tests/test_limits_loops*.py`` import it.
 from __future__ import annotations
 
 import asyncio
-import gc
-import logging
-import sys
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +16,7 @@ import stripe_sessions as ss
 from stripe_sessions._limits.redis_scripts import SCRIPT, budget_keys
 from tests.helpers import PATIENCE
 
-__all__ = ["RECORDING", "Quiet", "clients", "grants_of", "in_threads"]
+__all__ = ["RECORDING", "clients", "grants_of", "in_threads"]
 
 #: SCRIPT as Redis runs it, also appending each slot it grants to ``<account key>:grants``
 #: ("start ms,batch?,booked wait ms", in Redis's clock, in grant order): what the
@@ -40,44 +36,6 @@ end
 return r
 """
 )
-
-
-class Quiet:
-    """Everything that would say a client was left behind or Redis failed."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def __enter__(self) -> Quiet:
-        self._warnings = warnings.catch_warnings(record=True)
-        self._caught = self._warnings.__enter__()
-        warnings.simplefilter("always")
-        self._hook = sys.unraisablehook
-        sys.unraisablehook = lambda u: self.problems.append(f"unraisable: {u.exc_value!r}")
-        self._handler = _Collect(self.problems)
-        for name in ("asyncio", "stripe_sessions"):
-            logging.getLogger(name).addHandler(self._handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            for _ in range(3):
-                gc.collect()
-        finally:
-            for name in ("asyncio", "stripe_sessions"):
-                logging.getLogger(name).removeHandler(self._handler)
-            sys.unraisablehook = self._hook
-            self._warnings.__exit__(None, None, None)
-        self.problems += [f"{w.category.__name__}: {w.message}" for w in self._caught]
-
-
-class _Collect(logging.Handler):
-    def __init__(self, into: list[str]) -> None:
-        super().__init__(logging.WARNING)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(f"log {record.name}: {record.getMessage()}")
 
 
 def grants_of(

@@ -28,8 +28,9 @@ import stripe_sessions as ss
 from stripe_sessions._limits import redis_loops
 from stripe_sessions.testing import FakeStripe, RedisServer
 from tests.helpers import PATIENCE, PRELUDE, PRICING, dev_stderr, until, until_sync
-from tests.limits_loops_support import RECORDING, Quiet, clients, grants_of, in_threads
+from tests.limits_loops_support import RECORDING, clients, grants_of, in_threads
 from tests.pacing import check_account
+from tests.quiet import Quiet
 
 RATE = 40.0
 CUSTOMER = "cus_limits20"

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 import threading
-import warnings
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +24,7 @@ import stripe_sessions as ss
 from stripe_sessions._http.pool import ConnectionPool
 from stripe_sessions.testing import FakeStripe
 from tests.helpers import PATIENCE, PRICING, examples
+from tests.quiet import Quiet
 
 CUSTOMER = "cus_loops123"
 
@@ -36,40 +35,9 @@ def module_fake() -> Iterator[FakeStripe]:
         yield fake
 
 
-class Quiet:
-    """Everything that would say a pool was left behind: warnings, unraisables, logs."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def __enter__(self) -> Quiet:
-        self._warnings = warnings.catch_warnings(record=True)
-        self._caught = self._warnings.__enter__()
-        warnings.simplefilter("always")
-        self._hook = sys.unraisablehook
-        sys.unraisablehook = lambda u: self.problems.append(f"unraisable: {u.exc_value!r}")
-        self._handler = _Collect(self.problems)
-        logging.getLogger("asyncio").addHandler(self._handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            for _ in range(3):
-                gc.collect()
-        finally:
-            logging.getLogger("asyncio").removeHandler(self._handler)
-            sys.unraisablehook = self._hook
-            self._warnings.__exit__(None, None, None)
-        self.problems += [f"{w.category.__name__}: {w.message}" for w in self._caught]
-
-
-class _Collect(logging.Handler):
-    def __init__(self, into: list[str]) -> None:
-        super().__init__(logging.DEBUG)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(f"log: {record.getMessage()}")
+def loop_quiet() -> Quiet:
+    """Every asyncio record counts (an unclosed pool is logged at ERROR, some at DEBUG)."""
+    return Quiet(loggers=("asyncio",), level=logging.DEBUG)
 
 
 def pool_of(client: ss.AsyncClient) -> ConnectionPool:
@@ -149,7 +117,7 @@ WAYS = {
 def test_one_client_serves_any_sequence_of_loops(
     module_fake: FakeStripe, steps: list[tuple[str, int]]
 ) -> None:
-    with Quiet() as quiet:
+    with loop_quiet() as quiet:
         client = ss.AsyncClient(api_key=module_fake.api_key, base_url=module_fake.url)
         before = len(module_fake.requests)
         expected = 0
@@ -175,7 +143,7 @@ def test_two_hundred_asyncio_runs_keep_no_dead_loop(module_fake: FakeStripe) -> 
         await creates(client, 1)
         assert pool_of(client).loops == 1
 
-    with Quiet() as quiet:
+    with loop_quiet() as quiet:
         for _ in range(200):
             asyncio.run(one())
             assert pool_of(client).loops == 0  # dropped as its loop ended
@@ -193,7 +161,7 @@ def test_two_hundred_asyncio_runs_keep_no_dead_loop(module_fake: FakeStripe) -> 
 def test_a_pool_of_a_loop_closed_by_hand_is_dropped_without_a_warning(
     module_fake: FakeStripe,
 ) -> None:
-    with Quiet() as quiet:
+    with loop_quiet() as quiet:
         client = ss.AsyncClient(api_key=module_fake.api_key, base_url=module_fake.url)
         by_hand_closed(client, 3)  # three connections kept alive in that loop's pool
         assert pool_of(client).loops == 1
@@ -257,7 +225,7 @@ def test_aclose_closes_the_pools_of_other_running_loops(module_fake: FakeStripe)
             done.set()
 
     t = threading.Thread(target=thread)
-    with Quiet() as quiet:
+    with loop_quiet() as quiet:
         t.start()
         assert used.wait(PATIENCE)
 
@@ -277,7 +245,7 @@ def test_aclose_closes_the_pools_of_other_running_loops(module_fake: FakeStripe)
 
 
 def test_aclose_on_the_last_loop_leaves_nothing_to_warn_about(module_fake: FakeStripe) -> None:
-    with Quiet() as quiet:
+    with loop_quiet() as quiet:
         client = ss.AsyncClient(api_key=module_fake.api_key, base_url=module_fake.url)
         by_asyncio_run(client, 1)
         by_threads(client, 1, threads=2)
