@@ -75,6 +75,8 @@ OTHER_KEY = "sk_test_STATEFULcopy0123456789abcd"
 #: Text that must never appear in an error, a rendered traceback or a log record.
 SECRETS = ("STATEFULmain", "STATEFULcopy", "cuss_secret_")
 COMPONENTS = {"pricing_table": {"enabled": True}}
+#: The idempotency keys of the creates tried on closed clients: none may reach the fake.
+CLOSED = "closed-"
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", examples(25)))
 STEPS = int(os.environ.get("STATEFUL_STEPS", "15"))
 #: Slack on every time bound: a busy 2-core CI machine must not flake the test.
@@ -220,8 +222,15 @@ class Servers:
             lambda: [dict(r.headers) for r in self.fake.requests if r.idempotency_key == key]
         )
 
-    def requests_received(self) -> int:
-        return self.call(lambda: len(self.fake.requests))  # type: ignore[no-any-return]
+    def keys_received(self, prefix: str) -> list[str]:
+        """The idempotency keys starting with ``prefix`` of every request the fake received."""
+        return self.call(  # type: ignore[no-any-return]
+            lambda: [
+                r.idempotency_key
+                for r in self.fake.requests
+                if r.idempotency_key and r.idempotency_key.startswith(prefix)
+            ]
+        )
 
 
 @attrs.define(eq=False)
@@ -601,7 +610,7 @@ class Life(RuleBasedStateMachine):
             )
         )
 
-    def create_on_closed(self, handle: Handle) -> None:
+    def create_on_closed(self, handle: Handle, key: str) -> None:
         """A create on a closed client: must raise, having sent nothing."""
         raise NotImplementedError
 
@@ -618,20 +627,28 @@ class Life(RuleBasedStateMachine):
                 self.read_stream(left, len(left.customers) + 1)
             del left
         self.check_closed(self.servers.proxy.port)
-        # A closed client (or copy) sends nothing and says so with a StripeError.
-        before = self.servers.requests_received()
+        # A closed client (or copy) sends nothing and says so with a StripeError. Each
+        # call has a key of its own (CLOSED...), so what it would send is told apart from
+        # requests cut by the close that reach the fake late (through the proxy); the
+        # invariant below checks for them after every step.
         for handle in handles:
+            key = f"{CLOSED}{next(self.customers)}"
             try:
-                self.create_on_closed(handle)
+                self.create_on_closed(handle, key)
             except Exception as e:  # checked: every failure must be a StripeError
                 assert isinstance(e, ss.ClientClosedError), rendered(e)
-                self.check_failure(e, "closed")
+                self.check_failure(e, key)
             else:
                 raise AssertionError("a closed client created a session")
-        assert self.servers.requests_received() == before
+        self.closed_clients_sent_nothing()
         self.closed.extend(handles)
 
     # --- after every step --------------------------------------------------------------
+
+    @invariant()
+    def closed_clients_sent_nothing(self) -> None:
+        if self.servers is not None:
+            assert self.servers.keys_received(CLOSED) == []
 
     @invariant()
     def nothing_created_twice(self) -> None:
@@ -712,10 +729,10 @@ class AsyncLife(Life):
     def close_main(self, grace: float) -> None:
         self.run(self.main.client.aclose(grace=grace))
 
-    def create_on_closed(self, handle: Handle) -> None:
+    def create_on_closed(self, handle: Handle, key: str) -> None:
         self.run(
             handle.client.customer_sessions.create(
-                customer=self.customer(), components=COMPONENTS, idempotency_key="closed"
+                customer=self.customer(), components=COMPONENTS, idempotency_key=key
             )
         )
 
@@ -1064,9 +1081,9 @@ class SyncLife(Life):
     def close_main(self, grace: float) -> None:
         self.main.client.close(grace=grace)
 
-    def create_on_closed(self, handle: Handle) -> None:
+    def create_on_closed(self, handle: Handle, key: str) -> None:
         handle.client.customer_sessions.create(
-            customer=self.customer(), components=COMPONENTS, idempotency_key="closed"
+            customer=self.customer(), components=COMPONENTS, idempotency_key=key
         )
 
     def create(
