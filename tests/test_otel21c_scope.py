@@ -2,7 +2,8 @@
 
 A call that ends after a retry decision awaits the retry hooks no attempt followed,
 then ends its span: a hook raising a ``BaseException``, or a cancel while it is
-awaited, left the span open (never exported) and its context attached.
+awaited, left the span open (never exported) and its context attached. And an attempt
+is counted (``stripe.attempts``) once its request hooks let it go out, not before.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from typing import Any
 import pytest
 from opentelemetry import context
 
+import stripe_sessions as ss
 from stripe_sessions._observe.events import check_event_hooks
 from stripe_sessions._observe.observer import observer_for
+from stripe_sessions.testing import FakeStripe
+from tests.helpers import PRICING
 from tests.observe_support import installed
 
 
@@ -86,3 +90,31 @@ async def test_a_cancel_while_a_hook_is_awaited_still_ends_the_span() -> None:
         (span,) = otel.spans()
     assert span.attributes["error.type"] == "asyncio.CancelledError"
     assert span.attributes["stripe.attempts"] == 0
+
+
+async def test_a_call_cut_while_its_request_hook_is_awaited_counts_no_attempt(
+    fake_stripe: FakeStripe,
+) -> None:
+    started = asyncio.Event()
+
+    async def blocking(event: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    with installed() as otel:
+        hooks = {"request": [blocking]}
+        client = ss.AsyncClient(
+            api_key=fake_stripe.api_key, base_url=fake_stripe.url, event_hooks=hooks
+        )
+        async with client:
+            task = asyncio.ensure_future(
+                client.customer_sessions.create(customer="cus_1", components=PRICING)
+            )
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        (span,) = otel.spans()
+    assert fake_stripe.requests == []  # nothing was sent
+    assert span.attributes["stripe.attempts"] == 0
+    assert span.attributes["error.type"] == "asyncio.CancelledError"

@@ -159,9 +159,9 @@ class Observer:
         call = CALL.get()
         if call is None:  # not in an observed call: as if nobody looked
             return await send(request)
-        call.attempts += 1
+        attempt = call.attempts + 1
         call.request = request
-        described = self._describe(request, call.attempts)
+        described = self._describe(request, attempt)
         if call.pending:
             pending, call.pending = call.pending, []
             await await_hooks(pending, self.secrets)
@@ -171,6 +171,8 @@ class Observer:
             )
             if pending:  # async hooks' awaitables (no coroutine made for none)
                 await await_hooks(pending, self.secrets)
+        # Counted only now: a call cut while its hooks were awaited sent nothing more.
+        call.attempts = attempt
         telemetry = self.telemetry if call.span is not None else None
         span = token = None
         if telemetry is not None:
