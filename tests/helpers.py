@@ -25,7 +25,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,23 @@ def free_port() -> int:
 
 #: How long a test waits for something that takes milliseconds: only a hang reaches it.
 PATIENCE = 30.0
+
+
+async def close_server(
+    server: asyncio.Server, writers: Iterable[asyncio.StreamWriter] = ()
+) -> None:
+    """Stop a test's ``asyncio`` server and wait (bounded) until its connections are closed.
+
+    From Python 3.12, ``Server.wait_closed()`` waits until every connection the server
+    accepted is closed, and a connection whose handler task was cancelled before it ever
+    ran is closed by nobody: the wait never ended (a CI run hung on 3.12.1). So the
+    connections in ``writers`` still open are reset first, and the wait is bounded.
+    """
+    server.close()
+    for writer in writers:
+        if not writer.transport.is_closing():
+            writer.transport.abort()
+    await asyncio.wait_for(server.wait_closed(), PATIENCE)
 
 
 async def until(check: Callable[[], bool], what: str) -> None:

@@ -53,6 +53,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.helpers import close_server
+
 __all__ = [
     "Conn",
     "Link",
@@ -191,22 +193,34 @@ Script = Callable[[Conn], Awaitable[None]]
 
 
 class _Tasks:
-    """Tasks a tool started, all cancelled and awaited on close."""
+    """A tool's server, its connections and the task serving each; all ended on close."""
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
+        self.writers: list[asyncio.StreamWriter] = []
 
-    def start(self, coro: Awaitable[None]) -> None:
+    def start(self, coro: Awaitable[None], writer: asyncio.StreamWriter) -> None:
+        """Serve the connection of ``writer`` with ``coro``, in a task of its own."""
+        self.writers.append(writer)
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def close(self) -> None:
+    async def close(self, server: asyncio.Server | None) -> None:
+        """Stop listening, cancel every task, and close every connection (bounded).
+
+        A task cancelled before it ran never closes its connection: close_server resets
+        those, or (Python 3.12+) the server's wait_closed() would wait forever.
+        """
+        if server is not None:
+            server.close()
         while self.tasks:
             tasks = list(self.tasks)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            await close_server(server, self.writers)
 
 
 async def _close_writer(writer: asyncio.StreamWriter, *, abort: bool = False) -> None:
@@ -265,7 +279,7 @@ class ScriptedServer:
         if self._closing:  # accepted as the server closed: asyncio may still hand it over
             writer.close()
             return
-        self._tasks.start(self._serve(reader, writer))
+        self._tasks.start(self._serve(reader, writer), writer)
 
     async def __aenter__(self) -> ScriptedServer:
         self._server = await asyncio.start_server(self._accept, HOST, 0, limit=_MAX_HEAD)
@@ -283,12 +297,8 @@ class ScriptedServer:
     async def aclose(self) -> None:
         """Stop listening, end every script and close every connection."""
         self._closing = True
-        if self._server is not None:
-            self._server.close()
-        await self._tasks.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        await self._tasks.close(server)
 
 
 Tamper = Callable[["Pipe", bytes], Awaitable[None]]
@@ -403,7 +413,7 @@ class Proxy:
         if self._closing:  # accepted as the server closed: asyncio may still hand it over
             writer.close()
             return
-        self._tasks.start(self._serve(reader, writer))
+        self._tasks.start(self._serve(reader, writer), writer)
 
     async def __aenter__(self) -> Proxy:
         self._server = await asyncio.start_server(self._accept, HOST, 0)
@@ -421,14 +431,12 @@ class Proxy:
     async def aclose(self) -> None:
         """Stop listening and cut every link."""
         self._closing = True
-        if self._server is not None:
-            self._server.close()
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         for link in self.links:
             link.cut()
-        await self._tasks.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        await self._tasks.close(server)
 
 
 def delay(seconds: float) -> Tamper:

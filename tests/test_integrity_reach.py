@@ -16,7 +16,7 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions._batch import reach as _batch
-from tests.helpers import PRICING, items
+from tests.helpers import PRICING, close_server, items
 from tests.hostile_tcp import HOST, Conn, ScriptedServer, response
 
 trustme = pytest.importorskip("trustme")
@@ -77,6 +77,7 @@ async def tls_port() -> AsyncIterator[tuple[str, list[int]]]:
     ca.issue_cert(HOST).configure_cert(context)
     accepted: list[int] = []
     tasks: set[asyncio.Task[None]] = set()
+    writers: list[asyncio.StreamWriter] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         accepted.append(1)
@@ -88,6 +89,7 @@ async def tls_port() -> AsyncIterator[tuple[str, list[int]]]:
             writer.close()
 
     def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
         task = asyncio.ensure_future(handle(reader, writer))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -100,7 +102,7 @@ async def tls_port() -> AsyncIterator[tuple[str, list[int]]]:
         for task in list(tasks):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
+        await close_server(server, writers)  # one cancelled before it ran: reset
 
 
 async def one_create(url: str) -> ss.APIConnectionError:

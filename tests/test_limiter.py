@@ -24,7 +24,7 @@ import redis
 import stripe_sessions as ss
 from stripe_sessions._limits.gcra import LIVE_BURST, PACING_TOLERANCE
 from stripe_sessions.testing import FakeStripe, RedisServer
-from tests.helpers import PRICING
+from tests.helpers import PRICING, close_server
 from tests.limits_loops_support import RECORDING, grants_of
 from tests.pacing import check_account
 
@@ -252,8 +252,7 @@ async def test_a_redis_that_never_answers_costs_at_most_its_timeout(
     await limiter.acquire(batch=False, timeout=0.05)  # within the call's own timeout
     assert time.monotonic() - t0 < 6.0
     await limiter.aclose()
-    server.close()
-    await server.wait_closed()
+    await close_server(server)
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "failed" in logged and "s3cret-redis-pw" not in logged
     assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1

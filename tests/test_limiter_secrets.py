@@ -20,7 +20,7 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions._limits.redis_url import RedisURL
-from tests.helpers import free_port
+from tests.helpers import close_server, free_port
 
 SECRET = "S3CRET-pw"
 
@@ -131,8 +131,7 @@ async def test_a_cancelled_wait_on_a_silent_redis_leaves_no_password_in_locals()
         assert_hidden(with_locals(info.value), (SECRET,))
         await limiter.aclose()
     await asyncio.wait_for(asyncio.gather(*handlers), 5)  # the limiter closed its sockets
-    server.close()
-    await server.wait_closed()
+    await close_server(server)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 import stripe_sessions as ss
-from tests.helpers import PRICING, free_port
+from tests.helpers import PRICING, close_server, free_port
 from tests.hostile import Hostile, serve
 from tests.leaks import KEY, assert_clean, rendered
 
@@ -104,7 +104,7 @@ async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
         for task in handlers:  # before 3.12, wait_closed() leaves connections open
             task.cancel()
         await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
+        await close_server(server)
 
 
 def assert_unchained(error: BaseException) -> None:
