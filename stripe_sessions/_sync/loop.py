@@ -163,22 +163,28 @@ def wait(state: Loop, coro: Coroutine[Any, Any, T]) -> T:
 
 def _run(state: Loop, running: Signal, failed: list[BaseException]) -> None:
     """The loop thread: run until stopped, then end everything still on the loop."""
+    loop: asyncio.AbstractEventLoop | None = None
     try:
         # Made on its own thread: under gevent, the loop's selector (gevent's) then
         # waits on this thread's hub, where the greenlets this loop starts (patched
         # threads: the default executor's, a batch's input reader) run meanwhile.
         state.loop = loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        state.ident = ident = current_ident()
     except BaseException as e:  # e.g. out of file descriptors: the caller raises it
         failed.append(e)
+        if loop is not None:
+            loop.close()
         running.set()
         return
-    asyncio.set_event_loop(loop)
-    state.ident = ident = current_ident()
     native.LOOP_THREADS.add(ident)
     loop.call_soon(running.set)
     try:
         loop.run_forever()
     finally:
+        if not running.is_set():  # ended before it ran: the caller must not wait forever
+            failed.append(RuntimeError("the client's event loop ended before it ran"))
+            running.set()
         state.stopping = True
         try:
             _cancel_all(loop)
