@@ -10,7 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from stripe_sessions.testing import FakeStripe
 from stripe_sessions.testing._recording import RecordedRequest, RequestLog
-from tests.helpers import examples
+from tests.helpers import PATIENCE, examples, until
 
 
 def _record(n: int) -> RecordedRequest:
@@ -93,7 +93,7 @@ async def _late_body(port: int, key: str, started: asyncio.Event, go: asyncio.Ev
     await go.wait()
     writer.write(body)
     await writer.drain()
-    await reader.read()
+    await asyncio.wait_for(reader.read(), PATIENCE)
     writer.close()
     await writer.wait_closed()
 
@@ -108,11 +108,11 @@ async def test_reset_with_requests_in_flight_keeps_the_byte_count_true() -> None
                 asyncio.create_task(_late_body(fake.port, fake.api_key, s, go)) for s in started
             ]
             for s in started:
-                await s.wait()
-            while len(fake.requests) < 10:  # every head is in (recorded) before the reset
-                await asyncio.sleep(0.001)
+                await asyncio.wait_for(s.wait(), PATIENCE)
+            # every head is in (recorded) before the reset
+            await until(lambda: len(fake.requests) >= 10, "every head recorded")
             fake.reset()
             go.set()
-            await asyncio.gather(*tasks)
+            await asyncio.wait_for(asyncio.gather(*tasks), PATIENCE)
             assert fake.requests == []
         assert log.counted == 0

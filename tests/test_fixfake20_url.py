@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import signal
 import socket
 import subprocess
@@ -10,13 +11,13 @@ import urllib.parse
 
 import pytest
 import yarl
-from helpers import PRICING
 from hypothesis import given
 from hypothesis import strategies as st
 
 import stripe_sessions as ss
 from stripe_sessions.testing import FakeStripe
 from stripe_sessions.testing._fake import url_host
+from tests.helpers import PATIENCE, PRICING
 
 
 def _has_ipv6_loopback() -> bool:
@@ -85,6 +86,8 @@ def test_fake_server_prints_a_bracketed_ipv6_url() -> None:
     )
     try:
         assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], PATIENCE)  # bounded: a hang fails
+        assert ready, "the fake server printed nothing"
         first = proc.stderr.readline()
         assert "listening on http://[::1]:" in first, first
         url = first.split("listening on ", 1)[1].split()[0]

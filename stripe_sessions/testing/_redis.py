@@ -99,6 +99,8 @@ def _process_id(port: int) -> int | None:
             s.sendall(b"INFO server\r\n")
             answer = b""
             while b"process_id:" not in answer or not answer.endswith(b"\r\n"):
+                if len(answer) > 65536:  # not a Redis INFO answer (another program's port)
+                    return None
                 chunk = s.recv(65536)
                 if not chunk:
                     return None
