@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
-import os
 import platform
-import threading
-import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -15,6 +11,7 @@ import aiohttp
 
 from .._lifecycle import UNWIND, InFlight, lent_closed, refused
 from .._loop_errors import asyncio_required, wrong_loop
+from .._loop_registry import LoopOwners, LoopRegistry
 from .._version import __version__
 from . import lent
 from .allocator import raise_malloc_mmap_threshold
@@ -45,8 +42,9 @@ SDK_HEADERS: Final = {
 }
 #: Loop pools a forked child inherited and must never close (see ConnectionPool.forget).
 _INHERITED: Final[list[object]] = []
-#: Every live ConnectionPool, so that a forked child can make each forget its parent's session.
-_SESSIONS: Final[weakref.WeakSet[ConnectionPool]] = weakref.WeakSet()
+#: Every live ConnectionPool: a forked child makes each forget its parent's sessions, and
+#: at exit each drops the pools of loops closed by hand, before they are collected (quietly).
+_SESSIONS: Final[LoopOwners[ConnectionPool]] = LoopOwners()
 
 
 class ConnectionPool:
@@ -58,12 +56,11 @@ class ConnectionPool:
     :class:`LoopPool` per loop; each closes with its loop. A lent session stays on its
     own loop: a call from another is an :class:`EventLoopError`.
 
-    The pools are kept in a plain dict under a lock (threads add theirs at once), not
-    a ``WeakKeyDictionary`` keyed on the loop: a session holds its loop, so a weak key
-    would never die. A pool leaves the dict when its loop ends (its end hook, under
-    ``asyncio.run`` and its kind); one whose loop was closed by hand is discarded when
-    the next loop is added, at ``aclose()`` and at exit. So after any number of
-    ``asyncio.run`` calls only the pools of live loops (and one closed by hand) remain.
+    The pools are kept in a :class:`LoopRegistry` (a plain dict under a lock). A pool
+    leaves it when its loop ends (its end hook, under ``asyncio.run`` and its kind); one
+    whose loop was closed by hand is discarded when the next loop is added, at
+    ``aclose()`` and at exit. So after any number of ``asyncio.run`` calls only the
+    pools of live loops (and one closed by hand) remain.
     """
 
     def __init__(
@@ -84,8 +81,7 @@ class ConnectionPool:
 
     def _start(self) -> None:
         """No loop's pool yet (a new pool, or a forked child's)."""
-        self._lock = threading.Lock()
-        self._loops: dict[asyncio.AbstractEventLoop, LoopPool] = {}
+        self._loops: LoopRegistry[LoopPool] = LoopRegistry()
 
     def _lent_closed(self) -> bool:
         """Whether the app closed the session it lent (a lent pool only)."""
@@ -113,27 +109,12 @@ class ConnectionPool:
         if not self._owned and getattr(self._lent, "_loop", loop) is not loop:
             # Not kept: get() refuses the call (EventLoopError), which gets its key here.
             return LoopPool(loop, calls, owned=False, on_end=None)
-        with self._lock:
-            here = self._loops.get(loop)
-            if here is None:
-                self._sweep()
-                here = self._loops[loop] = LoopPool(loop, calls, self._owned, self.ended)
-        return here
+        loops = self._loops
+        return loops.add(loop, lambda loop: LoopPool(loop, calls, self._owned, loops.ended))
 
     def sweep(self) -> None:
         """Drop the pools of loops closed by hand, quietly (at exit, say)."""
-        with self._lock:
-            self._sweep()
-
-    def _sweep(self) -> None:
-        for loop in [loop for loop in self._loops if loop.is_closed()]:
-            self._loops.pop(loop).discard()
-
-    def ended(self, here: LoopPool) -> None:
-        """``here``'s loop is ending (its end hook): forget it."""
-        with self._lock:
-            if self._loops.get(here.loop) is here:
-                del self._loops[here.loop]
+        self._loops.sweep()
 
     def check_loop(self) -> None:
         """Raise :class:`EventLoopError` unless an asyncio loop runs (before any task starts)."""
@@ -201,13 +182,14 @@ class ConnectionPool:
         except RuntimeError:
             raise asyncio_required() from None
         self._closed = True
-        with self._lock:
-            self._sweep()
-            others = [p for p in self._loops.values() if p.loop is not loop]
-            here = self._loops.pop(loop, None)
+        loops = self._loops
+        with loops.lock:
+            loops.discard_closed()
+            others = [p for p in loops.entries() if p.loop is not loop]
+            here = loops.pop(loop)
             for other in others:
                 if other.loop.is_running():
-                    del self._loops[other.loop]
+                    loops.pop(other.loop)
         waits = [close_on(p.loop, p.aclose, grace) for p in others if p.loop.is_running()]
         if here is not None:
             await here.aclose(grace)
@@ -221,7 +203,7 @@ class ConnectionPool:
         from the epoll set both processes share, and the parent would never hear its
         answers. So the child keeps them (and their end hooks), unused, for good.
         """
-        _INHERITED.append(list(self._loops.values()))
+        _INHERITED.append(self._loops.entries())
         self._closed = False
         self._start()
 
@@ -282,19 +264,3 @@ def drop_connection(resp: aiohttp.ClientResponse) -> None:
     protocol = getattr(resp, "_protocol", None)
     if protocol is not None:
         protocol.close()
-
-
-def _forget_all_in_child() -> None:
-    for lazy in list(_SESSIONS):
-        lazy.forget()
-
-
-@atexit.register
-def _discard_closed_loops() -> None:
-    """At exit: drop the pools of loops closed by hand, before they are collected (quietly)."""
-    for pool in list(_SESSIONS):
-        pool.sweep()
-
-
-# Each owner handles its own fork (as synchronicity does): a child's pools start afresh.
-os.register_at_fork(after_in_child=_forget_all_in_child)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextlib
 import os
-import threading
-import weakref
 from typing import Any, Final
 
+from .._loop_registry import LoopOwners, LoopRegistry
 from .redis_loops import LoopRedis
 from .redis_url import RedisURL, url_problem
 
@@ -18,8 +16,9 @@ __all__ = ["REDIS_TIMEOUT", "RedisConnection", "client_problem"]
 
 #: How long a Redis call may take before the limiter falls back to pacing in-process.
 REDIS_TIMEOUT: Final = 0.25
-#: Every RedisConnection, so that a forked child can make each forget its parent's client.
-_CONNECTIONS: Final[weakref.WeakSet[RedisConnection]] = weakref.WeakSet()
+#: Every RedisConnection: a forked child makes each forget its parent's clients, and at
+#: exit each drops the clients of loops closed by hand, before they are collected (quietly).
+_CONNECTIONS: Final[LoopOwners[RedisConnection]] = LoopOwners()
 #: Redis clients a forked child inherited and must never close, read or write: closing
 #: one (or letting it be garbage-collected, which closes its connections) unregisters
 #: the parent's socket from the epoll set both processes share, and the parent's next
@@ -27,30 +26,14 @@ _CONNECTIONS: Final[weakref.WeakSet[RedisConnection]] = weakref.WeakSet()
 _INHERITED: Final[list[object]] = []
 
 
-def _forget_all_in_child() -> None:
-    for connection in list(_CONNECTIONS):
-        connection.forget()
-
-
-os.register_at_fork(after_in_child=_forget_all_in_child)
-
-
-@atexit.register
-def _discard_closed_loops() -> None:
-    """At exit: drop the clients of loops closed by hand, before they are collected (quietly)."""
-    for connection in list(_CONNECTIONS):
-        connection.sweep()
-
-
 class RedisConnection:
     """The Redis clients of one limiter: one per event loop, made on that loop's first call.
 
-    Kept in a plain dict under a lock (threads add theirs at once), not a
-    ``WeakKeyDictionary`` keyed on the loop: a client (and its locks) holds its loop,
-    so a weak key would never die. An entry leaves the dict when its loop ends (its
-    end hook, see ``redis_loops``) or is retired; one whose loop was closed by hand is
-    discarded when the next loop is added, at ``aclose()`` and at exit. So after any
-    number of ``asyncio.run`` calls only the clients of live loops remain.
+    Kept in a :class:`LoopRegistry` (a plain dict under a lock). An entry leaves it
+    when its loop ends (its end hook, see ``redis_loops``) or is retired; one whose
+    loop was closed by hand is discarded when the next loop is added, at ``aclose()``
+    and at exit. So after any number of ``asyncio.run`` calls only the clients of live
+    loops remain.
 
     A client whose call failed or was cancelled is retired: never used for a new call,
     closed once its loop's other calls are done with it (a new one is made on next
@@ -65,9 +48,8 @@ class RedisConnection:
     def _start(self) -> None:
         """No client yet (a new connection, a spawned copy, a forked child's)."""
         self._pid = os.getpid()
-        self._lock = threading.Lock()  # held for dict updates only, never across an await
-        self._loops: dict[asyncio.AbstractEventLoop, LoopRedis] = {}
-        self._retired: list[LoopRedis] = []  # retired, not yet closed
+        self._loops: LoopRegistry[LoopRedis] = LoopRegistry()
+        self._retired: list[LoopRedis] = []  # retired, not yet closed (under its lock)
         _CONNECTIONS.add(self)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -86,7 +68,7 @@ class RedisConnection:
     def forget(self) -> None:
         """After ``os.fork()``, in the child: drop the parent's clients without touching them."""
         # Their end hooks and gates too: the parent's tasks may hold them.
-        _INHERITED.append((list(self._loops.values()), self._retired))
+        _INHERITED.append((self._loops.entries(), self._retired))
         self._start()
 
     def _here(self) -> LoopRedis:
@@ -96,13 +78,14 @@ class RedisConnection:
             self.forget()
         here = self._loops.get(loop)
         if here is None:
-            with self._lock:
-                here = self._loops.get(loop)
-                if here is None:
-                    self._sweep()
-                    redis = _make_client(self.url, self.cluster, self.timeout)
-                    here = self._loops[loop] = LoopRedis(loop, redis, self.cluster, self.ended)
+            here = self._loops.add(loop, self._make)
         return here
+
+    def _make(self, loop: asyncio.AbstractEventLoop) -> LoopRedis:
+        """``loop``'s client (under the lock, once the registry swept its closed loops)."""
+        self._sweep_retired()
+        redis = _make_client(self.url, self.cluster, self.timeout)
+        return LoopRedis(loop, redis, self.cluster, self._loops.ended)
 
     def gate(self) -> asyncio.Lock:
         """The lock the batch items of the running event loop queue at before asking Redis.
@@ -113,20 +96,16 @@ class RedisConnection:
         """
         return self._here().gate
 
-    def ended(self, entry: LoopRedis) -> None:
-        """``entry``'s loop is ending, or its client closing (its end hook): forget it."""
-        with self._lock:
-            if self._loops.get(entry.loop) is entry:
-                del self._loops[entry.loop]
-
     def sweep(self) -> None:
         """Drop the clients of loops closed by hand, quietly (at exit, say)."""
-        with self._lock:
+        with self._loops.lock:
             self._sweep()
 
     def _sweep(self) -> None:
-        for loop in [loop for loop in self._loops if loop.is_closed()]:
-            self._loops.pop(loop).discard()
+        self._loops.discard_closed()
+        self._sweep_retired()
+
+    def _sweep_retired(self) -> None:
         for entry in self._retired:
             if entry.loop.is_closed():
                 entry.discard()
@@ -134,9 +113,8 @@ class RedisConnection:
 
     def _retire(self, entry: LoopRedis) -> None:
         """On ``entry``'s loop: never use it again (closed once its calls are done)."""
-        with self._lock:
-            if self._loops.get(entry.loop) is entry:
-                del self._loops[entry.loop]
+        with self._loops.lock:
+            self._loops.drop(entry)
             if not entry.retired:
                 self._retired.append(entry)  # until closed: aclose() waits for it
         entry.retire()
@@ -180,9 +158,9 @@ class RedisConnection:
         loop = asyncio.get_running_loop()
         if self._pid != os.getpid():
             self.forget()
-        with self._lock:
+        with self._loops.lock:
             self._sweep()
-            entries, self._loops = list(self._loops.values()), {}
+            entries = self._loops.take_all()
             self._retired += entries  # until closed (or discarded with a closed loop)
             retired = list(self._retired)
         waits: list[concurrent.futures.Future[None]] = []
