@@ -212,3 +212,27 @@ def test_a_call_from_a_generators_finally_at_shutdown_is_paced_through_redis(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["paced through Redis True", "done"]
     assert dev_stderr(done.stderr) == ""
+
+
+def test_a_closed_clients_end_hook_ends_with_it_not_at_a_hand_closed_loops_end(
+    server: RedisServer,
+) -> None:
+    # A client closed (here by aclose) while its loop runs ends its end-of-loop hook
+    # too. Left suspended, the hook was collected with the dropped limiter, and asyncio's
+    # finalizer made a task to close it that a loop closed by hand never ran: "Task was
+    # destroyed but it is pending!" (seen under load in test_any_interleaving above).
+    async def main() -> None:
+        limiter = ss.RedisRateLimiter(server.url, rate=1e5, name="hook", redis_timeout=5)
+        await limiter.acquire(batch=False, timeout=5)
+        await limiter.aclose()
+        del limiter
+        gc.collect()  # collected while the loop runs, its last steps to come
+
+    with _Problems() as problems:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()  # by hand: no shutdown_asyncgens
+        del loop
+    assert problems.seen == []

@@ -147,17 +147,31 @@ class LoopRedis:
         """:meth:`leave`, awaiting the close if this call was the last (after a failure)."""
         self.users -= 1
         if self.retired and self.users == 0:
-            await self._holder.aclose()
+            await self._close()
 
     def _close_soon(self) -> None:
-        # The client only, not the end hook: the loop's end may close that meanwhile
-        # (``asyncio.run`` ending as a cancelled call retires it), and two closes of
-        # one generator fail ("aclose(): asynchronous generator is already running").
-        # The hook's own close then waits for this one (``_Holder.aclose``).
         if self._holder.redis is not None and not self._holder.closing:
-            task = self.loop.create_task(self._holder.aclose())
+            task = self.loop.create_task(self._close())
             _CLOSING.add(task)  # referenced until done
             task.add_done_callback(_CLOSING.discard)
+
+    async def _close(self) -> None:
+        """Close the client, then end the end hook, on this loop.
+
+        The client first, alone: the loop's end may close the hook meanwhile (``asyncio.run``
+        ending as a cancelled call retires it), and the hook's own close then waits for
+        this one (``_Holder.aclose``). Once the client is closed the hook has nothing
+        left to await, so ending it takes one step and cannot be caught half-way; left
+        suspended, it would be collected with its LoopRedis, and asyncio's finalizer
+        would make a task to close it that a loop closed by hand never runs ("Task was
+        destroyed but it is pending!"). A hook the loop's end is closing right now
+        raises RuntimeError ("already running"): that close finishes it.
+        """
+        await self._holder.aclose()
+        end, self._end = self._end, None
+        if end is not None:
+            with contextlib.suppress(RuntimeError):
+                await end.aclose()
 
     def discard(self) -> None:
         """The loop is closed: drop what cannot be closed any more, without a warning."""
