@@ -7,10 +7,9 @@ client's :class:`Telemetry` made, the first time a call finds that the applicati
 imported it (:meth:`Observer.active`): a client built before OpenTelemetry is configured
 is traced all the same, and one never traced never imports it.
 
-A logical call (a create, a batch item) opens a :class:`Call` scope when
-:meth:`Observer.active` (hooks, or a provider set): its ``INTERNAL`` span, made
-current, and a :data:`CALL` context variable the attempts and retry decisions below it
-find. An attempt outside such a scope is not observed.
+A logical call (a create, a batch item) opens a :class:`Call` scope when :meth:`Observer.active`
+(hooks, or a provider set): its ``INTERNAL`` span, made current, and a :data:`CALL` context
+variable the attempts and retry decisions below it find. An attempt outside one is not observed.
 """
 
 from __future__ import annotations
@@ -171,8 +170,7 @@ class Observer:
             )
             if pending:  # async hooks' awaitables (no coroutine made for none)
                 await await_hooks(pending, self.secrets)
-        # Counted only now: a call cut while its hooks were awaited sent nothing more.
-        call.attempts = attempt
+        call.attempts = attempt  # counted only now: one cut in its hooks sent nothing
         telemetry = self.telemetry if call.span is not None else None
         span = token = None
         if telemetry is not None:
