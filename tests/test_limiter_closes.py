@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import subprocess
 import sys
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import stripe_sessions as ss
 from stripe_sessions.testing import RedisServer
 from tests.helpers import dev_stderr, examples, until_sync
 from tests.limits_loops_support import clients
+from tests.quiet import Quiet
 
 #: One step of a run: start a call (batch?), cancel the n-th call started, make Redis
 #: drop every connection (the calls on it fail), ``aclose()`` (awaited or as a task),
@@ -61,33 +60,9 @@ def server() -> Iterator[RedisServer]:
         found.stop()
 
 
-class _Problems(logging.Handler):
+def _problems() -> Quiet:
     """Whatever says a connection was left behind: warnings, unraisables, asyncio's logs."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.seen.append(f"log {record.name}: {record.getMessage()}")
-
-    def __enter__(self) -> _Problems:
-        self._warnings = warnings.catch_warnings(record=True)
-        self._caught = self._warnings.__enter__()
-        warnings.simplefilter("always")
-        self._hook = sys.unraisablehook
-        sys.unraisablehook = lambda u: self.seen.append(f"unraisable: {u.exc_value!r}")
-        logging.getLogger("asyncio").addHandler(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            gc.collect()
-        finally:
-            logging.getLogger("asyncio").removeHandler(self)
-            sys.unraisablehook = self._hook
-            self._warnings.__exit__(None, None, None)
-        self.seen += [f"{w.category.__name__}: {w.message}" for w in self._caught]
+    return Quiet(loggers=("asyncio",))
 
 
 async def _play(limiter: ss.RedisRateLimiter, raw: redis.Redis, steps: list[Any], end: str) -> None:
@@ -157,14 +132,14 @@ def test_any_interleaving_closes_every_connection(
     try:
         raw.client_kill_filter(_type="normal", skipme=True)  # an earlier example's, if any
         limiter = ss.RedisRateLimiter(server.url, rate=1e5, name="closes", redis_timeout=5)
-        with _Problems() as problems:
+        with _problems() as problems:
             _run(limiter, raw, steps, end)
             if end == "hand":  # a loop closed by hand: its client is dropped by aclose
                 asyncio.run(limiter.aclose())
             else:  # asyncio.run closed it with the loop
                 assert limiter._connection.loops == 0
             del limiter
-        assert problems.seen == []
+        assert problems.problems == []
         until_sync(lambda: clients(raw) == 1, "every connection of the limiter closed")
     finally:
         raw.close()
@@ -228,11 +203,11 @@ def test_a_closed_clients_end_hook_ends_with_it_not_at_a_hand_closed_loops_end(
         del limiter
         gc.collect()  # collected while the loop runs, its last steps to come
 
-    with _Problems() as problems:
+    with _problems() as problems:
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(main())
         finally:
             loop.close()  # by hand: no shutdown_asyncgens
         del loop
-    assert problems.seen == []
+    assert problems.problems == []
