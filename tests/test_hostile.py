@@ -32,6 +32,7 @@ from tests.hostile import (
 )
 
 KEY = "sk_test_hostile0123456789abcd"
+SESSIONSECRET = session_body()["client_secret"]
 
 
 @pytest.fixture
@@ -85,6 +86,9 @@ async def test_deeply_nested_json_is_an_api_error(
         ({"livemode": "false"}, "livemode: expected a boolean, got a string"),
         ({"object": "customer"}, "object: expected 'customer_session', got 'customer'"),
         ({"object": None}, "object: expected 'customer_session', got null"),
+        # A server (a proxy) echoing the key or a client secret where the type goes.
+        ({"object": KEY}, "object: expected 'customer_session', got 'sk_test_****'"),
+        ({"object": f"x {SESSIONSECRET}"}, "got 'x <client secret>'"),
         ({"components": []}, "components: expected an object or null, got an array"),
         ({"created": "1700000000"}, "created: expected an integer, got a string"),
         ({"expires_at": 1.5}, "expires_at: expected an integer, got a number"),
@@ -104,10 +108,8 @@ async def test_wrong_typed_answers_are_refused(
     assert words in str(info.value)
     assert info.value.http_status == 200
     assert info.value.idempotency_key == hostile.requests[-1]["headers"]["Idempotency-Key"]
-    assert SESSIONSECRET not in str(info.value) + repr(info.value)
-
-
-SESSIONSECRET = session_body()["client_secret"]
+    for secret in (SESSIONSECRET, KEY):
+        assert secret not in str(info.value) + repr(info.value)
 
 
 async def test_unknown_fields_and_enum_values_are_still_tolerated(hostile: Hostile) -> None:

@@ -318,6 +318,8 @@ _headers = st.lists(
 @example(status=302, headers=[(b"Location", b"http://[::1/login")])
 @example(status=429, headers=[(b"Retry-After", b"inf")])
 @example(status=200, headers=[(b"Request-Id", b"\xff" * 8000)])
+@example(status=101, headers=[(b"Content-Encoding", KEY.encode())])  # found under load
+@example(status=200, headers=[(b"Content-Encoding", b"x" + KEY.encode())])
 def test_any_header_bytes_on_any_status(
     raw_server: RawServer, status: int, headers: list[tuple[bytes, bytes]]
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from .._safe_text import safe_repr
+from .._safe_text import server_text
 
 __all__ = ["MAX_RESPONSE_BYTES", "decode", "encoded", "read_body", "why_unread"]
 
@@ -45,11 +45,14 @@ async def read_body(resp: aiohttp.ClientResponse) -> bytes | None:
     return b"".join(chunks)
 
 
-def why_unread(headers: Mapping[str, str]) -> str:
-    """What a body that :func:`read_body` did not read was, for a message."""
+def why_unread(headers: Mapping[str, str], secrets: tuple[str, ...] = ()) -> str:
+    """What a body that :func:`read_body` did not read was, for a message.
+
+    The encoding is the server's text: masked (a proxy may echo the key), bounded, escaped.
+    """
     if encoded(headers):
-        encoding = safe_repr(headers.get("Content-Encoding"))
-        return f"a {encoding}-encoded body although only identity encoding was asked for"
+        encoding = server_text(headers.get("Content-Encoding"), 60, secrets)
+        return f"a {encoding!r}-encoded body although only identity encoding was asked for"
     return f"a body larger than {MAX_RESPONSE_BYTES} bytes"
 
 

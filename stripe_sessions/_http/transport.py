@@ -221,7 +221,7 @@ class Transport:
         if logger.isEnabledFor(logging.DEBUG):  # the URL masked: a key may sit in its path
             shown = redact(request.url, *self.config.secrets)
             logger.debug("POST %s -> %d request_id=%s", shown, status, request_id)
-        unread = None if raw is not None else why_unread(headers)
+        unread = None if raw is not None else why_unread(headers, self.config.secrets)
         if 300 <= status < 400:
             return redirect_error(status, headers, key, self.config.secrets)
         if not 200 <= status < 300:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._safe_text import safe_repr
+from .._safe_text import server_text
 
 __all__ = ["check_shape", "json_type"]
 
@@ -51,7 +51,8 @@ def check_shape(data: Mapping[str, Any]) -> str | None:
     """
     kind = data.get("object")
     if kind != "customer_session":
-        shown = safe_repr(kind, 40) if isinstance(kind, str) else json_type(kind)
+        # The server's text: masked (a key or a client secret in it is not shown), bounded.
+        shown = repr(server_text(kind, 40)) if isinstance(kind, str) else json_type(kind)
         return f"object: expected 'customer_session', got {shown}"
     for name, kinds, words in _SHAPE:
         value = data.get(name)
