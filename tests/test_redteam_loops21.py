@@ -224,12 +224,8 @@ def test_a_fork_while_another_thread_holds_the_registries_locks(
     assert "Traceback" not in out.stderr and "Unclosed" not in out.stderr, out.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a retired client's close task on a loop closed by hand stays in _CLOSING "
-    "forever: the dead loop (and its task) is never freed, and 'Task was destroyed but "
-    "it is pending!' is logged at exit",
-)
+# Was: a retired client's close task on a loop closed by hand stayed in _CLOSING for
+# good: the dead loop (and its task) never freed, "Task was destroyed" logged at exit.
 def test_a_close_task_left_pending_by_a_hand_closed_loop_keeps_no_loop_alive(
     redis_server: RedisServer,
 ) -> None:
@@ -300,12 +296,9 @@ def test_an_owner_dropped_while_its_loop_runs_then_closed_by_hand_is_quiet(
     assert quiet.problems == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a call left pending on a loop closed by hand, collected, fails inside redis-py "
-    "with RuntimeError('no running event loop'); the limiter takes it for a Redis failure: "
-    "a warning logged and every loop's calls paced in-process",
-)
+# Was: a call left pending on a loop closed by hand, collected, failed inside redis-py
+# with RuntimeError('no running event loop'), and the limiter took it for a Redis
+# failure: a warning logged and every loop's calls paced in-process.
 def test_a_call_collected_with_a_hand_closed_loop_is_no_redis_failure(
     redis_server: RedisServer,
 ) -> None:

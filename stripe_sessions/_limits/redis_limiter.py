@@ -184,6 +184,10 @@ class RedisRateLimiter:
             return wait / 1000.0
         if cancelled:  # a fresh one: no frame of redis-py's (and its locals) in its traceback
             raise asyncio.CancelledError
+        if _running_loop() is None:
+            # Closed by the collector, its loop gone (closed by hand mid-call): what
+            # redis-py raised then (no running event loop) says nothing about Redis.
+            return None
         self._health.failed(failure)  # (its client is retired: see RedisConnection.call)
         return None
 
@@ -246,3 +250,11 @@ class RedisRateLimiter:
         also closes by itself when its loop ends (``asyncio.run``, ``asyncio.Runner``).
         """
         await self._connection.aclose()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop, or None (a coroutine closed by the collector runs on none)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
