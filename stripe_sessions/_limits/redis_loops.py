@@ -95,8 +95,8 @@ class LoopRedis:
     so they need no lock.
     """
 
-    __slots__ = ("__weakref__", "_closing", "_end", "_holder", "discovery", "gate", "loop",
-                 "pause", "retired", "script", "users")  # fmt: skip
+    __slots__ = ("__weakref__", "_end", "_holder", "discovery", "gate", "loop", "pause",
+                 "retired", "script", "users")  # fmt: skip
 
     def __init__(
         self,
@@ -118,7 +118,6 @@ class LoopRedis:
         # No end hook on a loop past ``shutdown_asyncgens`` (a call from an async
         # generator's ``finally``): asyncio would warn. Dropped quietly once it is closed.
         self._end: AsyncGenerator[None, None] | None = None
-        self._closing: asyncio.Task[None] | None = None  # the close task, once started
         if not shut_down(loop):
             self._end = start_end_hook(self._holder.aclose, weakly(self, on_end))
 
@@ -152,8 +151,8 @@ class LoopRedis:
 
     def _close_soon(self) -> None:
         if self._holder.redis is not None and not self._holder.closing:
-            task = self._closing = self.loop.create_task(self._close())
-            _CLOSING.add(task)  # referenced until done (or its loop is found closed)
+            task = self.loop.create_task(self._close())
+            _CLOSING.add(task)  # referenced until done
             task.add_done_callback(_CLOSING.discard)
 
     async def _close(self) -> None:
@@ -178,12 +177,6 @@ class LoopRedis:
         """The loop is closed: drop what cannot be closed any more, without a warning."""
         self._holder.discard()
         self._end = None  # a closed loop's finalizer does nothing with it
-        task, self._closing = self._closing, None
-        if task is not None and not task.done():  # its loop closed by hand mid-close
-            _CLOSING.discard(task)  # else it keeps the dead loop alive for good
-            # asyncio's private flag, set as asyncio itself does for a task it drops
-            # knowingly: a task of a closed loop can never run, so saying so helps nobody.
-            task._log_destroy_pending = False  # type: ignore[attr-defined]
 
     def __del__(self) -> None:
         # Dropped with a loop closed by hand (its limiter collected): quietly (see module).
