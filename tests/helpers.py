@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -169,6 +170,17 @@ def free_port() -> int:
 
 #: How long a test waits for something that takes milliseconds: only a hang reaches it.
 PATIENCE = 30.0
+
+
+def run_threads(target: Callable[[int], None], count: int) -> None:
+    """``target(i)`` for i in ``range(count)``, each in its own thread, all at once; each
+    joined with a bound: a thread still running then fails the test instead of hanging it."""
+    started = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join(PATIENCE)
+    assert not any(t.is_alive() for t in started), "a thread still runs"
 
 
 async def close_server(

@@ -14,7 +14,7 @@ import redis
 
 import stripe_sessions as ss
 from stripe_sessions._limits.redis_scripts import SCRIPT, budget_keys
-from tests.helpers import PATIENCE
+from tests.helpers import PATIENCE, run_threads
 
 __all__ = ["RECORDING", "clients", "grants_of", "in_threads"]
 
@@ -66,11 +66,7 @@ def in_threads(go: Callable[[int], Any], threads: int = 3) -> None:
         except BaseException as e:
             errors.append(e)
 
-    started = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
-    for t in started:
-        t.start()
-    for t in started:
-        t.join(PATIENCE)
+    run_threads(one, threads)
     assert not errors, errors
 
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import stripe_sessions as ss
 from stripe_sessions._http.pool import ConnectionPool
 from stripe_sessions.testing import FakeStripe
-from tests.helpers import PATIENCE, PRICING, examples
+from tests.helpers import PATIENCE, PRICING, examples, run_threads
 from tests.quiet import Quiet
 
 CUSTOMER = "cus_loops123"
@@ -92,11 +92,7 @@ def by_threads(client: ss.AsyncClient, n: int, threads: int = 3) -> list[str]:
         except BaseException as e:
             errors.append(e)
 
-    started = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
-    for t in started:
-        t.start()
-    for t in started:
-        t.join(PATIENCE)
+    run_threads(one, threads)
     assert not errors, errors
     return [s for o in out for s in o]
 

@@ -24,7 +24,7 @@ import stripe_sessions as ss
 from stripe_sessions._limits import redis_loops
 from stripe_sessions._loop_registry import LoopRegistry
 from stripe_sessions.testing import FakeStripe, RedisServer
-from tests.helpers import PATIENCE, PRICING, examples, run_script, until_sync
+from tests.helpers import PATIENCE, PRICING, examples, run_script, run_threads, until_sync
 from tests.limits_loops_support import clients
 from tests.quiet import Quiet
 
@@ -131,12 +131,7 @@ def test_threads_running_loops_closed_by_hand_share_a_client_and_limiter_bounded
                 except BaseException as e:
                     errors.append(e)
 
-            started = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
-            for t in started:
-                t.start()
-            for t in started:
-                t.join(PATIENCE)
-            assert not any(t.is_alive() for t in started)
+            run_threads(one, threads)
             assert errors == []
             assert max(max(s) for s in sizes) <= threads  # at most one dead loop each
             asyncio.run(asyncio.wait_for(client.aclose(), PATIENCE))
