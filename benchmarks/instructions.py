@@ -38,6 +38,7 @@ VARIANTS = {
     "sdk": "customer_sessions.create (gather, 32 at a time)",
     "sdk-workers": "customer_sessions.create from 32 worker tasks, sessions kept",
     "create_many": "customer_sessions.create_many over a list, concurrency 32",
+    "create_many-gen": "customer_sessions.create_many over a generator (the input thread)",
     "piece:encode": "checking and encoding the parameters (encode_create)",
     "piece:options": "the call's RequestOptions, with a fresh idempotency key",
     "piece:structure": "building the CustomerSession from the answer's JSON",
@@ -69,11 +70,14 @@ async def _client(variant: str, url: str, n: int) -> None:
     if variant.startswith("piece:"):
         _piece(variant, n)
         return
-    if variant in ("sdk", "sdk-workers", "create_many"):
+    if variant in ("sdk", "sdk-workers", "create_many", "create_many-gen"):
         client = ss.AsyncClient(api_key=KEY, base_url=url)
-        if variant == "create_many":
+        if variant.startswith("create_many"):
+            items = [PARAMS] * n
             results = await client.customer_sessions.create_many(
-                [PARAMS] * n, concurrency=32, rate_limit=None
+                items if variant == "create_many" else (p for p in items),
+                concurrency=32,
+                rate_limit=None,
             )
             assert all(r.ok for r in results)
         elif variant == "sdk-workers":

@@ -8,13 +8,17 @@ bound (``PATIENCE``) that only a hang reaches.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stripe_sessions._batch.reader import END, Source, ThreadedReader
-from tests.helpers import PATIENCE, until
+from tests.helpers import PATIENCE, examples, until
 
 
 async def test_items_come_out_in_input_order_then_end() -> None:
@@ -209,3 +213,72 @@ async def test_closing_the_source_closes_an_async_generator_input() -> None:
     assert await source.next() == (0, 1)
     await source.aclose()
     assert closed.is_set()
+
+
+class _SwitchOften:
+    """The interpreter switches threads every microsecond: the input thread and the loop
+    interleave between any two lines of the hand-off, as on a busy machine."""
+
+    def __enter__(self) -> None:
+        self._was = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.setswitchinterval(self._was)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    count=st.integers(0, 120),
+    capacity=st.integers(1, 6),
+    consumers=st.integers(1, 6),
+    pauses=st.lists(st.booleans(), min_size=1, max_size=16),
+    fails=st.booleans(),
+)
+def test_any_interleaving_hands_every_item_over_once_in_order(
+    count: int, capacity: int, consumers: int, pauses: list[bool], fails: bool
+) -> None:
+    # The hand-off takes no lock per item: a lost wake-up (a consumer asleep on an empty
+    # buffer the thread has just filled, or the thread asleep on a full buffer the loop
+    # has just drained) hangs here, bounded by PATIENCE; a lost or doubled item shows in
+    # the list. Both sides pause (the thread gives up the GIL, a consumer yields) by a
+    # drawn pattern, and tiny buffers put every item at the empty or full edge.
+    def items() -> Iterator[int]:
+        for i in range(count):
+            if pauses[i % len(pauses)]:
+                time.sleep(0)
+            yield i
+        if fails:
+            raise LookupError("cursor closed")
+
+    async def run() -> tuple[list[tuple[int, int]], int]:
+        source = Source(items(), concurrency=consumers)
+        assert source._reader is not None
+        source._reader._capacity, source._reader._low = capacity, capacity // 2
+        got: list[tuple[int, int]] = []
+        raised = 0
+
+        async def consumer(me: int) -> None:
+            nonlocal raised
+            step = me
+            try:
+                while (pair := await source.next()) is not None:
+                    got.append(pair)
+                    step += 1
+                    if pauses[step % len(pauses)]:
+                        await asyncio.sleep(0)
+            except LookupError:
+                raised += 1
+
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(consumer(i) for i in range(consumers))), PATIENCE
+            )
+        finally:
+            await source.aclose()
+        return got, raised
+
+    with _SwitchOften():
+        got, raised = asyncio.run(run())
+    assert got == [(i, i) for i in range(count)]
+    assert raised == (consumers if fails else 0)
