@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence, Sized
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, overload
 
 from ._batch.options import (
@@ -186,8 +185,7 @@ class AsyncCustomerSessions:
             stripe_version=stripe_version,
             timeout=timeout,
         )
-        async with aclosing(batch):
-            results = [r async for r in batch]
+        results = await batch.collect()
         results.sort(key=_by_index)
         return results
 

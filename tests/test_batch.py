@@ -218,6 +218,49 @@ async def test_progress_is_reported_per_item(api: Api) -> None:
     assert seen[-1].succeeded == 9 and seen[-1].failed == 1
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_an_on_progress_that_raises_ends_create_many_with_its_error(
+    api: Api, concurrency: int
+) -> None:
+    # create_many counts each result in the worker that made it: what the callback
+    # raises there still ends the whole batch, with the batch's key, and sends no more.
+    class Stop(Exception):
+        pass
+
+    def stop_at_three(p: ss.BatchProgress) -> None:
+        if p.done == 3:
+            raise Stop("enough")
+
+    with pytest.raises(Stop) as raised:
+        await api.call(
+            "create_many",
+            items(200),
+            concurrency=concurrency,
+            rate_limit=None,
+            on_progress=stop_at_three,
+            batch_key="stopped",
+        )
+    assert getattr(raised.value, "batch_key", None) == "stopped"
+    # Items are taken in order: only the three counted and those in flight with them
+    # were sent (a request cut in flight may reach the fake later, never a new one).
+    sent = {int(str(r.idempotency_key).rsplit("-", 1)[1]) for r in api.fake.requests}
+    assert {0, 1, 2} <= sent and max(sent) < 3 + 2 * concurrency
+
+
+async def test_a_stream_runs_once_collected_or_iterated(client: ss.AsyncClient) -> None:
+    stream = client.customer_sessions.stream_many(items(5), rate_limit=None)
+    results = await stream.collect()
+    assert sorted(r.index for r in results) == list(range(5)) and all(r.ok for r in results)
+    with pytest.raises(RuntimeError, match="runs once"):
+        await stream.__anext__()
+    iterated = client.customer_sessions.stream_many(items(5), rate_limit=None)
+    async with contextlib.aclosing(iterated):
+        first = await iterated.__anext__()
+        assert first.ok
+        with pytest.raises(RuntimeError, match="runs once"):
+            await iterated.collect()
+
+
 async def test_progress_total_is_none_for_a_generator(api: Api) -> None:
     seen: list[ss.BatchProgress] = []
     await api.call("create_many", items(2), rate_limit=None, on_progress=seen.append)
@@ -361,13 +404,13 @@ def test_closing_a_sync_stream_cancels_in_flight(fake_stripe: FakeStripe) -> Non
         assert seen[0] == 4  # four workers of the batch were running
         created = fake_stripe.created
         assert created < 100
-        # Another batch on the same loop finds no worker left: the first batch's are gone
-        # (its own single worker has ended by the time its one result is counted).
+        # Another batch on the same loop finds only its own worker: the first batch's
+        # are gone (create_many counts each result in the worker that made it).
         seen.clear()
         client.customer_sessions.create_many(
             [{"customer": "c", "components": PRICING}], concurrency=1, on_progress=count_workers
         )
-        assert seen == [0]
+        assert seen == [1]
 
 
 async def test_closing_a_stream_cancels_in_flight_at_once(client: ss.AsyncClient) -> None:

@@ -148,7 +148,26 @@ def test_threads_running_loops_closed_by_hand_share_a_client_and_limiter_bounded
 
 FORK_HELD = """
 import gc
+from stripe_sessions._loop_registry import LoopRegistry
 URL = "@URL@"
+
+# Two threads stop inside a registry's add (its lock held) until the fork is done:
+# "holder-pool" adds its loop's session, "holder-redis" its loop's Redis client.
+inside = {"holder-pool": threading.Event(), "holder-redis": threading.Event()}
+release = threading.Event()
+plain_add = LoopRegistry.add
+
+def add(self, loop, make):
+    here = inside.get(threading.current_thread().name)
+    if here is None or here.is_set() or os.getpid() != PARENT:
+        return plain_add(self, loop, make)
+    with self.lock:
+        here.set()
+        assert release.wait(30)
+    return plain_add(self, loop, make)
+
+PARENT = os.getpid()
+LoopRegistry.add = add
 with FakeStripe.running() as fake:
     limiter = ss.RedisRateLimiter(URL, rate=1e5, name="held", redis_timeout=1.0)
     client = ss.AsyncClient(api_key=fake.api_key, base_url=fake.url, rate_limiter=limiter)
@@ -171,9 +190,16 @@ with FakeStripe.running() as fake:
     t = threading.Thread(target=side)
     t.start()
     assert ready.wait(30)
-    # Another thread holds both registries' locks while the fork happens.
-    pool._loops.lock.acquire()
-    limiter._connection._loops.lock.acquire()
+    holders = [
+        threading.Thread(target=lambda: asyncio.run(use("cus_holder")), name="holder-pool"),
+        threading.Thread(
+            target=lambda: asyncio.run(limiter.acquire(batch=True, timeout=5)),
+            name="holder-redis",
+        ),
+    ]
+    for h in holders:
+        h.start()
+    assert all(e.wait(30) for e in inside.values())
     pid = os.fork()
     if pid == 0:
         code = 5
@@ -186,10 +212,11 @@ with FakeStripe.running() as fake:
             code = 0
         finally:
             os._exit(code)
-    pool._loops.lock.release()
-    limiter._connection._loops.lock.release()
+    release.set()
     _, status = os.waitpid(pid, 0)
     print("child exit", os.waitstatus_to_exitcode(status))
+    for h in holders:
+        h.join(30)
     asyncio.run(use("cus_parent"))
     stop.set()
     t.join(30)
@@ -202,9 +229,11 @@ with FakeStripe.running() as fake:
 def test_a_fork_while_another_thread_holds_the_registries_locks(
     redis_server: RedisServer,
 ) -> None:
-    # The child forgets the parent's entries (and their held lock): it makes its own
-    # session and Redis client without waiting for a lock nobody will release; the
-    # parent's thread loop keeps its own, through Redis, after the child is gone.
+    # Two threads are inside the registries' add (their locks held) when the process
+    # forks. The child forgets the parent's entries (and the held locks): it makes its
+    # own session and Redis client without waiting for a lock nobody will release; the
+    # parent's threads finish their adds and its thread loop keeps its own, through
+    # Redis, after the child is gone.
     out = run_script(
         FORK_HELD.replace("@URL@", redis_server.url),
         "-W",
@@ -213,7 +242,7 @@ def test_a_fork_while_another_thread_holds_the_registries_locks(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines == ["child ok 0 0", "child exit 0", "created 5 warned False"], (
+    assert lines == ["child ok 0 0", "child exit 0", "created 6 warned False"], (
         out.stdout + out.stderr
     )
     assert "Traceback" not in out.stderr and "Unclosed" not in out.stderr, out.stderr

@@ -157,7 +157,7 @@ async def test_close_during_a_blocked_next_ends_once_that_call_returns() -> None
 
 
 async def test_a_list_is_read_in_place_with_indexes() -> None:
-    source = Source(["a", "b"], concurrency=4)
+    source = Source(["a", "b"], read_ahead=4)
     assert source._reader is None  # next() on a list cannot block: no thread
     assert [await source.next(), await source.next(), await source.next()] == [
         (0, "a"),
@@ -167,7 +167,7 @@ async def test_a_list_is_read_in_place_with_indexes() -> None:
 
 
 async def test_a_generator_is_read_in_a_thread_with_indexes() -> None:
-    source = Source((x for x in "xyz"), concurrency=2)
+    source = Source((x for x in "xyz"), read_ahead=2)
     assert source._reader is not None
     assert [await source.next() for _ in range(4)] == [(0, "x"), (1, "y"), (2, "z"), None]
 
@@ -185,7 +185,7 @@ async def test_an_async_input_is_read_by_one_worker_at_a_time_in_order() -> None
             inside -= 1
             yield i
 
-    source = Source(slow(), concurrency=8)
+    source = Source(slow(), read_ahead=8)
     got: list[tuple[int, int]] = []
 
     async def worker() -> None:
@@ -209,7 +209,7 @@ async def test_closing_the_source_closes_an_async_generator_input() -> None:
         finally:
             closed.set()
 
-    source = Source(endless(), concurrency=1)
+    source = Source(endless(), read_ahead=1)
     assert await source.next() == (0, 1)
     await source.aclose()
     assert closed.is_set()
@@ -252,9 +252,7 @@ def test_any_interleaving_hands_every_item_over_once_in_order(
             raise LookupError("cursor closed")
 
     async def run() -> tuple[list[tuple[int, int]], int]:
-        source = Source(items(), concurrency=consumers)
-        assert source._reader is not None
-        source._reader._capacity, source._reader._low = capacity, capacity // 2
+        source = Source(items(), read_ahead=capacity)
         got: list[tuple[int, int]] = []
         raised = 0
 

@@ -28,9 +28,11 @@ from typing import Any, Final
 __all__ = ["END", "MISSING", "READ_AHEAD", "Source", "ThreadedReader"]
 
 #: Items of a plain iterable the input thread reads ahead (more if the concurrency asks
-#: for more at once). Large enough that the thread wakes rarely: measured, a read-ahead
-#: of 32 cost about 10% of a fast batch's throughput, 256 about 2%.
-READ_AHEAD: Final = 256
+#: for more at once). Large, because each refill (at half) costs a few hundred µs of
+#: CPU whatever its size: the thread wakes and wins the GIL from a busy loop. Measured
+#: (``benchmarks/run.py --scenario batch-paired --n 4096``, a generator against a list
+#: of the same items): 256 cost about 3.5% more CPU per item, 1024 about 1.5%.
+READ_AHEAD: Final = 1024
 
 #: Returned by :meth:`ThreadedReader.get` once the input is exhausted.
 END: Final = object()
@@ -165,10 +167,11 @@ class Source:
 
     A list, tuple or range is read directly (``next()`` cannot block); an async
     iterable is read by one worker at a time; any other iterable (a generator over a
-    cursor or stdin) is read in a :class:`ThreadedReader`, off the event loop.
+    cursor or stdin) is read in a :class:`ThreadedReader`, off the event loop, at most
+    ``read_ahead`` items ahead.
     """
 
-    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], concurrency: int) -> None:
+    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], read_ahead: int) -> None:
         self._counter = itertools.count()
         self._lock = asyncio.Lock()
         self._reader: ThreadedReader | None = None
@@ -179,7 +182,7 @@ class Source:
         elif isinstance(items, (list, tuple, range)):
             self._iter = iter(items)
         else:
-            self._reader = ThreadedReader(items, max(READ_AHEAD, 2 * concurrency))
+            self._reader = ThreadedReader(items, read_ahead)
 
     async def next(self) -> tuple[int, Any] | None:
         """The next item with its index, or None at the end; raises what the input raised."""

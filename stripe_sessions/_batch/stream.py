@@ -56,6 +56,15 @@ class BatchStream(AsyncGenerator[BatchResult, None]):
         mark_batch_key(error, self.batch_key)
         raise error
 
+    async def collect(self) -> list[BatchResult]:
+        """Run the batch to its end and return every result, in completion order, none
+        of them yielded on the way (what ``create_many`` does before sorting them).
+
+        On a stream not iterated yet; whatever ends the batch early is raised, as by
+        iterating it.
+        """
+        return await self._batch.collect()
+
     def asend(self, value: None) -> Coroutine[Any, Any, BatchResult]:
         """Like the async generator's ``asend``."""
         return self._results.asend(value)
