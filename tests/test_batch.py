@@ -14,7 +14,7 @@ import pytest
 
 import stripe_sessions as ss
 from stripe_sessions._batch import engine as _batch_run
-from stripe_sessions._batch.engine import WORKER_NAME
+from stripe_sessions._batch.engine import WORKER_NAME, YIELD_EVERY
 from stripe_sessions._batch.pacing import Pacer
 from stripe_sessions._batch.reader import READ_AHEAD
 from stripe_sessions.testing import FakeStripe, FaultMix
@@ -245,6 +245,35 @@ async def test_an_on_progress_that_raises_ends_create_many_with_its_error(
     # were sent (a request cut in flight may reach the fake later, never a new one).
     sent = {int(str(r.idempotency_key).rsplit("-", 1)[1]) for r in api.fake.requests}
     assert {0, 1, 2} <= sent and max(sent) < 3 + 2 * concurrency
+
+
+async def test_items_that_fail_before_any_await_still_give_the_loop_turns(
+    client: ss.AsyncClient,
+) -> None:
+    # Every item is invalid (no request, no await): create_many's workers still yield
+    # to the loop every YIELD_EVERY results, so other tasks (a close, a Ctrl-C, the
+    # batch's own end) run meanwhile; holding the loop for the whole input hung a
+    # close called from on_progress.
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    count = 100 * YIELD_EVERY
+    bad = [{"customer": "cus_1", "components": {}}] * count
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    try:
+        before = ticks
+        results = await client.customer_sessions.create_many(bad, concurrency=1, rate_limit=None)
+        during = ticks - before
+    finally:
+        ticking.cancel()
+    assert len(results) == count and not any(r.ok for r in results)
+    assert during >= count // YIELD_EVERY // 2
 
 
 async def test_a_stream_runs_once_collected_or_iterated(client: ss.AsyncClient) -> None:

@@ -1,14 +1,14 @@
 """Batch: one running ``create_many``/``stream_many``, as an object whose state is in view.
 
-Its parts: a :class:`Source` that hands out ``(index, item)`` in input order, ``2 x
-concurrency`` slots (an item holds one from being read until its result is consumed,
-so memory stays flat), ``concurrency`` workers that run one item at a time, a queue
-of finished results, and the counts behind ``on_progress``.
+Its parts: a :class:`Source` that hands out ``(index, item)`` in input order,
+``concurrency`` workers that run one item at a time, the counts behind ``on_progress``,
+and a queue to the consumer: each result (streamed: an item holds one of ``2 x
+concurrency`` slots until consumed, so memory stays flat), or only what ends the batch
+(collected: the workers keep the results).
 
-One item, in :meth:`Batch._run`: read and encode it (``items.encode_item``), then for
-each attempt wait for the pacer, send it (``Transport.post``) and read the answer into
-a session (``session_of``); retry by the batch's ``RetryPolicy``; end as a
-:class:`BatchResult`.
+One item, in :meth:`Batch._run`: encode it (``items.encode_item``), then for each
+attempt wait for the pacer, send it (``Transport.post``) and read the answer into a
+session (``session_of``); retry by the batch's ``RetryPolicy``; end as a ``BatchResult``.
 """
 
 from __future__ import annotations
@@ -36,10 +36,15 @@ from .reach import Reachability
 from .reader import READ_AHEAD, Source
 from .results import BatchResult, Counts
 
-__all__ = ["WORKER_NAME", "Batch"]
+__all__ = ["WORKER_NAME", "YIELD_EVERY", "Batch"]
 
 #: The name of every worker task (then the batch key): what is in flight can be seen.
 WORKER_NAME = "stripe_sessions batch worker"
+
+#: A collecting worker gives the loop a turn after this many results of the batch:
+#: items that end before any await (invalid, or refused by a closing client) would
+#: otherwise hold the loop for the whole input, and nothing could end the batch.
+YIELD_EVERY: Final = 64
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -71,8 +76,7 @@ class Batch:
         )
         self.reach = Reachability(transport.config.base_url)
         self.counts = Counts()
-        # Unbounded, but bounded by the slots: at most 2 x concurrency items are between
-        # being read and their result being consumed.
+        # Unbounded, but bounded by the slots (streamed) or by the workers (collected).
         self.finished: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
         self.slots = asyncio.Semaphore(2 * options.concurrency)
         #: Set when the run ends: a worker takes no further item.
@@ -93,8 +97,7 @@ class Batch:
         and no slot bounds the reading, since every result is kept anyway (measured:
         ``benchmarks/run.py --scenario batch-paired``, about 4% of a batch's CPU).
         """
-        kept: list[BatchResult] = []
-        self.kept = kept
+        self.kept = kept = list[BatchResult]()
         async with aclosing(self.results()) as run:
             async for _ in run:  # only a worker's end or what ends the batch comes
                 pass
@@ -105,13 +108,12 @@ class Batch:
         if self.started:
             raise RuntimeError("this batch has run already: a batch runs once")
         self.started = True
-        concurrency = self.options.concurrency
         self.transport.pool.check_loop()  # under trio: EventLoopError, before any task
         trace = self.trace = observe_batch(self.transport.observer, self.batch_key)
-        source = Source(self.items, max(READ_AHEAD, 2 * concurrency))
+        source = Source(self.items, max(READ_AHEAD, 2 * self.options.concurrency))
         workers = [
             asyncio.create_task(self._worker(source), name=f"{WORKER_NAME} {self.batch_key}")
-            for _ in range(concurrency)
+            for _ in range(self.options.concurrency)
         ]
         running = len(workers)
         ended = False
@@ -144,8 +146,8 @@ class Batch:
                     "?" if self.total is None else self.total,
                     self.batch_key,
                 )
-            # Also a flag: on Python 3.10 aiohttp's own timeout can swallow a cancel that
-            # lands with it (no Task.uncancel), and the worker would wait for a slot forever.
+            # Also a flag: on 3.10 aiohttp's own timeout can swallow a cancel that lands
+            # with it (no Task.uncancel), and a worker would wait for a slot forever.
             self.ending = True
             for task in workers:
                 task.cancel()
@@ -179,6 +181,8 @@ class Batch:
                 else:  # collected: recorded here, nobody to wake
                     self._record(result)
                     kept.append(result)
+                    if len(kept) % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # the input, or a hook, raised: end the stream with it
