@@ -214,11 +214,13 @@ class _Tasks:
         """
         if server is not None:
             server.close()
-        while self.tasks:
-            tasks = list(self.tasks)
-            for task in tasks:
+        # Only the tasks not done: a task done this loop step is still in the set (its
+        # discard runs at the next step), and from Python 3.12 gather() over tasks all
+        # done returns without yielding, so "while self.tasks" spun forever on it.
+        while pending := [task for task in self.tasks if not task.done()]:
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
         if server is not None:
             await close_server(server, self.writers)
 
