@@ -8,7 +8,8 @@ is bounded (``PATIENCE``): a hang fails, never hangs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -208,6 +209,45 @@ async def test_aclose_stops_a_stream_being_collected(
     got = await outcome(collecting)
     assert not isinstance(got, list), "collect() ran the batch to its end after aclose()"
     assert len(sent_keys(fake, "closed")) < 200
+
+
+# --- a second cancel during the batch's own cleanup -------------------------------------
+
+
+async def test_a_second_cancel_during_cleanup_still_stops_the_input_thread(
+    client: ss.AsyncClient,
+) -> None:
+    """create_many is cancelled, and cancelled again while its ``finally`` awaits the
+    cancelled workers (a TaskGroup or a timeout around the caller's task, a second
+    Ctrl-C): that second CancelledError leaves the ``finally`` at its ``gather``, and
+    ``source.aclose()`` never runs: the input thread reads 1024 items ahead and then
+    waits for room for ever, and the caller's generator (its cursor) is never closed.
+    The same in streamed mode (the ``finally`` of ``Batch.results``)."""
+    closed = threading.Event()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        try:
+            yield from items(10**6)
+        finally:
+            closed.set()
+
+    fifth = asyncio.Event()
+
+    def progress(p: BatchProgress) -> None:
+        if p.done >= 5:
+            fifth.set()
+
+    task = asyncio.ensure_future(
+        client.customer_sessions.create_many(
+            rows(), concurrency=4, rate_limit=None, on_progress=progress
+        )
+    )
+    await asyncio.wait_for(fifth.wait(), PATIENCE)
+    task.cancel()
+    await asyncio.sleep(0)  # the batch is in its finally, awaiting its cancelled workers
+    task.cancel()
+    assert isinstance(await outcome(task), asyncio.CancelledError)
+    assert await asyncio.to_thread(closed.wait, PATIENCE), "the input is never closed"
 
 
 # --- pinned: the two modes agree under seeded faults (passes) --------------------------
