@@ -280,8 +280,9 @@ async def test_a_stream_runs_once_collected_or_iterated(client: ss.AsyncClient) 
     stream = client.customer_sessions.stream_many(items(5), rate_limit=None)
     results = await stream.collect()
     assert sorted(r.index for r in results) == list(range(5)) and all(r.ok for r in results)
+    assert [r async for r in stream] == []  # its results were all collected
     with pytest.raises(RuntimeError, match="runs once"):
-        await stream.__anext__()
+        await stream.collect()
     iterated = client.customer_sessions.stream_many(items(5), rate_limit=None)
     async with contextlib.aclosing(iterated):
         first = await iterated.__anext__()

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
-from contextlib import aclosing
 from typing import Any, Final
 
 from .._errors import StripeError, ValidationError
@@ -29,7 +28,7 @@ from .._observe.batch import BatchTrace, observe_batch
 from .._wire.create import PATH, session_of
 from .._wire.models import CustomerSession
 from .items import Item, encode_item, unforeseen, unreadable_item
-from .keys import item_key, mark_batch_key
+from .keys import closed_during, item_key, mark_batch_key
 from .options import BatchOptions
 from .pacing import Pacer
 from .reach import Reachability
@@ -45,6 +44,9 @@ WORKER_NAME = "stripe_sessions batch worker"
 #: items that end before any await (invalid, or refused by a closing client) would
 #: otherwise hold the loop for the whole input, and nothing could end the batch.
 YIELD_EVERY: Final = 64
+
+#: Why a batch refuses to run a second time (stream it or collect it, once).
+RAN: Final = "this batch has run already: a batch runs once"
 
 logger: Final = logging.getLogger("stripe_sessions")
 
@@ -90,23 +92,20 @@ class Batch:
         #: ``collect()``'s results: the workers record and keep each one themselves.
         self.kept: list[BatchResult] | None = None
 
-    async def collect(self) -> list[BatchResult]:
-        """Run the batch to its end; every result, in completion order (``create_many``).
-
-        Each worker records and keeps its own results: no consumer task wakes per item
-        and no slot bounds the reading, since every result is kept anyway (measured:
-        ``benchmarks/run.py --scenario batch-paired``, about 4% of a batch's CPU).
-        """
-        self.kept = kept = list[BatchResult]()
-        async with aclosing(self.results()) as run:
-            async for _ in run:  # only a worker's end or what ends the batch comes
-                pass
-        return kept
+    def keep_results(self) -> list[BatchResult]:
+        """Collect, not stream (``create_many``): each worker records its own results and
+        keeps them in the list returned, so no consumer task wakes per item and no slot
+        bounds the reading (measured, ``benchmarks/run.py --scenario batch-paired``:
+        about 4% of a batch's CPU). Before the run; the run then yields nothing."""
+        if self.started or self.kept is not None:
+            raise RuntimeError(RAN)
+        self.kept = list[BatchResult]()
+        return self.kept
 
     async def results(self) -> AsyncGenerator[BatchResult, None]:
         """Run the batch, yielding each result as it finishes (completion order)."""
         if self.started:
-            raise RuntimeError("this batch has run already: a batch runs once")
+            raise RuntimeError(RAN)
         self.started = True
         self.transport.pool.check_loop()  # under trio: EventLoopError, before any task
         trace = self.trace = observe_batch(self.transport.observer, self.batch_key)
@@ -149,10 +148,13 @@ class Batch:
             # Also a flag: on 3.10 aiohttp's own timeout can swallow a cancel that lands
             # with it (no Task.uncancel), and a worker would wait for a slot forever.
             self.ending = True
+            source.stop()  # at once: a second cancel may cut what follows
             for task in workers:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            await source.aclose()
+            try:
+                await asyncio.gather(*workers, return_exceptions=True)
+            finally:
+                await source.aclose()
 
     def _record(self, result: BatchResult) -> None:
         """Count a finished item, tell ``on_progress``; raise its error under ``fail_fast``."""
@@ -178,19 +180,26 @@ class Batch:
                 result = await self._run(*got)
                 if kept is None:
                     self.finished.put_nowait(result)
-                else:  # collected: recorded here, nobody to wake
+                elif not self.ending:  # collected: recorded here, never after the end
                     self._record(result)
                     kept.append(result)
                     if len(kept) % YIELD_EVERY == 0:
                         await asyncio.sleep(0)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as e:
+            if not self.ending:  # not the batch's own cancel: it ends the batch, raised
+                self._end(e)
             raise
         except BaseException as e:  # the input, or a hook, raised: end the stream with it
             # Any BaseException, not only Exception: one a worker dropped would end the
             # batch short, its item neither a result nor an error.
-            self.finished.put_nowait(e)
+            self._end(e)
         finally:
             self.finished.put_nowait(None)
+
+    def _end(self, error: BaseException) -> None:
+        """End the batch with ``error``: no worker takes another item, the run raises it."""
+        self.ending = True
+        self.finished.put_nowait(error)
 
     async def _run(self, index: int, raw: Any) -> BatchResult:
         """One item: read and encode it, then send it (paced, retried) and read its answer."""
@@ -248,7 +257,7 @@ class Batch:
         try:
             call = self.transport.pool.calls.track(item.request.idempotency_key)
         except ClientClosedError:
-            self.finished.put_nowait(self._closed())
+            self._end(closed_during(self.counts.done, self.batch_key))
             raise
         with call:
             try:
@@ -280,21 +289,11 @@ class Batch:
         except Exception as e:
             stop = self.reach.failed(e)
             if stop is not None:  # nothing reaches the server: end the whole batch
-                self.finished.put_nowait(stop)
+                self._end(stop)
             elif isinstance(e, ClientClosedError) and not e.in_flight:
                 # The client is closed: every item left would be refused the same way
                 # (an endless input, for ever), so the batch ends, with its key.
-                self.finished.put_nowait(self._closed())
+                self._end(closed_during(self.counts.done, self.batch_key))
             raise
         self.reach.answered()
         return session_of(answer)
-
-    def _closed(self) -> ClientClosedError:
-        error = ClientClosedError(
-            f"the client was closed during the batch, after {self.counts.done} items; "
-            "nothing more was sent: run it again with the same batch_key on an open "
-            "client to create nothing twice",
-            should_retry=False,
-        )
-        error.batch_key = self.batch_key
-        return error

@@ -11,8 +11,9 @@ import uuid
 from typing import Any, Final
 
 from .._errors import ValidationError
+from .._lifecycle import ClientClosedError
 
-__all__ = ["MAX_BATCH_KEY", "item_key", "make_batch_key", "mark_batch_key"]
+__all__ = ["MAX_BATCH_KEY", "closed_during", "item_key", "make_batch_key", "mark_batch_key"]
 
 MAX_BATCH_KEY: Final = 200
 
@@ -52,3 +53,15 @@ def mark_batch_key(error: BaseException, batch_key: str) -> None:
             error.add_note(note)
         else:  # 3.10: the list add_note keeps, read alike (3.10's tracebacks omit it)
             error.__notes__ = [*getattr(error, "__notes__", ()), note]  # type: ignore[attr-defined]
+
+
+def closed_during(done: int, batch_key: str) -> ClientClosedError:
+    """What ends a batch whose client was closed, after ``done`` items, with its key."""
+    error = ClientClosedError(
+        f"the client was closed during the batch, after {done} items; nothing more "
+        "was sent: run it again with the same batch_key on an open client to create "
+        "nothing twice",
+        should_retry=False,
+    )
+    error.batch_key = batch_key
+    return error

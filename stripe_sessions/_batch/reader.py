@@ -205,6 +205,11 @@ class Source:
                 return None
             return next(self._counter), item
 
+    def stop(self) -> None:
+        """Stop the input thread (it closes a generator input when its ``next()`` returns)."""
+        if self._reader is not None:
+            self._reader.close()
+
     async def aclose(self) -> None:
         """Stop reading: the input thread ends, an async generator input is closed."""
         if self._reader is not None:

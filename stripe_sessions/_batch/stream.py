@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Coroutine
+from contextlib import aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -60,10 +61,15 @@ class BatchStream(AsyncGenerator[BatchResult, None]):
         """Run the batch to its end and return every result, in completion order, none
         of them yielded on the way (what ``create_many`` does before sorting them).
 
-        On a stream not iterated yet; whatever ends the batch early is raised, as by
-        iterating it.
+        On a stream not iterated yet (``RuntimeError`` otherwise: a batch runs once).
+        What ends the batch early is raised, as by iterating; to stop it, cancel the
+        task that collects.
         """
-        return await self._batch.collect()
+        kept = self._batch.keep_results()
+        async with aclosing(self._results) as run:
+            async for _ in run:  # a collecting run yields nothing
+                pass
+        return kept
 
     def asend(self, value: None) -> Coroutine[Any, Any, BatchResult]:
         """Like the async generator's ``asend``."""
