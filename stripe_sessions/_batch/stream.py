@@ -87,7 +87,11 @@ class BatchStream(AsyncGenerator[BatchResult, None]):
         return self._results.athrow(typ, val, tb)  # type: ignore[arg-type]
 
     def aclose(self) -> Coroutine[Any, Any, None]:
-        """Stop the batch: what is in flight is cancelled, nothing more is sent."""
+        """Stop the batch: what is in flight is cancelled, nothing more is sent.
+
+        From the task that iterates (or collects) the stream; while another task runs
+        it, cancel that task instead (an async generator cannot be closed meanwhile).
+        """
         return self._results.aclose()
 
     def __repr__(self) -> str:

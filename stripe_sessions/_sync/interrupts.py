@@ -27,10 +27,12 @@ def carry(source: BaseException, target: BaseException) -> None:
     call's ``with pool.calls.track(key)`` put it on the cancellation): its request may
     have been sent.
     """
+    if source is target:  # the call raised the interrupt itself (an on_progress did)
+        return
     batch_key = getattr(source, "batch_key", None)
     if batch_key is not None:
         target.batch_key = batch_key  # type: ignore[attr-defined]
-    for note in getattr(source, "__notes__", ()):
+    for note in tuple(getattr(source, "__notes__", ())):
         _add_note(target, note)
     key = getattr(source, "idempotency_key", None)
     if (

@@ -180,7 +180,15 @@ def _run(state: Loop, running: Signal, failed: list[BaseException]) -> None:
     native.LOOP_THREADS.add(ident)
     loop.call_soon(running.set)
     try:
-        loop.run_forever()
+        while True:
+            try:
+                loop.run_forever()
+                break  # stopped
+            except (KeyboardInterrupt, SystemExit):
+                # Raised by the caller's code in a task (an on_progress): asyncio raises
+                # it out of the loop too, once the task's future holds it, which the
+                # waiting caller raises. The loop goes on serving the client.
+                continue
     finally:
         state.stopping = True
         try:
