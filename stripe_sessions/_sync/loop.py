@@ -23,16 +23,8 @@ from . import native
 from .interrupts import carry, closed_under
 from .native import Signal, current_ident, locked_signal, new_thread, result, signal
 
-__all__ = [
-    "UNWIND_TIMEOUT",
-    "Loop",
-    "LoopThread",
-    "next_item",
-    "close_stream",
-    "inherit",
-    "shutdown",
-    "wait",
-]
+__all__ = ["UNWIND_TIMEOUT", "Loop", "LoopThread", "close_stream", "inherit", "next_item"]
+__all__ += ["shutdown", "wait"]
 
 T = TypeVar("T")
 
@@ -184,11 +176,8 @@ def _run(state: Loop, running: Signal, failed: list[BaseException]) -> None:
             try:
                 loop.run_forever()
                 break  # stopped
-            except (KeyboardInterrupt, SystemExit):
-                # Raised by the caller's code in a task (an on_progress): asyncio raises
-                # it out of the loop too, once the task's future holds it, which the
-                # waiting caller raises. The loop goes on serving the client.
-                continue
+            except (KeyboardInterrupt, SystemExit):  # an on_progress raised it: asyncio
+                continue  # raises it out of the loop too; its caller has it, the loop goes on
     finally:
         state.stopping = True
         try:
