@@ -89,7 +89,7 @@ class Batch:
         self.completed = False
         #: Set when the run starts: a batch runs once.
         self.started = False
-        #: ``collect()``'s results: the workers record and keep each one themselves.
+        #: A collecting run's results (``keep_results``): each worker records and keeps its own.
         self.kept: list[BatchResult] | None = None
 
     def keep_results(self) -> list[BatchResult]:
