@@ -138,10 +138,8 @@ class ThreadedReader:
     async def get(self) -> Any:
         """The next item, or :data:`END`; raises what the iterable raised."""
         while (item := self.take()) is MISSING:
+            self._make_room()  # drained before the thread said it waits for room
             with self._lock:
-                if self._full:  # drained before the thread said it waits for room
-                    self._full = False
-                    self._lock.notify()
                 self._waiting = True  # said before the buffer is looked at again
                 self._ready.clear()
                 if self._buffer:
@@ -212,8 +210,7 @@ class Source:
 
     async def aclose(self) -> None:
         """Stop reading: the input thread ends, an async generator input is closed."""
-        if self._reader is not None:
-            self._reader.close()
+        self.stop()
         if self._aiter is not None and hasattr(self._aiter, "aclose"):
             with contextlib.suppress(Exception):
                 await self._aiter.aclose()
